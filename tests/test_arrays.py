@@ -1,0 +1,136 @@
+"""save_array / load_array round trips, onehot, MixIterator."""
+import os
+
+import numpy as np
+import pytest
+
+from vggcourse.arrays import MixIterator, load_array, onehot, save_array
+
+
+def test_float_array_round_trip_larger_than_one_chunk(tmp_path):
+    arr = np.random.default_rng(0).standard_normal((257, 7, 5)).astype(np.float32)
+    path = tmp_path / "feat.dat"
+    save_array(path, arr, chunk_bytes=1000)  # 140 bytes a row: 7 rows a chunk, 37 chunks
+    loaded = load_array(path)
+    assert loaded.dtype == np.float32 and np.array_equal(loaded, arr)
+    mapped = load_array(path, mmap=True)
+    assert isinstance(mapped, np.memmap) and np.array_equal(mapped[100:110], arr[100:110])
+    assert [p.name for p in tmp_path.iterdir()] == ["feat.dat"]  # no temp file left
+
+
+def test_save_and_mmap_load_do_not_copy_the_array(tmp_path):
+    import tracemalloc
+
+    arr = np.ones((512, 16384), dtype=np.float32)  # 32 MiB
+    tracemalloc.start()
+    try:
+        save_array(tmp_path / "big.dat", arr, chunk_bytes=2**20)
+        mapped = load_array(tmp_path / "big.dat", mmap=True)
+        assert mapped[511, 16383] == 1
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2**20, f"peak {peak / 2**20:.1f} MiB while saving a 32 MiB array"
+
+
+def test_memmapped_source_is_copied_in_chunks(tmp_path):
+    src = np.lib.format.open_memmap(tmp_path / "src.npy", mode="w+", dtype=np.float64, shape=(50, 3))
+    src[:] = np.arange(150).reshape(50, 3)
+    save_array(tmp_path / "dst", src, chunk_bytes=24)
+    assert np.array_equal(load_array(tmp_path / "dst"), np.arange(150).reshape(50, 3))
+
+
+def test_h5py_dataset_source(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(tmp_path / "f.h5", "w") as f:
+        f["x"] = np.arange(60, dtype=np.int32).reshape(20, 3)
+        save_array(tmp_path / "x.npy", f["x"], chunk_bytes=30)
+    assert np.array_equal(load_array(tmp_path / "x.npy"), np.arange(60).reshape(20, 3))
+
+
+@pytest.mark.parametrize("names", [
+    ["cats/cat.1.jpg", "dogs/dog.2.jpg", "unknown/été.jpg"],
+    np.array(["a", "bb", "ccc"], dtype=object),
+    np.array(["x.jpg", "y.jpg"]),
+])
+def test_string_arrays_round_trip(tmp_path, names):
+    save_array(tmp_path / "names.dat", names)
+    loaded = load_array(tmp_path / "names.dat")
+    assert loaded.dtype.kind == "U" and list(loaded) == list(names)
+
+
+def test_scalar_and_empty_arrays(tmp_path):
+    save_array(tmp_path / "s", np.float32(3.5))
+    save_array(tmp_path / "e", np.zeros((0, 4), dtype=np.int16))
+    assert load_array(tmp_path / "s") == 3.5
+    assert load_array(tmp_path / "e").shape == (0, 4)
+
+
+def test_overwrite_is_atomic_and_keeps_old_file_on_failure(tmp_path):
+    path = tmp_path / "a.dat"
+    save_array(path, np.arange(3))
+    with pytest.raises(TypeError, match="object array"):
+        save_array(path, np.array([1, "a", None], dtype=object))
+    assert np.array_equal(load_array(path), np.arange(3))
+    assert os.listdir(tmp_path) == ["a.dat"]
+
+
+def test_missing_file_and_directory_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothere.dat"):
+        load_array(tmp_path / "nothere.dat")
+    (tmp_path / "old_bcolz").mkdir()
+    with pytest.raises(ValueError, match="bcolz"):
+        load_array(tmp_path / "old_bcolz")
+
+
+def test_onehot():
+    out = onehot(np.array([0, 2, 1]))
+    assert out.dtype == np.float32
+    assert np.array_equal(out, np.eye(3, dtype=np.float32)[[0, 2, 1]])
+    assert onehot(np.array([0, 0]), num_classes=2).shape == (2, 2)
+    with pytest.raises(ValueError, match="integer labels"):
+        onehot(np.array([0.5, 1.0]))
+
+
+class _Batches:
+    """A tiny indexable batch source, like a DirectoryIterator."""
+
+    def __init__(self, x, y, batch_size):
+        self.x, self.y, self.batch_size, self.n = x, y, batch_size, len(x)
+        self._next = 0
+
+    def __len__(self):
+        return -(-self.n // self.batch_size)
+
+    def __getitem__(self, i):
+        s = slice(i * self.batch_size, (i + 1) * self.batch_size)
+        return self.x[s], self.y[s]
+
+    def __next__(self):
+        batch = self[self._next % len(self)]
+        self._next += 1
+        return batch
+
+
+def test_mix_iterator_concatenates_batches():
+    a = _Batches(np.zeros((6, 2), np.float32), np.zeros((6, 1), np.float32), 3)
+    b = _Batches(np.ones((2, 2), np.float32), np.ones((2, 1), np.float32), 1)
+    mix = MixIterator([a, b])
+    assert mix.N == mix.n == 8 and len(mix) == 2  # longest: a has 2 batches, b wraps
+    x, y = next(mix)
+    assert x.shape == (4, 2) and y[:, 0].tolist() == [0, 0, 0, 1]
+    x, y = mix[1]
+    assert x.shape == (4, 2)
+    assert iter(mix) is mix
+
+
+def test_mix_iterator_trains_a_keras_model():
+    import keras
+
+    rng = np.random.default_rng(0)
+    a = _Batches(rng.random((8, 3)).astype("float32"), rng.random((8, 1)).astype("float32"), 4)
+    b = _Batches(rng.random((4, 3)).astype("float32"), rng.random((4, 1)).astype("float32"), 2)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    history = model.fit(MixIterator([a, b]), epochs=1, verbose=0)
+    assert len(history.history["loss"]) == 1

@@ -1,0 +1,223 @@
+"""Submission files: ids, columns, order, clipping, refusals, scoring, upload."""
+import csv
+import os
+import stat
+import sys
+
+import numpy as np
+import pytest
+
+from vggcourse.kaggle import (best_clip, do_clip, file_ids, log_loss, predict_in_order, score_submission,
+                              submit, write_submission)
+
+CATS_DOGS = {"cats": 0, "dogs": 1}
+
+
+def _read(path):
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("unknown/1234.jpg", 1234), ("1234.jpg", 1234), ("a/b/c/d/7.png", 7),
+    ("unknown\\55.jpg", 55), ("C:\\data\\test\\unknown\\12500.jpg", 12500), ("/abs/path/9.JPG", 9),
+])
+def test_ids_are_file_stems(name, expected):
+    assert file_ids([name]).tolist() == [expected]
+
+
+def test_non_numeric_ids_are_refused_and_kept_for_multiclass():
+    with pytest.raises(ValueError, match="numeric file names.*cat.1.jpg"):
+        file_ids(["unknown/cat.1.jpg"])
+    assert file_ids(["test\\img_1.jpg"], numeric=False).tolist() == ["img_1.jpg"]
+
+
+def test_binary_submission_columns_order_and_clipping(tmp_path):
+    files = ["unknown/10.jpg", "unknown/9.jpg", "unknown/100.jpg", "unknown/2.jpg"]
+    p_dog = np.array([0.99, 0.5, 0.01, 0.123456])
+    path = write_submission(tmp_path / "sub.csv", np.stack([1 - p_dog, p_dog], 1),
+                            filenames=files, class_indices=CATS_DOGS)
+    assert _read(path) == [["id", "label"], ["2", "0.12346"], ["9", "0.50000"], ["10", "0.95000"],
+                           ["100", "0.05000"]]
+    # the column is chosen by name: with classes in the other order the same file comes out
+    swapped = write_submission(tmp_path / "swapped.csv", np.stack([p_dog, 1 - p_dog], 1), filenames=files,
+                               class_indices=["dogs", "cats"])
+    assert _read(swapped) == _read(path)
+    cats = write_submission(tmp_path / "cats.csv", np.stack([1 - p_dog, p_dog], 1), filenames=files,
+                            class_indices=CATS_DOGS, positive="cats", clip=None)
+    assert [r[1] for r in _read(cats)[1:]] == ["0.87654", "0.50000", "0.01000", "0.99000"]
+    sigmoid = write_submission(tmp_path / "sig.csv", p_dog[:, None], filenames=files, class_indices=CATS_DOGS)
+    assert _read(sigmoid) == _read(path)
+    raw = open(path).read()
+    assert raw.startswith("id,label\n2,0.12346\n") and "\r" not in raw
+
+
+def test_multiclass_submission(tmp_path):
+    names = [f"c{i}" for i in range(3)]
+    probs = np.array([[0.7, 0.2, 0.1], [0.0, 0.0, 1.0]])
+    path = write_submission(tmp_path / "sf.csv", probs, filenames=["test/img_9.jpg", "test/img_10.jpg"],
+                            class_indices=names, kind="multiclass")
+    rows = _read(path)
+    assert rows[0] == ["img", "c0", "c1", "c2"]
+    assert [r[0] for r in rows[1:]] == ["img_10.jpg", "img_9.jpg"]
+    assert rows[2][1:] == ["0.70000", "0.20000", "0.10000"]
+    clipped = write_submission(tmp_path / "sf2.csv", probs, filenames=["img_9.jpg", "img_10.jpg"],
+                               class_indices=names, kind="multiclass", clip=best_clip(probs, [0, 2]))
+    assert abs(sum(float(v) for v in _read(clipped)[1][1:]) - 1) < 1e-4
+
+
+class _Batches:
+    def __init__(self, filenames, directory=None, shuffle=False, skipped=()):
+        self.filenames, self.directory, self.shuffle, self.skipped = filenames, directory, shuffle, list(skipped)
+        self.class_indices = {"unknown": 0}
+
+
+GOOD = dict(filenames=["1.jpg", "2.jpg"], class_indices=CATS_DOGS)
+P = np.array([[0.2, 0.8], [0.6, 0.4]])
+
+
+@pytest.mark.parametrize("args, kwargs, message", [
+    ((P[:1],), GOOD, "1 rows of predictions for 2 test files"),
+    ((P,), dict(GOOD, filenames=["a/1.jpg", "b/1.jpg"]), r"ids must be unique; repeated: \[1\]"),
+    ((P,), dict(GOOD, filenames=["cat.1.jpg", "2.jpg"]), "numeric file names"),
+    ((np.array([[0.2, np.nan], [0.5, 0.5]]),), GOOD, "1 probabilities are NaN or infinite"),
+    ((np.array([[0.2, 1.3], [0.5, 0.5]]),), GOOD, r"must lie in \[0, 1\]"),
+    ((P,), dict(GOOD, expected_rows=12500), "2 rows; the competition expects 12500"),
+    ((P,), dict(filenames=["1.jpg", "2.jpg"]), "pass `class_indices=`"),
+    ((P,), dict(GOOD, positive="birds"), r"'birds' is not a class name; classes are \['cats', 'dogs'\]"),
+    ((P,), dict(class_indices=["birds", "cats", "dogs"], filenames=["1.jpg", "2.jpg"]), "do not match the 3 classes"),
+    ((P,), dict(GOOD, clip=(0.9, 0.1)), "`clip` must be"),
+    ((P, _Batches(["1.jpg", "2.jpg"], shuffle=True)), dict(class_indices=CATS_DOGS), "shuffle` is True"),
+    ((P, _Batches(["1.jpg", "2.jpg"], skipped=["3.jpg"])), dict(class_indices=CATS_DOGS),
+     "1 test images could not be read"),
+    ((P,), dict(GOOD, kind="ranking"), "`kind` must be"),
+    ((P,), dict(class_indices=CATS_DOGS), "give `batches`"),
+])
+def test_refused_submissions_write_nothing(tmp_path, args, kwargs, message):
+    path = tmp_path / "sub.csv"
+    path.write_text("previous\n")
+    with pytest.raises(ValueError, match=message):
+        write_submission(path, *args, **kwargs)
+    assert path.read_text() == "previous\n"
+    assert os.listdir(tmp_path) == ["sub.csv"]
+
+
+def test_row_count_must_match_test_folder(tmp_path, dogscats):
+    test_dir = dogscats / "test"
+    files = sorted(os.listdir(test_dir / "unknown"))
+    p = np.full((len(files), 2), 0.5)
+    ok = write_submission(tmp_path / "ok.csv", p, filenames=files, class_indices=CATS_DOGS, test_dir=test_dir)
+    assert len(_read(ok)) == 101
+    with pytest.raises(ValueError, match="99 rows but 100 test images under"):
+        write_submission(tmp_path / "bad.csv", p[1:], filenames=files[1:], class_indices=CATS_DOGS,
+                         test_dir=test_dir)
+    assert not (tmp_path / "bad.csv").exists()
+
+
+def test_do_clip_bounds_for_many_classes():
+    rows = do_clip(np.array([[1.0, 0.0, 0.0, 0.0], [0.25, 0.25, 0.25, 0.25]]), 0.91)
+    np.testing.assert_allclose(rows[0], [0.91, 0.03, 0.03, 0.03])
+    np.testing.assert_allclose(rows.sum(axis=1), 1)
+    np.testing.assert_allclose(do_clip(np.array([0.0, 0.5, 1.0]), 0.95), [0.05, 0.5, 0.95])
+    with pytest.raises(ValueError, match="mx"):
+        do_clip(np.eye(4), 0.1)
+
+
+def test_best_clip_minimises_validation_log_loss():
+    labels = np.array([1] * 90 + [0] * 10)
+    probs = np.where(labels == 1, 0.999, 0.001)
+    probs[:5] = 0.0  # five confident mistakes: clipping must pull the extremes in
+    lo, hi = best_clip(probs, labels)
+    assert lo == pytest.approx(1 - hi) and 0.5 < hi < 0.999
+    best = log_loss(do_clip(probs, hi), labels)
+    for other in (0.6, 0.8, 0.999):
+        assert best <= log_loss(do_clip(probs, other), labels)
+    assert best_clip(np.where(labels == 1, 0.9, 0.1), labels)[1] >= 0.9  # no mistakes: clip little
+
+
+def test_score_submission_with_the_sample_labels(tmp_path, dogscats):
+    with open(dogscats / "test_labels.csv") as f:
+        truth = {int(r["id"]): int(r["label"]) for r in csv.DictReader(f)}
+    ids = sorted(truth)
+    p_dog = np.array([0.9 if truth[i] else 0.2 for i in ids])
+    p_dog[0] = 1 - p_dog[0]  # one mistake
+    path = write_submission(tmp_path / "s.csv", np.stack([1 - p_dog, p_dog], 1),
+                            filenames=[f"unknown/{i}.jpg" for i in ids], class_indices=CATS_DOGS)
+    score = score_submission(path, dogscats / "test_labels.csv")
+    assert score.n == 100 and score.accuracy == pytest.approx(0.99)
+    assert score.log_loss == pytest.approx(log_loss(p_dog, [truth[i] for i in ids]), abs=1e-4)
+    short = tmp_path / "short.csv"
+    short.write_text("id,label\n" + "".join(f"{i},0.5\n" for i in ids[1:]))
+    with pytest.raises(ValueError, match="1 labelled ids have no row"):
+        score_submission(short, dogscats / "test_labels.csv")
+    with pytest.raises(FileNotFoundError, match="nothere.csv"):
+        score_submission(tmp_path / "nothere.csv", dogscats / "test_labels.csv")
+
+
+def test_shuffled_and_unshuffled_predictions_give_the_same_file(tmp_path, dogscats):
+    keras = pytest.importorskip("keras")
+    from vggcourse.image import ImageDataGenerator
+
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(2, activation="softmax")])
+    model.layers[-1].set_weights([np.array([[-0.03, 0.03], [0.01, 0], [0, 0.02]], "float32"), np.zeros(2, "float32")])
+    gen = ImageDataGenerator()
+    paths = []
+    for shuffle in (True, False):
+        batches = gen.flow_from_directory(dogscats / "test", target_size=(16, 16), class_mode=None,
+                                          batch_size=16, shuffle=shuffle, seed=1)
+        preds = predict_in_order(model, batches)
+        if shuffle:
+            with pytest.raises(ValueError, match="shuffle"):
+                write_submission(tmp_path / "raw.csv", model.predict(batches, verbose=0), batches,
+                                 class_indices=CATS_DOGS)
+            batches = batches.for_inference()
+        paths.append(write_submission(tmp_path / f"sub_{shuffle}.csv", (batches, preds),
+                                      class_indices=CATS_DOGS, test_dir=dogscats / "test", expected_rows=100))
+    first, second = (open(p).read() for p in paths)
+    assert first == second and first.count("\n") == 101
+    assert len(set(first.splitlines()[1:])) == 100  # not one constant value
+    assert score_submission(paths[0], dogscats / "test_labels.csv").n == 100
+
+
+@pytest.fixture
+def fake_kaggle(tmp_path, monkeypatch):
+    """A `kaggle` executable on PATH that records its arguments; HOME without a token."""
+    bin_dir, home = tmp_path / "bin", tmp_path / "home"
+    bin_dir.mkdir()
+    home.mkdir()
+    log = tmp_path / "args.txt"
+    exe = bin_dir / "kaggle"
+    exe.write_text(f"#!{sys.executable}\nimport sys\nopen({str(log)!r}, 'w').write('\\n'.join(sys.argv[1:]))\n"
+                   "print('Successfully submitted')\nsys.exit(1 if '-m' in sys.argv and 'fail' in sys.argv else 0)\n")
+    exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", str(bin_dir) + os.pathsep + os.environ.get("PATH", ""))
+    monkeypatch.setenv("HOME", str(home))
+    for var in ("KAGGLE_CONFIG_DIR", "KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    return home, log
+
+
+def test_submit_hands_the_file_to_the_kaggle_client(tmp_path, fake_kaggle):
+    home, log = fake_kaggle
+    sub = tmp_path / "sub.csv"
+    sub.write_text("id,label\n1,0.5\n")
+    with pytest.raises(RuntimeError, match="kaggle.json"):
+        submit(sub)
+    (home / ".kaggle").mkdir()
+    (home / ".kaggle" / "kaggle.json").write_text('{"username": "u", "key": "k"}')
+    assert "Successfully" in submit(sub, message="first try")
+    assert log.read_text().split("\n") == ["competitions", "submit", "-c", "dogs-vs-cats-redux-kernels-edition",
+                                           "-f", str(sub), "-m", "first try"]
+    with pytest.raises(RuntimeError, match="failed"):
+        submit(sub, message="fail")
+    with pytest.raises(FileNotFoundError, match="missing.csv"):
+        submit(tmp_path / "missing.csv")
+
+
+def test_submit_without_the_client(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    sub = tmp_path / "sub.csv"
+    sub.write_text("id,label\n1,0.5\n")
+    with pytest.raises(RuntimeError, match="pip install kaggle"):
+        submit(sub)

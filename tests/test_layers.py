@@ -1,0 +1,92 @@
+"""Model surgery on Sequential and functional Keras 3 models."""
+import keras
+import numpy as np
+import pytest
+
+from vggcourse.layers import (adjust_dropout, copy_layers, copy_model, copy_weights, insert_layer,
+                              split_at, vgg_ft, vgg_ft_bn)
+
+X = np.random.default_rng(0).random((2, 8, 8, 3)).astype("float32")
+
+
+def _sequential():
+    return keras.Sequential([
+        keras.Input((8, 8, 3)),
+        keras.layers.Conv2D(4, 3, activation="relu", name="conv1"),
+        keras.layers.Conv2D(4, 3, activation="relu", name="conv2"),
+        keras.layers.Flatten(name="flatten"),
+        keras.layers.Dropout(0.5, name="drop"),
+        keras.layers.Dense(2, activation="softmax", name="out"),
+    ], name="seq")
+
+
+def _functional():
+    inp = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv1")(inp)
+    x = keras.layers.Flatten(name="flatten")(x)
+    return keras.Model(inp, keras.layers.Dense(2, name="out")(x), name="func")
+
+
+@pytest.mark.parametrize("build", [_sequential, _functional])
+def test_copy_model_is_independent_with_same_outputs(build):
+    model = build()
+    clone = copy_model(model)
+    np.testing.assert_allclose(clone.predict(X, verbose=0), model.predict(X, verbose=0), rtol=1e-6)
+    clone.layers[-1].set_weights([w * 0 for w in clone.layers[-1].get_weights()])
+    assert not np.allclose(model.layers[-1].get_weights()[0], 0)
+
+
+def test_copy_layers_and_weights_rebuild_a_sequential():
+    model = _sequential()
+    new = keras.Sequential([keras.Input((8, 8, 3)), *copy_layers(model.layers)])
+    copy_weights(model.layers, new.layers)
+    np.testing.assert_allclose(new.predict(X, verbose=0), model.predict(X, verbose=0), rtol=1e-6)
+    with pytest.raises(ValueError, match="2 source layers but 1"):
+        copy_weights(model.layers[:2], new.layers[:1])
+
+
+@pytest.mark.parametrize("build", [_sequential, _functional])
+def test_insert_layer_keeps_weights(build):
+    model = build()
+    new = insert_layer(model, keras.layers.Identity(name="ident"), 1)
+    assert [l.name for l in new.layers][:3] == ["conv1", "ident", model.layers[-2 if build is _functional else 1].name]
+    np.testing.assert_allclose(new.predict(X, verbose=0), model.predict(X, verbose=0), rtol=1e-6)
+    appended = insert_layer(model, keras.layers.Activation("linear", name="last"), len(split_at(model, "Dense")[0]))
+    assert appended.layers[-1].name == "last"
+    with pytest.raises(ValueError, match="index"):
+        insert_layer(model, keras.layers.Identity(), 99)
+
+
+def test_split_at_last_layer_of_type():
+    model = _sequential()
+    convs, rest = split_at(model, keras.layers.Conv2D)
+    assert [l.name for l in convs] == ["conv1", "conv2"]
+    assert [l.name for l in rest] == ["flatten", "drop", "out"]
+    assert [l.name for l in split_at(_functional(), "Flatten")[1]] == ["out"]
+    with pytest.raises(ValueError, match="no layer of type MaxPooling2D"):
+        split_at(model, keras.layers.MaxPooling2D)
+
+
+def test_branching_model_is_refused():
+    inp = keras.Input((4,))
+    a, b = keras.layers.Dense(2, name="a")(inp), keras.layers.Dense(2, name="b")(inp)
+    model = keras.Model(inp, keras.layers.Add(name="add")([a, b]))
+    with pytest.raises(ValueError, match="not a single chain"):
+        split_at(model, "Dense")
+
+
+def test_adjust_dropout():
+    w = [np.ones((2, 2)), np.ones(2)]
+    out = adjust_dropout(w, 0.5, 0.0)
+    assert np.allclose(out[0], 0.5) and np.allclose(out[1], 0.5)
+    assert np.allclose(adjust_dropout(w, 0.5, 0.75)[0], 2.0)
+    with pytest.raises(ValueError, match="new_p"):
+        adjust_dropout(w, 0.5, 1.0)
+
+
+@pytest.mark.parametrize("fn", [vgg_ft, vgg_ft_bn])
+def test_vgg_ft_builds_an_untrained_top(fn):
+    pytest.importorskip("vggcourse.model")
+    model = fn(3, weights=None, size=(32, 32))
+    assert model.output_shape[-1] == 3
+    assert model.layers[-1].trainable and not model.layers[-3].trainable

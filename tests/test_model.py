@@ -1,0 +1,241 @@
+"""Vgg16 / Vgg16BN: architecture, equivalence with keras.applications.VGG16, the course workflow."""
+import h5py
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from vggcourse.image import load_image
+from vggcourse.model import Vgg16, Vgg16BN, build_vgg16
+from vggcourse.preprocessing import VggPreprocess, imagenet_class_names
+
+SIZE = (32, 32)
+
+TOP_NAMES = [
+    "block4_pool", "block5_conv1", "block5_conv2", "block5_conv3", "block5_pool",
+    "flatten", "fc1", "fc1_dropout", "fc2", "fc2_dropout", "predictions",
+]
+
+
+def sample_images(dogscats, size, n=4):
+    files = sorted((dogscats / "valid" / "dogs").glob("*.jpg"))[: n // 2]
+    files += sorted((dogscats / "valid" / "cats").glob("*.jpg"))[: n // 2]
+    return np.stack([np.asarray(Image.open(f).convert("RGB").resize(size[::-1], Image.BILINEAR), "float32") for f in files])
+
+
+def write_keras2_layout(model, path):
+    """The layout of Keras' published vgg16 files: `layer_names`, per-layer `weight_names`."""
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = np.array([layer.name.encode() for layer in model.layers])
+        for layer in model.layers:
+            group = f.create_group(layer.name)
+            names = [f"{layer.name}_{'W' if len(w.shape) > 1 else 'b'}_1:0" for w in layer.weights]
+            group.attrs["weight_names"] = np.array([n.encode() for n in names], dtype="S") if names else np.array([], "S1")
+            for name, w in zip(names, layer.weights):
+                group.create_dataset(name, data=keras.ops.convert_to_numpy(w))
+
+
+# -- architecture ---------------------------------------------------------------------------------
+
+
+def test_full_size_architecture():
+    vgg = Vgg16(weights=None)
+    model = vgg.model
+    assert isinstance(model, keras.Sequential)
+    assert model.count_params() == 138_357_544
+    assert model.input_shape == (None, 224, 224, 3)
+    assert isinstance(model.layers[0], VggPreprocess) and model.layers[0].name == "preprocess"
+    assert [layer.name for layer in model.layers][-len(TOP_NAMES):] == TOP_NAMES
+    assert model.get_layer("fc1_dropout").rate == 0.5
+    assert vgg.classes == imagenet_class_names()
+
+
+def test_bn_variant_layers():
+    names = [layer.name for layer in build_vgg16(SIZE, batch_norm=True).layers]
+    assert names[-9:] == ["block5_pool", "flatten", "fc1", "fc1_bn", "fc1_dropout", "fc2", "fc2_bn", "fc2_dropout", "predictions"]
+    assert [n for n in names if n.startswith("block")] == [n for n in (layer.name for layer in build_vgg16(SIZE, include_top=False).layers) if n.startswith("block")]
+
+
+def test_same_probabilities_as_keras_vgg16(dogscats, tmp_path):
+    reference = keras.applications.VGG16(weights=None, include_top=True, input_shape=SIZE + (3,))
+    path = tmp_path / "keras_layout.h5"
+    write_keras2_layout(reference, path)
+    reference.load_weights(path)  # Keras' own loader accepts the file
+
+    x = sample_images(dogscats, SIZE)
+    expected = reference.predict(keras.applications.vgg16.preprocess_input(x.copy()), verbose=0)
+    vgg = Vgg16(weights=path, size=SIZE)
+    np.testing.assert_allclose(vgg.model.predict(x, verbose=0), expected, rtol=1e-4, atol=1e-4)
+    preds, idxs, names = vgg.predict(x)
+    np.testing.assert_array_equal(idxs, expected.argmax(axis=1))
+    assert names == [imagenet_class_names()[i] for i in idxs]
+
+    # the same file into a model without the top: the dense layers in the file are ignored
+    body = keras.Model(reference.inputs, reference.get_layer("block5_pool").output)
+    notop = Vgg16(weights=path, size=SIZE, include_top=False)
+    feats = notop.model.predict(x, verbose=0)
+    ref_feats = body.predict(keras.applications.vgg16.preprocess_input(x.copy()), verbose=0)
+    np.testing.assert_allclose(feats, ref_feats, rtol=1e-4, atol=1e-4 * np.abs(ref_feats).max())
+
+
+# -- arguments -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("weights", [3, ["imagenet"], True])
+def test_bad_weights_value(weights):
+    with pytest.raises(ValueError, match="`weights` must be 'imagenet', None or the path"):
+        Vgg16(weights=weights, size=SIZE)
+
+
+def test_weights_path_that_does_not_exist(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.h5"):
+        Vgg16(weights=tmp_path / "nope.h5", size=SIZE, include_top=False)
+
+
+@pytest.mark.parametrize("size", [(16, 224), (224,), "224", (32.0, 32), 224])
+def test_bad_size(size):
+    with pytest.raises(ValueError, match="`size` must be"):
+        Vgg16(weights=None, size=size)
+
+
+def test_imagenet_top_needs_224():
+    with pytest.raises(ValueError, match=r"needs size=\(224, 224\).*include_top=False"):
+        Vgg16(size=(64, 64))
+
+
+def test_ft_needs_top():
+    vgg = Vgg16(weights=None, size=SIZE, include_top=False)
+    with pytest.raises(ValueError, match="include_top=True"):
+        vgg.ft(2)
+
+
+# -- the course's workflow -----------------------------------------------------------------------
+
+
+class _Count(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.train = self.val = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.train += 1
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.val += 1
+
+
+@pytest.fixture(scope="module", params=[Vgg16, Vgg16BN], ids=["vgg16", "vgg16_bn"])
+def tuned(request, dogscats):
+    """The course's seven lines, at 32x32 from random weights."""
+    vgg = request.param(weights=None, size=SIZE)
+    rng = np.random.default_rng(1)
+    for layer in vgg.model.layers:  # give BN non-trivial statistics to check they stay frozen
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.weights[0].shape[0]
+            layer.set_weights([rng.uniform(0.5, 1.5, n), rng.normal(size=n), rng.normal(size=n), rng.uniform(0.5, 2, n)])
+    batches = vgg.get_batches(dogscats / "train", batch_size=8)
+    val_batches = vgg.get_batches(dogscats / "valid", batch_size=8)
+    vgg.finetune(batches)
+    bn_before = {l.name: l.get_weights() for l in vgg.model.layers if isinstance(l, keras.layers.BatchNormalization)}
+    count = _Count()
+    history = vgg.fit(batches, val_batches, nb_epoch=1, callbacks=[count])
+    return vgg, batches, val_batches, history, count, bn_before
+
+
+def test_finetune_and_fit(tuned):
+    vgg, batches, val_batches, history, count, _ = tuned
+    assert vgg.classes == ["cats", "dogs"]
+    assert vgg.model.layers[-1].name == "predictions" and vgg.model.output_shape == (None, 2)
+    assert [l.name for l in vgg.model.layers if l.trainable] == ["predictions"]
+    assert count.train == len(batches) == 25 and count.val == len(val_batches) == 13
+    assert set(history.history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+
+
+def test_bn_layers_frozen_in_inference_mode(tuned):
+    vgg, _, _, _, _, bn_before = tuned
+    assert set(bn_before) == ({"fc1_bn", "fc2_bn"} if vgg.batch_norm else set())
+    x = np.random.default_rng(2).normal(size=(4, 4096)).astype("float32")
+    for name, before in bn_before.items():
+        bn = vgg.model.get_layer(name)
+        assert not bn.trainable
+        for a, b in zip(bn.get_weights(), before):  # training did not move the statistics
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(bn(x, training=True)), keras.ops.convert_to_numpy(bn(x, training=False)), rtol=1e-6
+        )
+
+
+def test_predict(tuned, dogscats):
+    vgg = tuned[0]
+    x = sample_images(dogscats, SIZE)
+    preds, idxs, names, probs = vgg.predict(x, details=True)
+    assert probs.shape == (4, 2)
+    np.testing.assert_allclose(preds, probs.max(axis=1))
+    assert names == [vgg.classes[i] for i in idxs]
+    assert len(vgg.predict(x)) == 3
+
+
+def test_test_predictions_line_up_with_files(tuned, dogscats, tmp_path):
+    vgg = tuned[0]
+    batches, preds = vgg.test(dogscats / "test", batch_size=8)
+    assert len(preds) == len(batches.filenames) == 100 and preds.shape == (100, 2)
+    assert batches.filenames[0].startswith("unknown/")
+    for j in (0, 37, 99):
+        one = vgg.model.predict(load_image(batches.filepaths[j], SIZE)[None], verbose=0)[0]
+        np.testing.assert_allclose(preds[j], one, rtol=1e-4, atol=1e-6)
+
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for name in batches.filenames[:5]:
+        (flat / name.split("/")[-1]).write_bytes((dogscats / "test" / name).read_bytes())
+    flat_batches, flat_preds = vgg.test(flat)
+    lookup = {name.split("/")[-1]: p for name, p in zip(batches.filenames, preds)}
+    assert len(flat_preds) == 5
+    for name, p in zip(flat_batches.filenames, flat_preds):
+        np.testing.assert_allclose(p, lookup[name.split("/")[-1]], rtol=1e-4, atol=1e-6)
+
+
+def test_save_and_load_keras_file(tuned, dogscats, tmp_path):
+    vgg = tuned[0]
+    path = vgg.save(tmp_path / "ft.keras")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ft.keras"]
+    loaded = Vgg16.load(path)
+    assert type(loaded) is type(vgg) and loaded.classes == ["cats", "dogs"] and loaded.size == SIZE
+    x = sample_images(dogscats, SIZE)
+    np.testing.assert_allclose(loaded.model.predict(x, verbose=0), vgg.model.predict(x, verbose=0), rtol=1e-5, atol=1e-7)
+    assert keras.saving.load_model(path, safe_mode=True).layers[0].name == "preprocess"
+    with pytest.raises(ValueError, match=r"end in '\.keras'"):
+        vgg.save(tmp_path / "ft.h5")
+
+
+def test_save_weights_course_name_round_trip(tuned, dogscats, tmp_path, monkeypatch):
+    vgg = tuned[0]
+    monkeypatch.chdir(tmp_path)
+    vgg.save_weights("ft1.h5")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ft1.h5"]
+    other = type(vgg)(weights=None, size=SIZE)
+    other.ft(2)
+    other.load_weights("ft1.h5")
+    x = sample_images(dogscats, SIZE)
+    np.testing.assert_allclose(other.model.predict(x, verbose=0), vgg.model.predict(x, verbose=0), rtol=1e-5, atol=1e-7)
+
+    untuned = type(vgg)(weights=None, size=SIZE)  # still 1000-way: the file does not fit
+    with pytest.raises(ValueError, match=r"'predictions'.*\(4096, 2\).*expects \(4096, 1000\)"):
+        untuned.load_weights("ft1.h5")
+
+
+def test_learning_rate_and_fit_data(dogscats):
+    vgg = Vgg16(weights=None, size=SIZE)
+    with pytest.raises(ValueError, match="compile"):
+        vgg.set_lr(0.01)
+    vgg.ft(2)
+    vgg.model.optimizer.lr = 0.5  # the course's spelling does nothing in Keras 3 ...
+    assert float(vgg.model.optimizer.learning_rate) == pytest.approx(0.001)
+    vgg.set_lr(0.01)  # ... this does
+    assert float(vgg.model.optimizer.learning_rate) == pytest.approx(0.01)
+    x = sample_images(dogscats, SIZE)
+    y = keras.utils.to_categorical([1, 1, 0, 0], 2)
+    history = vgg.fit_data(x, y, x, y, nb_epoch=1, batch_size=2)
+    assert "val_accuracy" in history.history
+    vgg.fit(vgg.get_batches(dogscats / "valid", batch_size=50), lr=0.002, verbose=0)
+    assert float(vgg.model.optimizer.learning_rate) == pytest.approx(0.002)

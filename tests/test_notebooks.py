@@ -1,0 +1,67 @@
+"""The course's two notebooks run top to bottom on the shared sample (small images, random weights)."""
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def _run(name, parameters, workdir):
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{name} must have exactly one cell tagged 'parameters'"
+    tagged[0].source = "\n".join(f"{key} = {value!r}" for key, value in parameters.items())
+    client = NotebookClient(nb, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(workdir)}})
+    client.execute()  # raises CellExecutionError on the first failing cell
+    return nb
+
+
+def _outputs(nb):
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+
+
+def _text(nb):
+    return json.dumps([o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in _outputs(nb)])
+
+
+def test_notebooks_have_a_parameters_cell_and_match_their_generator(tmp_path):
+    import runpy
+
+    for name in ("lesson1.ipynb", "dogs_cats_redux.ipynb"):
+        committed = nbformat.read(NOTEBOOKS / name, as_version=4)
+        tags = [c.metadata.get("tags", []) for c in committed.cells]
+        assert sum("parameters" in t for t in tags) == 1
+    module = runpy.run_path(str(NOTEBOOKS / "make_notebooks.py"), run_name="not_main")
+    for name, cells in (("lesson1.ipynb", module["LESSON1"]), ("dogs_cats_redux.ipynb", module["REDUX"])):
+        committed = nbformat.read(NOTEBOOKS / name, as_version=4)
+        assert [c["source"] for c in cells] == [c.source for c in committed.cells], \
+            f"{name} is stale: run python notebooks/make_notebooks.py"
+
+
+@pytest.mark.slow
+def test_lesson1_runs_top_to_bottom(dogscats, tmp_path):
+    nb = _run("lesson1.ipynb", {"path": f"{dogscats}/", "size": (32, 32), "batch_size": 16,
+                                "weights": None}, tmp_path)
+    text = _text(nb)
+    assert "Random weights" in text
+    assert "Predictions prob/class" in text
+    images = [o for o in _outputs(nb) if "image/png" in o.get("data", {})]
+    assert len(images) >= 2, "the plots cells must show images"
+
+
+@pytest.mark.slow
+def test_dogs_cats_redux_runs_top_to_bottom(dogscats, tmp_path):
+    nb = _run("dogs_cats_redux.ipynb", {
+        "DATA_HOME_DIR": None, "sample_path": f"{dogscats}/", "size": (32, 32), "batch_size": 16,
+        "no_of_epochs": 2, "n_valid": 2000, "n_sample_train": 200, "n_sample_valid": 50,
+        "weights": None}, tmp_path)
+    text = _text(nb)
+    assert "Completed 2 fit operations" in text
+    assert "id,label" in text
+    assert "log_loss" in text or "logloss" in text.replace(" ", "").lower()
+    images = [o for o in _outputs(nb) if "image/png" in o.get("data", {})]
+    assert len(images) >= 6, "every analysis cell must draw a figure"

@@ -1,0 +1,97 @@
+"""The course's `utils` names, on the real sample at small sizes."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from vggcourse import utils  # noqa: E402
+
+COURSE_NAMES = [
+    "plots", "plot_confusion_matrix", "save_array", "load_array", "get_batches", "get_data",
+    "get_classes", "onehot", "do_clip", "copy_model", "copy_layers", "copy_weights", "insert_layer",
+    "adjust_dropout", "split_at", "vgg_ft", "vgg_ft_bn", "MixIterator", "mk_square", "mk_size", "gray",
+    "to_plot", "plot",
+]
+
+
+def test_every_course_name_is_there():
+    assert not [name for name in COURSE_NAMES if not callable(getattr(utils, name, None))]
+    assert set(COURSE_NAMES) <= set(utils.__all__)
+    namespace = {}
+    exec("from vggcourse.utils import *", namespace)
+    assert set(COURSE_NAMES) <= set(namespace)
+
+
+def test_get_batches(dogscats):
+    batches = utils.get_batches(dogscats / "valid", shuffle=False, target_size=(20, 24))
+    x, y = batches[0]
+    assert x.shape == (4, 20, 24, 3) and y.shape == (4, 2)
+    assert batches.class_indices == {"cats": 0, "dogs": 1} and batches.n == 100
+
+
+def test_get_data_is_uint8_in_file_order(dogscats):
+    data = utils.get_data(dogscats / "valid", target_size=(16, 16), batch_size=32)
+    assert data.shape == (100, 16, 16, 3) and data.dtype == np.uint8
+    batches = utils.get_batches(dogscats / "valid", shuffle=False, batch_size=100, target_size=(16, 16))
+    x, _ = batches[0]
+    assert np.array_equal(data, np.clip(np.rint(x), 0, 255).astype(np.uint8))
+    as_float = utils.get_data(dogscats / "valid", target_size=(16, 16), dtype=np.float32)
+    assert as_float.dtype == np.float32 and np.allclose(as_float, x)
+
+
+def test_get_classes(dogscats):
+    val_classes, trn_classes, val_labels, trn_labels, val_files, files, test_files = utils.get_classes(dogscats)
+    assert trn_classes.shape == (200,) and val_classes.shape == (100,)
+    assert trn_labels.shape == (200, 2) and np.array_equal(val_labels.argmax(1), val_classes)
+    assert files[0].startswith("cats/") and val_files[-1].startswith("dogs/")
+    assert len(test_files) == 100 and all(f.startswith("unknown/") for f in test_files)
+    assert utils.get_classes(str(dogscats) + "/")[6] == test_files  # the course's trailing slash
+
+
+def test_saved_filenames_and_features_round_trip(dogscats, tmp_path):
+    files = utils.get_classes(dogscats)[5]
+    data = utils.get_data(dogscats / "train", target_size=(8, 8))
+    utils.save_array(tmp_path / "filenames.dat", files)
+    utils.save_array(tmp_path / "train.dat", data, chunk_bytes=1000)
+    assert list(utils.load_array(tmp_path / "filenames.dat")) == files
+    assert np.array_equal(utils.load_array(tmp_path / "train.dat", mmap=True), data)
+
+
+def test_mix_iterator_over_real_batches(dogscats):
+    trn = utils.get_batches(dogscats / "train", batch_size=4, target_size=(8, 8))
+    val = utils.get_batches(dogscats / "valid", batch_size=2, target_size=(8, 8))
+    mix = utils.MixIterator([trn, val])
+    x, y = next(mix)
+    assert x.shape == (6, 8, 8, 3) and y.shape == (6, 2) and mix.N == 300
+    assert len(mix) == 50 and mix[49][0].shape == (6, 8, 8, 3)
+
+
+def test_image_helpers_and_plots_on_real_images(dogscats, tmp_path):
+    imgs = utils.get_data(dogscats / "valid", target_size=(30, 40))[:5]
+    assert utils.mk_square(imgs[0]).shape == (40, 40, 3)
+    assert utils.mk_size(imgs[0], 1.0).shape == (40, 40, 3)
+    assert utils.gray(imgs).shape == (5, 30, 40)
+    assert utils.to_plot(imgs[0].astype(np.float32)).dtype == np.uint8
+    for name, fig in [("plots", utils.plots(imgs, rows=2, titles=list("abcde"))),
+                      ("plot", utils.plot(imgs[0])),
+                      ("gray", utils.plots(utils.gray(imgs)[:, :, :, None], rows=1))]:
+        fig.savefig(tmp_path / f"{name}.png")
+        plt.close(fig)
+        assert (tmp_path / f"{name}.png").stat().st_size > 1000
+
+
+def test_onehot_and_do_clip():
+    assert utils.onehot(np.array([1, 0])).tolist() == [[0, 1], [1, 0]]
+    clipped = utils.do_clip(np.array([[1.0, 0.0, 0.0]]), 0.9)
+    np.testing.assert_allclose(clipped, [[0.9, 0.05, 0.05]])
+
+
+def test_vgg_ft_and_split_at_on_vgg(dogscats):
+    keras = pytest.importorskip("keras")
+    pytest.importorskip("vggcourse.model")
+    model = utils.vgg_ft(2, weights=None, size=(32, 32))
+    assert model.output_shape == (None, 2) and model.layers[-1].trainable
+    convs, dense = utils.split_at(model, keras.layers.Conv2D)
+    assert convs[-1].name == "block5_conv3" and dense[0].name == "block5_pool"

@@ -1,0 +1,210 @@
+"""Fetching (cache, mirror, md5, cut-off downloads), reading and writing weight files."""
+import hashlib
+import http.server
+import socket
+import threading
+
+import h5py
+import keras
+import numpy as np
+import pytest
+
+from vggcourse import weights
+from vggcourse.model import Vgg16, Vgg16BN, build_vgg16
+
+
+class _Server:
+    """A local HTTP server: `files[name] = (body, declared length or None)`; counts requests."""
+
+    def __init__(self):
+        self.files, self.requests = {}, []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.requests.append(self.path)
+                name = self.path.rsplit("/", 1)[-1]
+                if name not in server.files:
+                    self.send_error(404)
+                    return
+                body, length = server.files[name]
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body) if length is None else length))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/mirror"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server(monkeypatch, tmp_path):
+    srv = _Server()
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv(weights.MIRROR_ENV, srv.url)
+    yield srv
+    srv.close()
+
+
+def _h5_bytes(tmp_path):
+    path = tmp_path / "small.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", data=np.arange(50000, dtype="float32"))
+    return path.read_bytes()
+
+
+def _expect_md5(monkeypatch, key, md5):
+    monkeypatch.setitem(weights.WEIGHT_FILES, key, weights.WEIGHT_FILES[key]._replace(md5=md5))
+
+
+def _cache_files():
+    folder = weights.cache_dir()
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_table_has_keras_published_files_and_hashes():
+    entry = weights.WEIGHT_FILES["vgg16"]
+    assert entry.fname == "vgg16_weights_tf_dim_ordering_tf_kernels.h5"
+    assert entry.url == "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" + entry.fname
+    assert entry.md5 == "64373286793e3c8b2b4e3219cbf3544b"
+    assert weights.WEIGHT_FILES["vgg16_notop"].md5 == "6d6bbae143d832006294945121d1f1fc"
+    assert weights.weights_key(True, False) == "vgg16_bn_notop"
+
+
+def test_cache_dir_follows_keras_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    assert weights.cache_dir() == tmp_path / "models"
+
+
+def test_download_is_verified_cached_and_reused(server, monkeypatch, tmp_path):
+    body = _h5_bytes(tmp_path)
+    name = weights.WEIGHT_FILES["vgg16_notop"].fname
+    server.files[name] = (body, None)
+    _expect_md5(monkeypatch, "vgg16_notop", hashlib.md5(body).hexdigest())
+
+    path = weights.fetch_weights("vgg16_notop")
+    assert path == weights.cache_dir() / name
+    assert path.read_bytes() == body
+    assert server.requests == [f"/mirror/{name}"]
+    assert weights.fetch_weights("vgg16_notop") == path
+    assert len(server.requests) == 1  # the cached, verified file is reused
+    assert _cache_files() == [name]  # no temporary file left behind
+
+
+def test_hash_mismatch_keeps_nothing(server, monkeypatch, tmp_path):
+    name = weights.WEIGHT_FILES["vgg16_notop"].fname
+    server.files[name] = (_h5_bytes(tmp_path), None)
+    _expect_md5(monkeypatch, "vgg16_notop", "0" * 32)
+    with pytest.raises(weights.WeightsDownloadError, match="failed its hash check.*expected 0{32}"):
+        weights.fetch_weights("vgg16_notop")
+    assert _cache_files() == []
+
+
+def test_cut_off_download_keeps_nothing(server, monkeypatch, tmp_path):
+    body = _h5_bytes(tmp_path)
+    name = weights.WEIGHT_FILES["vgg16_notop"].fname
+    server.files[name] = (body[:1000], len(body))  # Content-Length promises more than is sent
+    _expect_md5(monkeypatch, "vgg16_notop", hashlib.md5(body).hexdigest())
+    with pytest.raises(weights.WeightsDownloadError, match=f"cut off after 1000 of {len(body)} bytes"):
+        weights.fetch_weights("vgg16_notop")
+    assert _cache_files() == []
+
+
+def test_offline_without_file_says_where_to_put_it(monkeypatch, tmp_path):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv(weights.MIRROR_ENV, f"http://127.0.0.1:{port}/m")
+    name = weights.WEIGHT_FILES["vgg16"].fname
+    with pytest.raises(FileNotFoundError) as info:
+        weights.fetch_weights("vgg16")
+    message = str(info.value)
+    assert name in message and f"http://127.0.0.1:{port}/m/{name}" in message
+    assert str(tmp_path / "keras" / "models") in message
+    with pytest.raises(FileNotFoundError, match=name):  # never a silent fallback to random weights
+        Vgg16(weights="imagenet")
+
+
+def test_missing_file_on_server_is_not_found(server):
+    with pytest.raises(FileNotFoundError, match="404"):
+        weights.fetch_weights("vgg16_bn")
+
+
+def test_imagenet_notop_end_to_end_through_mirror(server, monkeypatch, tmp_path):
+    source = build_vgg16((32, 32), include_top=False)
+    weights.save_weights(source, tmp_path / "notop.h5")
+    body = (tmp_path / "notop.h5").read_bytes()
+    server.files[weights.WEIGHT_FILES["vgg16_notop"].fname] = (body, None)
+    _expect_md5(monkeypatch, "vgg16_notop", hashlib.md5(body).hexdigest())
+
+    vgg = Vgg16(weights="imagenet", size=(48, 48), include_top=False)
+    for a, b in zip(vgg.model.get_weights(), source.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert vgg.classes == []
+
+
+def test_bn_imagenet_file_without_hash_is_checked_structurally(server, tmp_path):
+    """vgg16_bn_conv.h5 has no published hash: a file of the wrong structure is refused."""
+    wrong = keras.Sequential([keras.Input((8,)), keras.layers.Dense(2, name="block1_conv1")])
+    weights.save_weights(wrong, tmp_path / "wrong.h5")
+    server.files["vgg16_bn_conv.h5"] = ((tmp_path / "wrong.h5").read_bytes(), None)
+    with pytest.raises(ValueError, match="no weights for the model's layers"):
+        Vgg16BN(weights="imagenet", size=(32, 32), include_top=False)
+
+
+def test_shape_mismatch_names_layer_and_both_shapes_and_changes_nothing(tmp_path):
+    model = build_vgg16((32, 32), include_top=False)
+    path = weights.save_weights(model, tmp_path / "w.h5")
+    with h5py.File(path, "a") as f:
+        del f["block3_conv2"]["kernel"]
+        f["block3_conv2"].create_dataset("kernel", data=np.zeros((3, 3, 256, 128), "float32"))
+    target = build_vgg16((32, 32), include_top=False)
+    before = target.get_weights()
+    with pytest.raises(ValueError, match=r"'block3_conv2'.*\(3, 3, 256, 128\).*expects \(3, 3, 256, 256\)"):
+        weights.load_weights(target, path)
+    for a, b in zip(target.get_weights(), before):  # checked before anything is assigned
+        np.testing.assert_array_equal(a, b)
+
+
+def test_save_weights_any_name_round_trip_and_atomic(tmp_path):
+    model = build_vgg16((32, 32), include_top=False)
+    path = weights.save_weights(model, tmp_path / "ft1.h5")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ft1.h5"]
+    with h5py.File(path, "r") as f:
+        assert "block1_conv1" in [n.decode() for n in f.attrs["layer_names"]]
+    other = build_vgg16((32, 32), include_top=False)
+    weights.load_weights(other, path)
+    for a, b in zip(other.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # Keras' own legacy loader reads the same layout
+    keras_copy = build_vgg16((32, 32), include_top=False)
+    keras_copy.load_weights(path)
+    np.testing.assert_array_equal(keras_copy.get_weights()[-1], model.get_weights()[-1])
+
+
+def test_keras3_weights_file_is_accepted(tmp_path):
+    model = build_vgg16((32, 32), include_top=False)
+    model.save_weights(tmp_path / "m.weights.h5")
+    other = build_vgg16((32, 32), include_top=False)
+    weights.load_weights(other, tmp_path / "m.weights.h5")
+    np.testing.assert_array_equal(other.get_weights()[0], model.get_weights()[0])
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere.h5"):
+        weights.load_weights(build_vgg16((32, 32), include_top=False), tmp_path / "nowhere.h5")
+    (tmp_path / "text.h5").write_text("not hdf5")
+    with pytest.raises(ValueError, match="not an HDF5"):
+        weights.read_weight_groups(tmp_path / "text.h5")
+    with pytest.raises(ValueError, match="key"):
+        weights.fetch_weights("vgg19")

@@ -1,0 +1,172 @@
+"""Arrays on disk and in batches: `save_array` / `load_array`, `onehot`, `MixIterator`.
+
+The course saved arrays with bcolz, which no longer installs. An array is now one `.npy` file
+(NumPy's own format: a small header, then the raw data), whatever name it is given:
+
+    save_array("results/conv_feat.dat", conv_feat)     # written in chunks, atomically
+    conv_feat = load_array("results/conv_feat.dat", mmap=True)   # opened without reading
+
+`save_array` writes through a memory map in chunks of about `chunk_bytes`, so an array that is itself
+memory-mapped (or an `h5py` dataset) of several GB is never held in memory twice. `load_array` reads
+the file once into memory, or with `mmap=True` maps it read-only: nothing is read until the values
+are used, which is what a feature array larger than memory needs. String arrays (file names) are
+stored as fixed-width unicode, never pickled.
+"""
+import os
+import tempfile
+
+import numpy as np
+from keras.utils import PyDataset
+
+__all__ = ["save_array", "load_array", "onehot", "MixIterator"]
+
+DEFAULT_CHUNK_BYTES = 64 * 2**20
+
+
+def _as_storable(arr):
+    """`arr` itself when it has a plain dtype (so memmaps and h5py datasets are not read here);
+    otherwise a NumPy array, with object arrays of str / bytes turned into fixed-width arrays."""
+    if hasattr(arr, "dtype") and hasattr(arr, "shape") and arr.dtype != object:
+        return arr
+    arr = np.asarray(arr)
+    if arr.dtype == object:
+        kinds = {type(v) for v in arr.flat}
+        if kinds <= {str}:
+            return arr.astype(str)
+        if kinds <= {bytes}:
+            return arr.astype(bytes)
+        raise TypeError(
+            "save_array stores numeric and string arrays; received an object array holding "
+            f"{sorted(k.__name__ for k in kinds)}. Convert it to a numeric or str dtype first."
+        )
+    return arr
+
+
+def save_array(fname, arr, chunk_bytes=DEFAULT_CHUNK_BYTES):
+    """Write `arr` to the single file `fname` (`.npy` format, any file name), atomically.
+
+    `arr` may be a NumPy array, a memory-mapped array, an `h5py` dataset or a list (of strings, say).
+    Rows are copied `chunk_bytes` at a time into a temporary file in the same folder, which then
+    replaces `fname`, so a crash never leaves a half-written array under the final name.
+    """
+    fname = os.fspath(fname)
+    if os.path.isdir(fname):
+        raise ValueError(
+            f"save_array: `fname` is a directory ({fname!r}), perhaps an old bcolz array. "
+            "Give a file name; remove or rename the directory first."
+        )
+    if chunk_bytes < 1:
+        raise ValueError(f"save_array: `chunk_bytes` must be positive. Received: chunk_bytes={chunk_bytes}")
+    arr = _as_storable(arr)
+    folder = os.path.dirname(os.path.abspath(fname))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(fname) + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        if arr.ndim == 0 or arr.size == 0:
+            with open(tmp, "wb") as f:
+                np.save(f, np.asarray(arr), allow_pickle=False)
+        else:
+            _write_chunked(tmp, arr, chunk_bytes)
+        os.replace(tmp, fname)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _write_chunked(path, arr, chunk_bytes):
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=arr.dtype, shape=arr.shape)
+    row_bytes = max(1, arr.dtype.itemsize * int(np.prod(arr.shape[1:], dtype=np.int64)))
+    rows = max(1, chunk_bytes // row_bytes)
+    for start in range(0, arr.shape[0], rows):
+        out[start:start + rows] = arr[start:start + rows]
+    out.flush()
+    del out
+
+
+def load_array(fname, mmap=False):
+    """Read an array written by `save_array`.
+
+    mmap: False reads the whole file into memory once. True opens it read-only as a
+    `numpy.memmap`: nothing is read until values are used, so arrays larger than memory work
+    (slice them, or pass them to `model.fit` in batches). `'r+'` / `'c'` are NumPy's other modes.
+    """
+    fname = os.fspath(fname)
+    if os.path.isdir(fname):
+        raise ValueError(
+            f"load_array: {fname!r} is a directory, probably a bcolz array from the 2016 course. "
+            "Load it with bcolz where it still installs and save it again with save_array."
+        )
+    if not os.path.exists(fname):
+        raise FileNotFoundError(f"load_array: no array file at {fname!r}; write it with save_array(fname, arr).")
+    mode = "r" if mmap is True else (mmap or None)
+    return np.load(fname, mmap_mode=mode, allow_pickle=False)
+
+
+def onehot(x, num_classes=None):
+    """One-hot float32 rows for integer labels `x` (`num_classes` defaults to max(x) + 1)."""
+    x = np.asarray(x)
+    if x.ndim != 1 or (x.size and not np.issubdtype(x.dtype, np.integer)):
+        raise ValueError("onehot: `x` must be a 1-D array of integer labels. "
+                         f"Received dtype {x.dtype}, shape {x.shape}")
+    if num_classes is None:
+        num_classes = int(x.max()) + 1 if x.size else 0
+    if x.size and (x.min() < 0 or x.max() >= num_classes):
+        raise ValueError(f"onehot: labels must lie in [0, {num_classes}). Received min {x.min()}, max {x.max()}")
+    out = np.zeros((x.size, num_classes), dtype=np.float32)
+    out[np.arange(x.size), x] = 1.0
+    return out
+
+
+def _concat_batches(batches):
+    """Concatenate batches that are arrays or tuples of arrays (x, y[, sample_weight])."""
+    first = batches[0]
+    if isinstance(first, (tuple, list)):
+        if any(len(b) != len(first) for b in batches):
+            raise ValueError("MixIterator: the iterators yield batches of different structure "
+                             "(some with labels, some without).")
+        return tuple(np.concatenate([np.asarray(b[i]) for b in batches]) for i in range(len(first)))
+    return np.concatenate([np.asarray(b) for b in batches])
+
+
+class MixIterator(PyDataset):
+    """Batches made by concatenating one batch from each of several iterators.
+
+    The course mixes training batches with pseudo-labelled test batches this way. Use it as a Python
+    iterator (`next(mix)` takes `next()` of each iterator) or, when the iterators can be indexed
+    (`DirectoryIterator`, `ArrayIterator`, any `PyDataset`), pass it to `model.fit` directly:
+    `len(mix)` is the longest iterator's length and shorter ones wrap around.
+    """
+
+    def __init__(self, iters, **kwargs):
+        super().__init__(**kwargs)
+        self.iters = list(iters)
+        if not self.iters:
+            raise ValueError("MixIterator: `iters` must hold at least one iterator. Received none.")
+        self.N = self.n = self.samples = sum(int(getattr(it, "n", 0) or 0) for it in self.iters)
+
+    def __len__(self):
+        try:
+            return max(len(it) for it in self.iters)
+        except TypeError:
+            raise TypeError("MixIterator: len() needs iterators with a length (PyDataset, "
+                            "DirectoryIterator); plain generators only support next().") from None
+
+    def __getitem__(self, index):
+        if index < 0 or index >= len(self):
+            raise IndexError(f"MixIterator: batch index {index} out of range [0, {len(self)})")
+        return _concat_batches([it[index % len(it)] for it in self.iters])
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return _concat_batches([next(it) for it in self.iters])
+
+    next = __next__  # the course's Python 2 spelling
+
+    def on_epoch_end(self):
+        for it in self.iters:
+            if hasattr(it, "on_epoch_end"):
+                it.on_epoch_end()

@@ -1,0 +1,135 @@
+"""Model surgery from the course's utils, for Keras 3 `Sequential` and functional models.
+
+`copy_model` clones any model with its weights. The layer-list helpers (`copy_layers`,
+`insert_layer`, `split_at`) work on models that are a single chain of layers, which is what the
+course builds (a functional model with branches raises ValueError naming the layer).
+"""
+import keras
+import numpy as np
+
+__all__ = [
+    "copy_layer", "copy_layers", "copy_weights", "copy_model", "insert_layer", "split_at",
+    "adjust_dropout", "vgg_ft", "vgg_ft_bn",
+]
+
+
+def copy_layer(layer):
+    """A new, unbuilt layer with the same class and config as `layer` (no weights)."""
+    return layer.__class__.from_config(layer.get_config())
+
+
+def copy_layers(layers):
+    """`copy_layer` of each layer: fresh layers with the same configs (copy weights with `copy_weights`)."""
+    return [copy_layer(layer) for layer in layers]
+
+
+def copy_weights(from_layers, to_layers):
+    """Set each layer of `to_layers` to the weights of the matching layer of `from_layers`."""
+    from_layers, to_layers = list(from_layers), list(to_layers)
+    if len(from_layers) != len(to_layers):
+        raise ValueError(f"copy_weights: {len(from_layers)} source layers but {len(to_layers)} targets")
+    for src, dst in zip(from_layers, to_layers):
+        dst.set_weights(src.get_weights())
+
+
+def copy_model(model):
+    """An independent copy of `model` (Sequential or functional) with the same weights, uncompiled."""
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def _chain(model):
+    """The layers of `model` after its input, checking that each one feeds only the next."""
+    if isinstance(model, keras.Sequential):
+        return list(model.layers)
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    previous = model.inputs[0] if len(model.inputs) == 1 else None
+    for layer in layers:
+        if previous is None or len(layer._inbound_nodes) != 1 or layer.input is not previous:
+            raise ValueError(f"model {model.name!r} is not a single chain of layers at {layer.name!r}; "
+                             "this helper works on Sequential models and chain-shaped functional models")
+        previous = layer.output
+    return layers
+
+
+def _input_shape(model):
+    shape = model.inputs[0].shape if getattr(model, "inputs", None) else None
+    if shape is None:
+        raise ValueError(f"model {model.name!r} has no input shape yet; build it (or give it a keras.Input) first")
+    return tuple(shape[1:])
+
+
+def insert_layer(model, new_layer, index):
+    """A new Sequential: the layers of `model` (copied, with weights) and `new_layer` at position `index`.
+
+    `index` counts the layers of `model.layers` (without the input); len(model.layers) appends.
+    """
+    layers = _chain(model)
+    if not 0 <= index <= len(layers):
+        raise ValueError(f"insert_layer: `index` must be in [0, {len(layers)}]. Received: index={index}")
+    res = keras.Sequential(name=f"{model.name}_inserted")
+    res.add(keras.Input(shape=_input_shape(model)))
+    copies = []
+    for i, layer in enumerate(layers):
+        if i == index:
+            res.add(new_layer)
+        copy = copy_layer(layer)
+        res.add(copy)
+        copies.append(copy)
+    if index == len(layers):
+        res.add(new_layer)
+    copy_weights(layers, copies)
+    return res
+
+
+def split_at(model, layer_type):
+    """(layers up to and including the last layer of `layer_type`, the layers after it).
+
+    layer_type: a layer class (e.g. `keras.layers.Conv2D`) or a class name ("Conv2D").
+    """
+    layers = _chain(model)
+
+    def matches(layer):
+        if isinstance(layer_type, str):
+            return type(layer).__name__ == layer_type
+        return isinstance(layer, layer_type)
+
+    found = [i for i, layer in enumerate(layers) if matches(layer)]
+    if not found:
+        name = getattr(layer_type, "__name__", layer_type)
+        raise ValueError(f"split_at: model {model.name!r} has no layer of type {name}")
+    last = found[-1]
+    return layers[:last + 1], layers[last + 1:]
+
+
+def adjust_dropout(weights, prev_p, new_p):
+    """Scale `weights` (a list of arrays) by (1 - prev_p) / (1 - new_p), as the course did when
+    changing the dropout before a dense layer from `prev_p` to `new_p`.
+
+    Keras' dropout already rescales during training, so weights trained in Keras keep their meaning
+    when p changes; this scaling is for weights trained with unscaled dropout.
+    """
+    for name, p in (("prev_p", prev_p), ("new_p", new_p)):
+        if not 0 <= p < 1:
+            raise ValueError(f"adjust_dropout: `{name}` must be in [0, 1). Received: {name}={p}")
+    scale = (1.0 - prev_p) / (1.0 - new_p)
+    return [np.asarray(w) * scale for w in weights]
+
+
+def vgg_ft(out_dim, **kwargs):
+    """The model of `Vgg16(**kwargs)` with its top replaced by an `out_dim`-way softmax (`ft`)."""
+    from vggcourse.model import Vgg16
+
+    vgg = Vgg16(**kwargs)
+    vgg.ft(out_dim)
+    return vgg.model
+
+
+def vgg_ft_bn(out_dim, **kwargs):
+    """The same as `vgg_ft` with the batch-norm VGG16 (`Vgg16BN`)."""
+    from vggcourse.model import Vgg16BN
+
+    vgg = Vgg16BN(**kwargs)
+    vgg.ft(out_dim)
+    return vgg.model

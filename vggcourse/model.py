@@ -1,0 +1,264 @@
+"""VGG16 for the course: one builder (`build_vgg16`) and the `Vgg16` / `Vgg16BN` wrappers.
+
+    vgg = Vgg16()                                   # ImageNet weights, 224x224, 1000 classes
+    batches = vgg.get_batches(path + "train", batch_size=64)
+    val_batches = vgg.get_batches(path + "valid", batch_size=64)
+    vgg.finetune(batches)
+    vgg.fit(batches, val_batches, nb_epoch=1)
+
+The model takes RGB images with values 0-255: its first layer, `VggPreprocess`, subtracts the
+ImageNet mean and reorders to BGR. Layer names follow `keras.applications.VGG16`, so Keras'
+published weights load by name.
+"""
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import layers
+
+from vggcourse import weights as weights_lib
+from vggcourse.preprocessing import VggPreprocess, imagenet_class_names
+
+__all__ = ["VGG16_BLOCKS", "build_vgg16", "Vgg16", "Vgg16BN"]
+
+# Filters of each conv layer, block by block (VGG "configuration D").
+VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
+_HIDDEN_UNITS = 4096
+_DROPOUT = 0.5
+_MIN_SIDE = 32  # five 2x2 poolings
+_IMAGENET_SIZE = (224, 224)
+_META_NAME = "vggcourse.json"  # extra entry inside a saved .keras archive
+
+
+def _check_size(size):
+    if (
+        not isinstance(size, (tuple, list))
+        or len(size) != 2
+        or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in size)
+        or min(size) < _MIN_SIDE
+    ):
+        raise ValueError(
+            f"`size` must be (height, width), two integers of at least {_MIN_SIDE}. Received: size={size!r}"
+        )
+    return (int(size[0]), int(size[1]))
+
+
+def build_vgg16(size=_IMAGENET_SIZE, include_top=True, batch_norm=False, classes=1000):
+    """A `keras.Sequential` VGG16 taking RGB 0-255 images of `size` (height, width).
+
+    Layers: `preprocess`, `block1_conv1` ... `block5_pool`, and with the top `flatten`, `fc1`,
+    [`fc1_bn`], `fc1_dropout`, `fc2`, [`fc2_bn`], `fc2_dropout`, `predictions`. `batch_norm`
+    adds BatchNormalization after each hidden dense layer (Dense -> BN -> Dropout, as the course's
+    `vgg16bn.py`).
+    """
+    height, width = _check_size(size)
+    model = keras.Sequential(name="vgg16_bn" if batch_norm else "vgg16")
+    model.add(keras.Input(shape=(height, width, 3)))
+    model.add(VggPreprocess(name="preprocess"))
+    for b, block in enumerate(VGG16_BLOCKS, start=1):
+        for c, filters in enumerate(block, start=1):
+            model.add(layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"block{b}_conv{c}"))
+        model.add(layers.MaxPooling2D(2, strides=2, name=f"block{b}_pool"))
+    if include_top:
+        model.add(layers.Flatten(name="flatten"))
+        for i in (1, 2):
+            model.add(layers.Dense(_HIDDEN_UNITS, activation="relu", name=f"fc{i}"))
+            if batch_norm:
+                model.add(layers.BatchNormalization(name=f"fc{i}_bn"))
+            model.add(layers.Dropout(_DROPOUT, name=f"fc{i}_dropout"))
+        model.add(layers.Dense(classes, activation="softmax", name="predictions"))
+    return model
+
+
+def _replace_atomically(path, write):
+    """Call `write(tmp_path)` for a temporary file beside `path`, then rename it to `path`."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+class Vgg16:
+    """The course's VGG16 ImageNet model and its fine-tuning helpers.
+
+    Args:
+        weights: 'imagenet' (Keras' published file, downloaded once and md5-checked; see
+            `vggcourse.weights`), a path to an `.h5` weight file (Keras', the course's Keras 1 /
+            Theano `vgg16.h5`, or one from `save_weights`), or None for random initialisation.
+        size: (height, width) of the input images.
+        include_top: keep the dense layers and the 1000-way softmax; False stops after block5_pool.
+    """
+
+    batch_norm = False
+
+    def __init__(self, weights="imagenet", size=_IMAGENET_SIZE, include_top=True):
+        size = _check_size(size)
+        if not (weights is None or weights == "imagenet" or isinstance(weights, (str, os.PathLike))):
+            raise ValueError(
+                f"`weights` must be 'imagenet', None or the path of an .h5 weight file. Received: weights={weights!r}"
+            )
+        if weights == "imagenet" and include_top and size != _IMAGENET_SIZE:
+            raise ValueError(
+                f"weights='imagenet' with include_top=True needs size={_IMAGENET_SIZE}: the dense layers "
+                f"were trained on 224x224 images. Received: size={size}. Use include_top=False for other sizes."
+            )
+        self.size = size
+        self.include_top = bool(include_top)
+        self.model = build_vgg16(size, include_top, self.batch_norm)
+        self.classes = imagenet_class_names() if include_top else []
+        if weights == "imagenet":
+            weights = weights_lib.fetch_weights(weights_lib.weights_key(self.batch_norm, include_top))
+        if weights is not None:
+            weights_lib.load_weights(self.model, weights)
+
+    # -- data ------------------------------------------------------------------------------------
+
+    def get_batches(self, path, gen=None, shuffle=True, batch_size=8, class_mode="categorical", **kwargs):
+        """A `DirectoryIterator` over the class folders of `path`, resized to the model's input size."""
+        from vggcourse.image import ImageDataGenerator
+
+        gen = ImageDataGenerator() if gen is None else gen
+        return gen.flow_from_directory(
+            path, target_size=self.size, class_mode=class_mode, shuffle=shuffle, batch_size=batch_size, **kwargs
+        )
+
+    # -- prediction ------------------------------------------------------------------------------
+
+    def predict(self, imgs, details=False):
+        """(top probability, top class index, top class name) per image; details=True adds all probabilities."""
+        probs = np.asarray(self.model.predict(imgs, verbose=0))
+        idxs = np.argmax(probs, axis=1)
+        preds = probs[np.arange(len(idxs)), idxs]
+        names = [self.classes[i] for i in idxs]
+        return (preds, idxs, names, probs) if details else (preds, idxs, names)
+
+    def test(self, path, batch_size=8):
+        """(batches, predictions) for every image under `path`, in `batches.filenames` order.
+
+        `path` may hold class folders (e.g. `test/` with `unknown/` inside) or the images themselves.
+        """
+        batches = self.get_batches(path, shuffle=False, batch_size=batch_size, class_mode=None)
+        return batches, self.model.predict(batches)
+
+    # -- fine-tuning -----------------------------------------------------------------------------
+
+    def ft(self, num):
+        """Replace the last layer by an untrained `num`-way softmax, freeze every other layer, compile."""
+        if not self.include_top:
+            raise ValueError("ft() replaces the 1000-way softmax; build the model with include_top=True.")
+        if not isinstance(num, (int, np.integer)) or num < 1:
+            raise ValueError(f"`num` must be a positive number of classes. Received: num={num!r}")
+        model = self.model
+        model.pop()
+        for layer in model.layers:
+            layer.trainable = False
+        model.add(layers.Dense(int(num), activation="softmax", name="predictions"))
+        self.compile()
+
+    def finetune(self, batches):
+        """`ft(batches.num_classes)` and take the batches' class names, in label order, as `classes`."""
+        self.ft(batches.num_classes)
+        self.classes = sorted(batches.class_indices, key=batches.class_indices.get)
+
+    def compile(self, lr=0.001):
+        """Adam at learning rate `lr`, categorical cross-entropy, accuracy."""
+        self.model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=lr),
+            loss="categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+
+    def set_lr(self, lr):
+        """Set the optimizer's learning rate, keeping its state.
+
+        The course wrote `vgg.model.optimizer.lr = 0.01`; in Keras 3 that only adds an unused
+        attribute. Use `vgg.set_lr(0.01)`, `vgg.fit(..., lr=0.01)`, or
+        `vgg.model.optimizer.learning_rate = 0.01`.
+        """
+        if not self.model.compiled:
+            raise ValueError("set_lr() needs a compiled model: call vgg.compile() or vgg.finetune() first.")
+        self.model.optimizer.learning_rate = float(lr)
+
+    def fit(self, batches, val_batches=None, nb_epoch=1, epochs=None, lr=None, **kwargs):
+        """Train for `nb_epoch` (or `epochs`) passes over every image of `batches`.
+
+        Validates on every image of `val_batches`; `lr` sets the learning rate first (see `set_lr`);
+        other keyword arguments go to `keras.Model.fit`. Returns its History.
+        """
+        epochs = nb_epoch if epochs is None else epochs
+        if not self.model.compiled:
+            self.compile()
+        if lr is not None:
+            self.set_lr(lr)
+        return self.model.fit(batches, validation_data=val_batches, epochs=epochs, **kwargs)
+
+    def fit_data(self, trn, labels, val, val_labels, nb_epoch=1, batch_size=64):
+        """`fit` on in-memory arrays: images `trn` with one-hot `labels`, validated on `val`."""
+        if not self.model.compiled:
+            self.compile()
+        return self.model.fit(
+            trn, labels, validation_data=(val, val_labels), epochs=nb_epoch, batch_size=batch_size
+        )
+
+    # -- saving ----------------------------------------------------------------------------------
+
+    def save(self, path):
+        """Save the whole model and `classes` to a `.keras` file (loads with `Vgg16.load`)."""
+        path = Path(path)
+        if path.suffix != ".keras":
+            raise ValueError(f"`path` must end in '.keras'. Received: path={str(path)!r}")
+        meta = {"classes": list(self.classes), "batch_norm": self.batch_norm, "include_top": self.include_top}
+
+        def write(tmp):
+            self.model.save(tmp)
+            with zipfile.ZipFile(tmp, "a") as archive:
+                archive.writestr(_META_NAME, json.dumps(meta))
+
+        _replace_atomically(path, write)
+        return path
+
+    @classmethod
+    def load(cls, path):
+        """A `Vgg16` (or `Vgg16BN`) from a file written by `save` (loaded with safe_mode=True)."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"`path` not found: {path}")
+        model = keras.saving.load_model(path, safe_mode=True)
+        with zipfile.ZipFile(path) as archive:
+            meta = json.loads(archive.read(_META_NAME)) if _META_NAME in archive.namelist() else {}
+        obj = cls.__new__(Vgg16BN if meta.get("batch_norm", cls.batch_norm) else Vgg16)
+        obj.model = model
+        obj.size = tuple(model.input_shape[1:3])
+        obj.include_top = meta.get("include_top", True)
+        n_out = model.output_shape[-1]
+        obj.classes = meta.get("classes") or (imagenet_class_names() if n_out == 1000 else [str(i) for i in range(n_out)])
+        return obj
+
+    def save_weights(self, name):
+        """Save the weights to any `.h5` name (the course's 'ft1.h5'), atomically; see `load_weights`."""
+        return weights_lib.save_weights(self.model, name)
+
+    def load_weights(self, name):
+        """Load weights saved by `save_weights` (or any file `Vgg16(weights=...)` accepts)."""
+        weights_lib.load_weights(self.model, name)
+
+
+class Vgg16BN(Vgg16):
+    """`Vgg16` with BatchNormalization after each hidden dense layer (the course's `vgg16bn.py`).
+
+    weights='imagenet' loads the course's `vgg16_bn.h5` (`vgg16_bn_conv.h5` without the top) from
+    the Keras cache or `$VGGCOURSE_WEIGHTS_URL`; it has no published hash and is checked
+    structurally (every layer present, every shape exact). After `finetune` the frozen BN layers
+    run in inference mode (Keras 3 does this for BatchNormalization with trainable=False).
+    """
+
+    batch_norm = True

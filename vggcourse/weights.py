@@ -1,0 +1,363 @@
+"""Known VGG16 weight files: where they come from, how they are checked, cached, read and written.
+
+`WEIGHT_FILES` is the one table of file names, URLs and hashes. `fetch_weights(key)` returns the
+cached file, downloading it first when needed:
+
+* the cache is Keras' own folder, `$KERAS_HOME/models` (default `~/.keras/models`), so a file that
+  `keras.applications.VGG16` already downloaded is reused;
+* the download comes from the table's URL, or from `$VGGCOURSE_WEIGHTS_URL/<file name>` when that
+  environment variable names a mirror;
+* it streams into a temporary file in the cache folder, is hashed, and only then renamed into
+  place: a cut-off download or a hash mismatch leaves nothing in the cache and raises
+  `WeightsDownloadError`; no network and no file raises `FileNotFoundError` saying where to put it.
+
+Verification. Keras publishes an md5 for its two VGG16 files and both are checked. The course's
+batch-norm files (`vgg16_bn.h5`, `vgg16_bn_conv.h5`) have no published hash, so they are verified
+*structurally only*: `load_weights` requires a weight for every layer of the model, each of exactly
+the expected shape, or it raises and leaves the model unchanged. That catches a wrong or truncated
+file, not a maliciously altered one. `fetch_weights` prints the sha256 of such a file so it can be
+compared against a copy you trust.
+
+`load_weights(model, path)` reads an HDF5 file with h5py and assigns arrays layer by layer. It reads
+Keras' published files (Keras 2 layout: `layer_names` / `weight_names` attributes), files written
+by `save_weights` here, Keras 3 `.weights.h5` files, and the course's Keras 1 / Theano files
+(converted by `vggcourse.convert`).
+"""
+import collections
+import hashlib
+import http.client
+import os
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import h5py
+import keras
+import numpy as np
+
+from vggcourse import convert
+
+__all__ = [
+    "WEIGHT_FILES",
+    "MIRROR_ENV",
+    "WeightsDownloadError",
+    "weights_key",
+    "cache_dir",
+    "weights_url",
+    "fetch_weights",
+    "read_weight_groups",
+    "load_weights",
+    "save_weights",
+]
+
+MIRROR_ENV = "VGGCOURSE_WEIGHTS_URL"
+
+_KERAS_VGG16 = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
+_COURSE_MODELS = "http://files.fast.ai/models/"  # the course's address; offline since 2019
+
+WeightFile = collections.namedtuple("WeightFile", ["fname", "url", "md5"])
+
+# key -> (file name, URL, md5 or None). md5s as published in keras/src/applications/vgg16.py.
+WEIGHT_FILES = {
+    "vgg16": WeightFile(
+        "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
+        _KERAS_VGG16 + "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
+        "64373286793e3c8b2b4e3219cbf3544b",
+    ),
+    "vgg16_notop": WeightFile(
+        "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        _KERAS_VGG16 + "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "6d6bbae143d832006294945121d1f1fc",
+    ),
+    # The course's Keras 1 / Theano files: no published hash, structural verification only.
+    "vgg16_bn": WeightFile("vgg16_bn.h5", _COURSE_MODELS + "vgg16_bn.h5", None),
+    "vgg16_bn_notop": WeightFile("vgg16_bn_conv.h5", _COURSE_MODELS + "vgg16_bn_conv.h5", None),
+}
+
+
+class WeightsDownloadError(OSError):
+    """A download that was cut off or failed its hash check (nothing was kept in the cache)."""
+
+
+def weights_key(batch_norm, include_top):
+    """The `WEIGHT_FILES` key of the ImageNet weights for a model."""
+    return ("vgg16_bn" if batch_norm else "vgg16") + ("" if include_top else "_notop")
+
+
+def cache_dir():
+    """Keras' cache folder for model files: `$KERAS_HOME/models`, default `~/.keras/models`."""
+    home = os.environ.get("KERAS_HOME") or Path.home() / ".keras"
+    return Path(home).expanduser() / "models"
+
+
+def weights_url(key):
+    """Where `key` downloads from: the mirror in `$VGGCOURSE_WEIGHTS_URL` if set, else the table."""
+    entry = WEIGHT_FILES[key]
+    mirror = os.environ.get(MIRROR_ENV)
+    return f"{mirror.rstrip('/')}/{entry.fname}" if mirror else entry.url
+
+
+def _file_digest(path, algorithm):
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fetch_weights(key):
+    """Path of the cached weight file `key` (see `WEIGHT_FILES`), downloaded and verified if needed."""
+    if key not in WEIGHT_FILES:
+        raise ValueError(f"`key` must be one of {sorted(WEIGHT_FILES)}. Received: key={key!r}")
+    entry = WEIGHT_FILES[key]
+    path = cache_dir() / entry.fname
+    stale = False
+    if path.is_file():
+        if entry.md5 is None or _file_digest(path, "md5") == entry.md5:
+            return path
+        stale = True
+        print(f"{path} does not match its published md5 {entry.md5}; downloading it again.", file=sys.stderr)
+    url = weights_url(key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _download(url, path, entry.md5)
+    except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as e:
+        reason = f"HTTP {e.code} {e.reason}" if isinstance(e, urllib.error.HTTPError) else getattr(e, "reason", e)
+        raise FileNotFoundError(
+            f"The weights file {entry.fname} is not in {path.parent}"
+            + (" (the copy there failed its hash check)" if stale else "")
+            + f" and could not be downloaded from {url} ({reason}). Download it yourself and put it "
+            f"at {path}, or set {MIRROR_ENV} to a folder URL that serves it, or pass "
+            f"weights=<path to the .h5 file>."
+        ) from e
+    if entry.md5 is None:
+        print(
+            f"{entry.fname} has no published hash; it is checked structurally when loaded. "
+            f"sha256 {_file_digest(path, 'sha256')}",
+            file=sys.stderr,
+        )
+    return path
+
+
+def _download(url, dest, md5):
+    """Stream `url` to a temporary file beside `dest`, check length and md5, then rename to `dest`."""
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
+    digest, received = hashlib.md5(), 0
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length else None
+            print(f"Downloading {url} to {dest}", file=sys.stderr)
+            progbar = keras.utils.Progbar(total, unit_name="byte") if total else None
+            while True:
+                try:
+                    chunk = response.read(1 << 20)
+                except http.client.IncompleteRead as e:
+                    received += len(e.partial)
+                    break
+                if not chunk:
+                    break
+                out.write(chunk)
+                digest.update(chunk)
+                received += len(chunk)
+                if progbar is not None:
+                    progbar.update(received)
+        if total is not None and received != total:
+            raise WeightsDownloadError(
+                f"The download of {url} was cut off after {received} of {total} bytes; nothing was "
+                f"kept in {dest.parent}. Try again."
+            )
+        if md5 is not None and digest.hexdigest() != md5:
+            raise WeightsDownloadError(
+                f"The file downloaded from {url} failed its hash check (md5 {digest.hexdigest()}, "
+                f"expected {md5}); it was deleted and nothing was kept in {dest.parent}. "
+                f"Check the URL or mirror ({MIRROR_ENV})."
+            )
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading and writing HDF5 weight files
+
+
+def _attr_list(group, name):
+    """A list-of-strings attribute, also when Keras split it into chunks `name0`, `name1`, ..."""
+    if name in group.attrs:
+        values = list(group.attrs[name])
+    else:
+        values, i = [], 0
+        while f"{name}{i}" in group.attrs:
+            values.extend(group.attrs[f"{name}{i}"])
+            i += 1
+    return [v.decode("utf8") if isinstance(v, bytes) else str(v) for v in values]
+
+
+def read_weight_groups(path):
+    """`[(layer name, [arrays in stored order])]` for every layer with weights, in file order.
+
+    Understands the Keras 1/2 layout (`layer_names` attribute, one group per layer with a
+    `weight_names` attribute), a full-model file's `model_weights` group, and the Keras 0.x
+    layout (`nb_layers`, `layer_<k>/param_<p>`).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"`weights` file not found: {path}")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise ValueError(f"{path} is not an HDF5 weights file ({e}).") from e
+    with f:
+        root = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
+        groups = []
+        if _attr_list(root, "layer_names"):
+            for name in _attr_list(root, "layer_names"):
+                layer = root[name]
+                arrays = [np.asarray(layer[w]) for w in _attr_list(layer, "weight_names")]
+                if arrays:
+                    groups.append((name, arrays))
+        elif "nb_layers" in root.attrs:
+            for k in range(int(root.attrs["nb_layers"])):
+                layer = root[f"layer_{k}"]
+                arrays = [np.asarray(layer[f"param_{p}"]) for p in range(int(layer.attrs["nb_params"]))]
+                if arrays:
+                    groups.append((f"layer_{k}", arrays))
+        else:
+            raise ValueError(
+                f"{path} is not a Keras weights file: it has no `layer_names` attribute. Pass a file "
+                "from keras.applications, the course, or Vgg16.save_weights."
+            )
+    return groups
+
+
+def _is_keras3_weights_file(path):
+    with h5py.File(path, "r") as f:
+        return "layer_names" not in f.attrs and "model_weights" not in f and "layers" in f
+
+
+def _flatten_inputs(model):
+    """`{dense layer name: (H, W, C)}` for each weighted layer right after a `Flatten`."""
+    shapes, pending = {}, None
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Flatten):
+            pending = tuple(layer.input.shape[1:])
+        elif layer.weights:
+            if pending is not None and len(pending) == 3:
+                shapes[layer.name] = pending
+            pending = None
+    return shapes
+
+
+def _match_layers(model, groups, path):
+    """Pair each weighted layer of `model` with a stored group: by name if names match, else by order."""
+    targets = [layer for layer in model.layers if layer.weights]
+    stored = dict(groups)
+    if any(layer.name in stored for layer in targets):
+        missing = [layer.name for layer in targets if layer.name not in stored]
+        if missing:
+            raise ValueError(
+                f"{path} has no weights for the model's layers {missing}. It holds {list(stored)}."
+            )
+        return [(layer, layer.name, stored[layer.name]) for layer in targets]
+    if len(groups) < len(targets):
+        raise ValueError(
+            f"{path} has weights for {len(groups)} layers but the model has {len(targets)} layers "
+            f"with weights ({[layer.name for layer in targets]})."
+        )
+    return [(layer, name, arrays) for layer, (name, arrays) in zip(targets, groups)]
+
+
+def _stored_as_theano(pairs):
+    """True when the file's conv kernels are channels-first `(out, in, kh, kw)` (Keras 1 + Theano)."""
+    for layer, _, arrays in pairs:
+        model_shape = tuple(layer.weights[0].shape)
+        if len(model_shape) == 4 and arrays and arrays[0].ndim == 4:
+            return convert.is_theano_kernel(arrays[0].shape, model_shape)
+    return False
+
+
+def _from_theano(layer, arrays, flatten_hwc):
+    arrays = list(arrays)
+    if arrays[0].ndim == 4:
+        arrays[0] = convert.theano_kernel_to_channels_last(arrays[0])
+    elif flatten_hwc is not None and arrays[0].ndim == 2:
+        arrays[0] = convert.dense_rows_chw_to_hwc(arrays[0], flatten_hwc)
+    elif isinstance(layer, keras.layers.BatchNormalization) and len(arrays) == 4:
+        arrays = convert.keras1_batchnorm_to_keras3(*arrays)
+    return arrays
+
+
+def _check_shapes(layer, source, arrays, path):
+    variables = layer.weights
+    if len(arrays) != len(variables):
+        raise ValueError(
+            f"Layer '{layer.name}' has {len(variables)} weights ({[v.name for v in variables]}) but "
+            f"'{source}' in {path} has {len(arrays)} arrays."
+        )
+    for variable, array in zip(variables, arrays):
+        if tuple(variable.shape) != tuple(array.shape):
+            raise ValueError(
+                f"Layer '{layer.name}': weight '{variable.name}' has shape {tuple(array.shape)} in "
+                f"{path} ('{source}') but the model expects {tuple(variable.shape)}."
+            )
+
+
+def load_weights(model, path):
+    """Load the HDF5 weight file `path` into `model`, checking every layer before assigning any.
+
+    Layers are matched by name when the file uses the model's layer names (Keras' published
+    files, `save_weights` files), otherwise by the order of layers with weights (the course's
+    Keras 1 files). Extra layers in the file are ignored (a full file loads into a model without
+    its top); a model layer with no weights in the file, or of another shape, raises `ValueError`
+    naming the layer and both shapes, and the model is left unchanged.
+    """
+    path = Path(path)
+    if path.is_file() and _is_keras3_weights_file(path):
+        model.load_weights(path)
+        return model
+    groups = read_weight_groups(path)
+    pairs = _match_layers(model, groups, path)
+    theano = _stored_as_theano(pairs)
+    flatten_hwc = _flatten_inputs(model) if theano else {}
+    checked = []
+    for layer, source, arrays in pairs:
+        if theano:
+            arrays = _from_theano(layer, arrays, flatten_hwc.get(layer.name))
+        _check_shapes(layer, source, arrays, path)
+        checked.append((layer, arrays))
+    for layer, arrays in checked:
+        layer.set_weights(arrays)
+    return model
+
+
+def save_weights(model, path):
+    """Write `model`'s weights to `path` (any name, e.g. 'ft1.h5') in the layout `load_weights` reads.
+
+    Keras 2's legacy layout: root attribute `layer_names`, one group per layer with a
+    `weight_names` attribute. Written to a temporary file beside `path`, then renamed.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"The folder for `path` does not exist: {path.parent}")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["layer_names"] = np.array([layer.name.encode("utf8") for layer in model.layers])
+            f.attrs["backend"] = keras.backend.backend().encode("utf8")
+            f.attrs["keras_version"] = keras.__version__.encode("utf8")
+            for layer in model.layers:
+                group = f.create_group(layer.name)
+                names = [v.name.encode("utf8") for v in layer.weights]
+                group.attrs["weight_names"] = np.array(names, dtype="S") if names else np.array([], "S1")
+                for name, variable in zip(names, layer.weights):
+                    group.create_dataset(name.decode("utf8"), data=keras.ops.convert_to_numpy(variable))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
