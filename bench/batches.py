@@ -2,11 +2,13 @@
 
     .venv/bin/python bench/batches.py                    # the shared sample's train/
     .venv/bin/python bench/batches.py path/to/train --size 224 --batch-size 64 --repeats 5
+    .venv/bin/python bench/batches.py --interpolation nearest  # the filter Keras 1 used
 
 Both pipelines decode and resize every image of the directory to `size` and batch them; tf.data
 is `keras.utils.image_dataset_from_directory(...).prefetch(AUTOTUNE)`. Each is warmed up with one
 epoch first, then timed over `--repeats` epochs, alternating between the two so that load from
-other processes hits both alike. Prints the best and median images/s of each and their ratio.
+other processes hits both alike. Prints the best and median images/s of each, their ratio, and
+the process CPU time per image (steadier than wall time on a shared machine).
 """
 import argparse
 import os
@@ -30,12 +32,14 @@ def tf_epoch(dataset):
 
 
 def timed(epoch, source):
-    start = time.perf_counter()
+    """(images, images per second, CPU milliseconds per image) for one epoch."""
+    start, cpu = time.perf_counter(), time.process_time()
     count = epoch(source)
-    return count, count / (time.perf_counter() - start)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return count, count / elapsed, 1000 * cpu / count
 
 
-def build(directory, size, batch_size):
+def build(directory, size, batch_size, interpolation="bilinear"):
     """(vggcourse batches, tf.data dataset) over `directory`, both shuffled, both `size` RGB."""
     import tensorflow as tf
     from keras.utils import image_dataset_from_directory
@@ -43,9 +47,11 @@ def build(directory, size, batch_size):
     from vggcourse.image import ImageDataGenerator
 
     ours = ImageDataGenerator().flow_from_directory(
-        directory, target_size=(size, size), batch_size=batch_size, seed=0)
+        directory, target_size=(size, size), batch_size=batch_size, seed=0,
+        interpolation=interpolation)
     theirs = image_dataset_from_directory(
-        directory, image_size=(size, size), batch_size=batch_size, seed=0, verbose=False)
+        directory, image_size=(size, size), batch_size=batch_size, seed=0,
+        interpolation=interpolation, verbose=False)
     return ours, theirs.prefetch(tf.data.AUTOTUNE)
 
 
@@ -55,23 +61,28 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--interpolation", default="bilinear",
+                        help="resize filter for both pipelines (bilinear, nearest, ...)")
     args = parser.parse_args(argv)
 
-    ours, theirs = build(args.directory, args.size, args.batch_size)
+    ours, theirs = build(args.directory, args.size, args.batch_size, args.interpolation)
     timed(vggcourse_epoch, ours), timed(tf_epoch, theirs)  # warm-up: caches, threads, tracing
-    rates = {"vggcourse": [], "tf.data": []}
+    rates, cpus = {"vggcourse": [], "tf.data": []}, {"vggcourse": [], "tf.data": []}
     for _ in range(args.repeats):
-        count, rate = timed(vggcourse_epoch, ours)
-        rates["vggcourse"].append(rate)
-        count_tf, rate = timed(tf_epoch, theirs)
-        rates["tf.data"].append(rate)
-    assert count == count_tf == ours.samples, (count, count_tf, ours.samples)
+        for name, epoch, source in (("vggcourse", vggcourse_epoch, ours),
+                                    ("tf.data", tf_epoch, theirs)):
+            count, rate, cpu = timed(epoch, source)
+            assert count == ours.samples, (name, count, ours.samples)
+            rates[name].append(rate)
+            cpus[name].append(cpu)
 
-    print(f"{count} images from {args.directory} at {args.size}x{args.size}, batch "
-          f"{args.batch_size}, {os.cpu_count()} CPUs, {args.repeats} epochs each after warm-up")
+    print(f"{count} images from {args.directory} at {args.size}x{args.size} "
+          f"({args.interpolation}), batch {args.batch_size}, {os.cpu_count()} CPUs, "
+          f"{args.repeats} epochs each after warm-up")
     for name, values in rates.items():
         print(f"{name:>10}: best {max(values):7.1f} images/s, median "
-              f"{statistics.median(values):7.1f} images/s")
+              f"{statistics.median(values):7.1f} images/s, "
+              f"{statistics.median(cpus[name]):.2f} CPU ms/image")
     best = max(rates["vggcourse"]) / max(rates["tf.data"])
     median = statistics.median(rates["vggcourse"]) / statistics.median(rates["tf.data"])
     print(f"     ratio: vggcourse / tf.data = {best:.2f} (best), {median:.2f} (median)")

@@ -336,13 +336,19 @@ print(f"accuracy {interp.accuracy:.4f}")
 n_view = 4
 """),
     md("1. A few correct labels at random"),
-    code("interp.plot_correct(n_view);"),
+    code("interp.plot_random_correct(n_view);"),
     md("2. A few incorrect labels at random"),
-    code("interp.plot_incorrect(n_view);"),
+    code("interp.plot_random_incorrect(n_view);"),
     md("3. The images we were most confident were cats, and are actually cats (and the same for dogs)"),
-    code("interp.plot_most_confident_correct(n_view);"),
+    code("""
+for cls in interp.class_names:
+    interp.plot_most_confident_correct(cls, n_view)
+"""),
     md("4. The images we were most confident were cats, but are actually dogs (and the other way round)"),
-    code("interp.plot_most_confident_incorrect(n_view);"),
+    code("""
+for cls in interp.class_names:
+    interp.plot_most_confident_incorrect(cls, n_view)
+"""),
     md("5. The most uncertain labels (probability closest to 0.5)"),
     code("interp.plot_most_uncertain(n_view);"),
     md("Perhaps the most common way to analyse the result of a classification model is a confusion matrix."),
@@ -362,8 +368,8 @@ competition scores log loss, so a confident mistake costs a lot: we clip probabi
 preds = load_array(results_path / "test_preds.npy")
 filenames = load_array(results_path / "filenames.npy")
 submission_file_name = results_path / "submission1.csv"
-kaggle.write_submission(submission_file_name, filenames, preds, class_names=vgg.classes,
-                        positive="dogs", clip=(0.05, 0.95))
+kaggle.write_submission(submission_file_name, preds, filenames=filenames,
+                        class_indices=vgg.classes, positive="dogs", clip=(0.05, 0.95))
 print(open(submission_file_name).read()[:120])
 """),
     md("We have the true labels of the sample's test images, so we can score the submission locally:"),

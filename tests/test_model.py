@@ -88,8 +88,10 @@ def test_bad_weights_value(weights):
 
 
 def test_weights_path_that_does_not_exist(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope.h5"):
+    with pytest.raises(FileNotFoundError, match="`weights` must be 'imagenet', None or the path.*nope.h5"):
         Vgg16(weights=tmp_path / "nope.h5", size=SIZE, include_top=False)
+    with pytest.raises(FileNotFoundError, match="imagenett"):
+        Vgg16(weights="imagenett", size=SIZE)
 
 
 @pytest.mark.parametrize("size", [(16, 224), (224,), "224", (32.0, 32), 224])

@@ -205,6 +205,27 @@ def test_bad_files(tmp_path):
         weights.load_weights(build_vgg16((32, 32), include_top=False), tmp_path / "nowhere.h5")
     (tmp_path / "text.h5").write_text("not hdf5")
     with pytest.raises(ValueError, match="not an HDF5"):
-        weights.read_weight_groups(tmp_path / "text.h5")
+        weights.load_weights(build_vgg16((32, 32), include_top=False), tmp_path / "text.h5")
     with pytest.raises(ValueError, match="key"):
         weights.fetch_weights("vgg19")
+
+
+def test_reads_chunked_names_and_keras0_layout(tmp_path):
+    chunked = tmp_path / "chunked.h5"
+    with h5py.File(chunked, "w") as f:  # Keras splits long attributes into name0, name1, ...
+        f.attrs["layer_names0"] = np.array([b"a"])
+        f.attrs["layer_names1"] = np.array([b"b"])
+        for name in "ab":
+            f.create_group(name).attrs["weight_names"] = np.array([f"{name}_W".encode()])
+            f[name].create_dataset(f"{name}_W", data=np.ones(2))
+    assert [name for name, _ in weights.read_weight_groups(chunked)] == ["a", "b"]
+
+    old = tmp_path / "keras0.h5"
+    with h5py.File(old, "w") as f:
+        f.attrs["nb_layers"] = 2
+        f.create_group("layer_0").attrs["nb_params"] = 0
+        group = f.create_group("layer_1")
+        group.attrs["nb_params"] = 2
+        group.create_dataset("param_0", data=np.zeros((3, 2)))
+        group.create_dataset("param_1", data=np.zeros(2))
+    assert [(n, [a.shape for a in arrays]) for n, arrays in weights.read_weight_groups(old)] == [("layer_1", [(3, 2), (2,)])]

@@ -53,7 +53,8 @@ def affine_matrix(shape, rotation=0.0, shift=(0.0, 0.0), shear=0.0, zoom=(1.0, 1
         m = affine_matrix((32, 32), rotation=90)
     """
     theta = np.deg2rad(rotation)
-    rotate = np.array([[np.cos(theta), -np.sin(theta), 0], [np.sin(theta), np.cos(theta), 0], [0, 0, 1]])
+    cos, sin = np.cos(theta), np.sin(theta)
+    rotate = np.array([[cos, -sin, 0], [sin, cos, 0], [0, 0, 1]])
     move = np.array([[1, 0, shift[0]], [0, 1, shift[1]], [0, 0, 1]], dtype=float)
     slant = np.array([[1, -np.sin(shear), 0], [0, np.cos(shear), 0], [0, 0, 1]])
     scale = np.diag([zoom[0], zoom[1], 1.0])
@@ -101,7 +102,7 @@ def apply_affine(image, matrix, fill_mode="nearest", cval=0.0, order=1):
 
 
 def channel_shift(image, rng, intensity):
-    """Add a random offset in `[-intensity, intensity]` to each channel, clipped to the image's range.
+    """Add a random offset in `[-intensity, intensity]` to each channel, clipped to the image range.
 
         shifted = channel_shift(image, np.random.default_rng(0), intensity=10.0)
     """

@@ -87,7 +87,7 @@ def cmd_predict(args):
 def cmd_submit(args):
     from vggcourse.workflow import submit_directory
 
-    clip = tuple(args.clip) if args.clip else None
+    clip = tuple(args.clip) if args.clip else "auto"
     submit_directory(args.data, args.model, out=args.out, batch_size=args.batch_size,
                      positive=args.positive, clip=clip, expected_rows=args.expected_rows)
     print(f"wrote {args.out}")
@@ -166,7 +166,7 @@ def build_parser():
     p.add_argument("model", help="a .keras file written by `vggcourse finetune`")
     p.add_argument("--out", default="submission.csv", help="CSV to write (default: %(default)s)")
     p.add_argument("--batch-size", type=_positive_int, default=64)
-    p.add_argument("--positive", help="class whose probability is the label column (binary; default: the second class)")
+    p.add_argument("--positive", help="class whose probability is the label column (two classes; default: dogs)")
     p.add_argument("--clip", type=float, nargs=2, metavar=("LOW", "HIGH"), help="clip probabilities (binary default 0.05 0.95)")
     p.add_argument("--expected-rows", type=_positive_int, help="refuse unless there are exactly this many rows (12500 for Kaggle)")
     p.set_defaults(func=cmd_submit)

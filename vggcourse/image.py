@@ -5,10 +5,11 @@
     x, y = next(batches)          # x: float32 (64, 224, 224, 3), RGB 0-255; y: one-hot labels
     model.fit(batches, epochs=1)  # a keras.utils.PyDataset: no step counts needed
 
-Decoding and resizing run on a shared thread pool (PIL releases the GIL). A JPEG at least twice
-the target size in both dimensions is decoded at a reduced scale (`Image.draft`: libjpeg's DCT
-scaling, 1/2, 1/4 or 1/8, never below the target) and then resized, which is several times
-faster and within a few grey levels of a full decode. When indices are read in order (`next()`,
+Decoding and resizing run on a shared pool of threads, two per core (PIL releases the GIL;
+$VGGCOURSE_DECODE_THREADS overrides the count). A JPEG at least twice the target size in both
+dimensions is decoded at a reduced scale (`Image.draft`: libjpeg's DCT scaling by 1/2, 1/4 or
+1/8, never below the target) and then resized: several times faster, and within a few grey
+levels of a full decode. When indices are read in order (`next()`,
 `predict`, `for` loops, `fit(..., shuffle=False)`) the next batch is prepared in the background.
 """
 import math
@@ -153,7 +154,8 @@ def _layout_hint(directory):
 def _check_directory(directory):
     directory = os.path.abspath(os.fspath(directory))
     if not os.path.exists(directory):
-        raise FileNotFoundError(f"Image directory not found: {directory}. {_layout_hint(directory)}")
+        raise FileNotFoundError(f"Image directory not found: {directory}. "
+                                f"{_layout_hint(directory)}")
     if not os.path.isdir(directory):
         raise ValueError(f"`directory` must be a folder, but {directory} is a file. "
                          f"{_layout_hint(directory)}")
@@ -191,7 +193,8 @@ def _choose_classes(directory, classes, class_mode):
     if classes is None:
         return found
     if isinstance(classes, str) or len(set(classes)) != len(classes):
-        raise ValueError(f"`classes` must be a list of distinct folder names. Received: {classes!r}")
+        raise ValueError("`classes` must be a list of distinct folder names. "
+                         f"Received: classes={classes!r}")
     missing = [name for name in classes if name not in found]
     if missing:
         raise ValueError(f"`classes` names folders that are not in {directory}: {missing}. "
@@ -217,7 +220,7 @@ def _list_files(directory, class_names, class_mode):
 
 
 def _scan_directory(directory, classes, class_mode):
-    """Files, labels and class names of `directory`; unreadable files go to `skipped`, one warning."""
+    """Files, labels, class names of `directory`; unreadable files are `skipped`, one warning."""
     class_names = _choose_classes(directory, classes, class_mode)
     if class_mode == "binary" and len(class_names) != 2:
         raise ValueError(f"class_mode='binary' needs exactly 2 classes, but {directory} has "
@@ -227,7 +230,8 @@ def _scan_directory(directory, classes, class_mode):
     readable = list(_pool("decode").map(_readable, paths))
     skipped = [name for name, ok in zip(files, readable) if not ok]
     if skipped:
-        listed = ", ".join(skipped[:50]) + (f" and {len(skipped) - 50} more" if len(skipped) > 50 else "")
+        more = f" and {len(skipped) - 50} more" if len(skipped) > 50 else ""
+        listed = ", ".join(skipped[:50]) + more
         warnings.warn(f"Skipped {len(skipped)} file(s) in {directory} that are not readable "
                       f"images: {listed}. They are listed in `.skipped`.", stacklevel=4)
     if len(skipped) == len(files):
@@ -249,7 +253,8 @@ def _check_target_size(target_size):
 
 def _check_batching(batch_size, seed):
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
+        raise ValueError("`batch_size` must be a positive integer. "
+                         f"Received: batch_size={batch_size!r}")
     if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
         raise ValueError(f"`seed` must be None or a non-negative integer. Received: seed={seed!r}")
 
@@ -286,15 +291,19 @@ class ImageDataGenerator:
                  shear_range=0.0, zoom_range=0.0, channel_shift_range=0.0,
                  horizontal_flip=False, vertical_flip=False, rescale=None,
                  fill_mode="nearest", cval=0.0):
-        for name in ("rotation_range", "width_shift_range", "height_shift_range", "shear_range",
-                     "channel_shift_range"):
-            _check_range(name, locals()[name])
+        ranges = dict(rotation_range=rotation_range, width_shift_range=width_shift_range,
+                      height_shift_range=height_shift_range, shear_range=shear_range,
+                      channel_shift_range=channel_shift_range)
+        for name, value in ranges.items():
+            _check_range(name, value)
         _check_zoom(zoom_range)
         if fill_mode not in augment.FILL_MODES:
             raise ValueError(f"`fill_mode` must be one of {sorted(augment.FILL_MODES)}. "
                              f"Received: fill_mode={fill_mode!r}")
         if rescale is not None and not isinstance(rescale, (int, float, np.number)):
             raise ValueError(f"`rescale` must be None or a number. Received: rescale={rescale!r}")
+        if not isinstance(cval, (int, float, np.number)):
+            raise ValueError(f"`cval` must be a number. Received: cval={cval!r}")
         self.rotation_range, self.shear_range = rotation_range, shear_range
         self.width_shift_range, self.height_shift_range = width_shift_range, height_shift_range
         self.zoom_range, self.channel_shift_range = zoom_range, channel_shift_range
@@ -479,14 +488,15 @@ class DirectoryIterator(_BatchIterator):
     def _make_batch(self, epoch, index):
         samples = self._index_array(epoch, index)
         images = np.empty((len(samples), *self.target_size, 3), np.float32)
-        slots = list(enumerate(samples))
-        chunks = [slots[start::_decode_threads()] for start in range(_decode_threads())]
-        for _ in _pool("decode").map(self._load_into, [images] * len(chunks), chunks, [epoch] * len(chunks)):
-            pass
+        slots, threads = list(enumerate(samples)), _decode_threads()
+        jobs = [_pool("decode").submit(self._load_into, images, slots[start::threads], epoch)
+                for start in range(min(threads, len(slots)))]
+        for job in jobs:
+            job.result()
         return self._with_labels(images, samples)
 
     def _load_into(self, images, slots, epoch):
-        """Decode, resize, augment and rescale files into `images[slot]` (runs on a thread)."""
+        """Decode, resize, augment, rescale `(slot, file index)` pairs into `images` (a thread)."""
         size, resample = self.target_size[::-1], INTERPOLATIONS[self.interpolation]
         gen = self.image_data_generator
         for slot, sample in slots:
@@ -522,7 +532,8 @@ class ArrayIterator(_BatchIterator):
                  seed=None, **pydataset_kwargs):
         x = np.asarray(x)
         if x.ndim != 4 or len(x) == 0:
-            raise ValueError("`x` must be a non-empty array of images (n, height, width, channels). "
+            raise ValueError("`x` must be a non-empty array of images "
+                             "(n, height, width, channels). "
                              f"Received: an array of shape {x.shape}")
         if y is not None:
             y = np.asarray(y)

@@ -20,6 +20,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from vggcourse import features
 from vggcourse import weights as weights_lib
 from vggcourse.preprocessing import VggPreprocess, imagenet_class_names
 
@@ -106,6 +107,11 @@ class Vgg16:
             raise ValueError(
                 f"`weights` must be 'imagenet', None or the path of an .h5 weight file. Received: weights={weights!r}"
             )
+        if weights is not None and weights != "imagenet" and not Path(weights).is_file():
+            raise FileNotFoundError(
+                f"`weights` must be 'imagenet', None or the path of an .h5 weight file; there is no file "
+                f"at {str(weights)!r}."
+            )
         if weights == "imagenet" and include_top and size != _IMAGENET_SIZE:
             raise ValueError(
                 f"weights='imagenet' with include_top=True needs size={_IMAGENET_SIZE}: the dense layers "
@@ -147,7 +153,8 @@ class Vgg16:
         `path` may hold class folders (e.g. `test/` with `unknown/` inside) or the images themselves.
         """
         batches = self.get_batches(path, shuffle=False, batch_size=batch_size, class_mode=None)
-        return batches, self.model.predict(batches)
+        predictions = features.predict(self.model, batches)  # reuses cached features; None: n/a
+        return batches, self.model.predict(batches) if predictions is None else predictions
 
     # -- fine-tuning -----------------------------------------------------------------------------
 
@@ -188,17 +195,24 @@ class Vgg16:
             raise ValueError("set_lr() needs a compiled model: call vgg.compile() or vgg.finetune() first.")
         self.model.optimizer.learning_rate = float(lr)
 
-    def fit(self, batches, val_batches=None, nb_epoch=1, epochs=None, lr=None, **kwargs):
+    def fit(self, batches, val_batches=None, nb_epoch=1, epochs=None, lr=None, cache=True, **kwargs):
         """Train for `nb_epoch` (or `epochs`) passes over every image of `batches`.
 
         Validates on every image of `val_batches`; `lr` sets the learning rate first (see `set_lr`);
-        other keyword arguments go to `keras.Model.fit`. Returns its History.
+        other keyword arguments go to `keras.Model.fit`. Returns its History. With a frozen body
+        and no augmentation, the frozen layers run once per image and later epochs reuse their
+        output (`vggcourse.features`); `cache=False` runs the whole model every epoch.
         """
         epochs = nb_epoch if epochs is None else epochs
         if not self.model.compiled:
             self.compile()
         if lr is not None:
             self.set_lr(lr)
+        # -- feature cache (vggcourse/features.py): frozen layers run once per image; cache=False: off
+        history = features.fit(self.model, batches, val_batches, epochs, cache, **kwargs)
+        if history is not None:
+            return history
+        # -- end feature cache
         return self.model.fit(batches, validation_data=val_batches, epochs=epochs, **kwargs)
 
     def fit_data(self, trn, labels, val, val_labels, nb_epoch=1, batch_size=64):

@@ -213,9 +213,9 @@ def read_weight_groups(path):
         raise ValueError(f"{path} is not an HDF5 weights file ({e}).") from e
     with f:
         root = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
-        groups = []
-        if _attr_list(root, "layer_names"):
-            for name in _attr_list(root, "layer_names"):
+        groups, layer_names = [], _attr_list(root, "layer_names")
+        if layer_names:
+            for name in layer_names:
                 layer = root[name]
                 arrays = [np.asarray(layer[w]) for w in _attr_list(layer, "weight_names")]
                 if arrays:
@@ -235,8 +235,12 @@ def read_weight_groups(path):
 
 
 def _is_keras3_weights_file(path):
-    with h5py.File(path, "r") as f:
-        return "layer_names" not in f.attrs and "model_weights" not in f and "layers" in f
+    """True for a file from Keras 3's own `model.save_weights('*.weights.h5')`."""
+    try:
+        with h5py.File(path, "r") as f:
+            return "layer_names" not in f.attrs and "model_weights" not in f and "layers" in f
+    except OSError:
+        return False
 
 
 def _flatten_inputs(model):

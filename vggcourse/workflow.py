@@ -123,14 +123,25 @@ def predict_directory(model_path, path, batch_size=64):
 
 
 def submit_directory(data, model_path, out="submission.csv", batch_size=64, positive=None,
-                     clip=None, expected_rows=None):
-    """Predict `data/test` with a saved model and write a checked Kaggle submission to `out`."""
+                     clip="auto", expected_rows=None):
+    """Predict `data/test` with a saved model and write a checked Kaggle submission to `out`.
+
+    Two classes give the redux format (`id,label`, the probability of `positive`, default 'dogs');
+    more give one column per class (`img,c0,c1,...`).
+    """
     from vggcourse import kaggle
 
     data = _check_data_dir(data, needs=("test",))
     batches, probs, vgg = predict_directory(model_path, data / "test", batch_size=batch_size)
-    return kaggle.write_submission(out, batches.filenames, probs, class_names=vgg.classes,
-                                   positive=positive, clip=clip, expected_rows=expected_rows)
+    kind = "binary" if len(vgg.classes) == 2 else "multiclass"
+    if kind == "binary" and positive is None:
+        if "dogs" not in vgg.classes:
+            raise ValueError(f"the model's classes are {list(vgg.classes)}: name the one whose "
+                             f"probability is the label column with positive=... (--positive)")
+        positive = "dogs"
+    return kaggle.write_submission(out, (batches, probs), class_indices=list(vgg.classes),
+                                   positive=positive, kind=kind, clip=clip,
+                                   test_dir=data / "test", expected_rows=expected_rows)
 
 
 def _write_json(path, obj):

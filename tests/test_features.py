@@ -1,0 +1,236 @@
+"""The frozen-body feature cache behind `Vgg16.fit`, `predict` and `test` (vggcourse/features.py).
+
+Real images from the shared sample (a few per class, copied), Vgg16 at 32x32 with random weights.
+"""
+import os
+import shutil
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from vggcourse import features
+from vggcourse.image import ImageDataGenerator
+from vggcourse.model import Vgg16
+
+SIZE = (32, 32)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Each test gets an empty cache folder and an empty memory cache."""
+    folder = tmp_path / "feature-cache"
+    monkeypatch.setenv("VGGCOURSE_CACHE", str(folder))
+    features._memory.clear()
+    yield folder
+    features._memory.clear()
+
+
+@pytest.fixture
+def small(dogscats, tmp_path):
+    """train/ and valid/ with 6 and 3 images per class, copied from the shared sample."""
+    root = tmp_path / "small"
+    for split, count in (("train", 6), ("valid", 3)):
+        for name in ("cats", "dogs"):
+            (root / split / name).mkdir(parents=True)
+            for path in sorted((dogscats / split / name).iterdir())[:count]:
+                shutil.copy2(path, root / split / name / path.name)
+    return root
+
+
+@pytest.fixture
+def computed(monkeypatch):
+    """The number of images whose features were computed (not found in a cache)."""
+    counts = []
+    original = features.compute_features
+
+    def counting(body, batches, verbose=1):
+        counts.append(len(batches.filepaths))
+        return original(body, batches, verbose)
+
+    monkeypatch.setattr(features, "compute_features", counting)
+    return counts
+
+
+def _finetuned(small, seed=0, dropout=None, shuffle=True):
+    keras.utils.set_random_seed(seed)
+    vgg = Vgg16(weights=None, size=SIZE)
+    batches = vgg.get_batches(small / "train", batch_size=4, shuffle=shuffle, seed=seed)
+    val_batches = vgg.get_batches(small / "valid", batch_size=4, shuffle=False)
+    vgg.finetune(batches)
+    if dropout is not None:
+        for layer in vgg.model.layers:
+            if isinstance(layer, keras.layers.Dropout):
+                layer.rate = dropout
+    return vgg, batches, val_batches
+
+
+def test_boundary_is_the_first_dropout_after_finetune(small):
+    vgg, batches, _ = _finetuned(small)
+    boundary = features.cache_boundary(vgg.model)
+    assert vgg.model.layers[boundary].name == "fc1_dropout"
+    _, body, head = features._trained_split(vgg.model)
+    assert [layer.name for layer in head.layers] == ["fc1_dropout", "fc2", "fc2_dropout",
+                                                     "predictions"]
+    assert all(a is b for a, b in zip(head.layers, vgg.model.layers[boundary:]))  # shared, no copy
+    assert body.layers[-1] is vgg.model.get_layer("fc1")
+
+
+def test_untrained_or_unfrozen_models_are_not_cached(small):
+    vgg = Vgg16(weights=None, size=SIZE)  # every conv layer trainable: nothing frozen to cache
+    assert features._trained_split(vgg.model) is None
+    vgg.model.compile(optimizer="adam", loss="categorical_crossentropy")
+    batches = vgg.get_batches(small / "train", batch_size=4)
+    assert features.fit(vgg.model, batches) is None
+
+
+def test_cached_fit_matches_the_plain_fit(small, computed):
+    histories, heads = [], []
+    for cache in (True, False):
+        vgg, batches, val_batches = _finetuned(small, dropout=0.0, shuffle=False)
+        histories.append(vgg.fit(batches, val_batches, nb_epoch=2, cache=cache, verbose=0).history)
+        heads.append(vgg.model.get_layer("predictions").get_weights())
+    assert computed == [12, 6]  # only the cached run computed features: train, then valid
+    assert set(histories[0]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    for key in histories[0]:
+        np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=1e-4, atol=1e-5)
+    for cached, plain in zip(*heads):
+        np.testing.assert_allclose(cached, plain, rtol=1e-4, atol=1e-5)
+
+
+def test_second_fit_and_disk_cache_reuse_features(small, computed, private_cache):
+    vgg, batches, val_batches = _finetuned(small)
+    history = vgg.fit(batches, val_batches, nb_epoch=2, verbose=0)
+    assert len(history.history["val_loss"]) == 2
+    vgg.fit(batches, val_batches, verbose=0)
+    features._memory.clear()  # a new session: only the disk is left
+    vgg.fit(batches, val_batches, verbose=0)
+    assert computed == [12, 6]
+    assert len(list(private_cache.glob("*.npy"))) == 2
+    assert not list(private_cache.glob("*.tmp"))
+
+
+def test_touching_or_rewriting_a_file_invalidates(small, computed):
+    vgg, batches, val_batches = _finetuned(small)
+    vgg.fit(batches, verbose=0)
+    path = batches.filepaths[0]
+    stat = os.stat(path)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # touch
+    vgg.fit(batches, verbose=0)
+    Image.open(batches.filepaths[1]).transpose(Image.FLIP_LEFT_RIGHT).save(batches.filepaths[1])
+    batches = vgg.get_batches(small / "train", batch_size=4)
+    vgg.fit(batches, verbose=0)
+    assert computed == [12, 12, 12]
+
+
+def test_changed_weights_or_size_invalidate(small, computed):
+    vgg, batches, _ = _finetuned(small)
+    vgg.fit(batches, verbose=0)
+    conv = vgg.model.get_layer("block1_conv1")
+    kernel, bias = conv.get_weights()
+    conv.set_weights([kernel * 1.01, bias])
+    vgg.fit(batches, verbose=0)
+    keras.utils.set_random_seed(0)
+    bigger = Vgg16(weights=None, size=(48, 48))
+    big_batches = bigger.get_batches(small / "train", batch_size=4)
+    bigger.finetune(big_batches)
+    bigger.fit(big_batches, verbose=0)
+    assert computed == [12, 12, 12]
+
+
+def test_interpolation_changes_the_key(small):
+    vgg, batches, _ = _finetuned(small)
+    _, body, _ = features._trained_split(vgg.model)
+    nearest = vgg.get_batches(small / "train", batch_size=4, interpolation="nearest")
+    assert features._key(body, batches) != features._key(body, nearest)
+    assert features._key(body, batches) == features._key(body, vgg.get_batches(small / "train"))
+
+
+def test_a_leftover_temporary_file_is_never_read(small, computed, private_cache):
+    vgg, batches, _ = _finetuned(small)
+    _, body, _ = features._trained_split(vgg.model)
+    key = features._key(body, batches)
+    private_cache.mkdir(parents=True)
+    good = np.zeros((12, 4096), np.float32)
+    np.save(private_cache / f"{key}.abc123.tmp", good)  # what a killed run leaves behind
+    vgg.fit(batches, verbose=0)
+    assert computed == [12]
+    cached = np.load(private_cache / f"{key}.npy")
+    assert np.abs(cached).sum() > 0  # the real features, not the leftover zeros
+
+
+def test_a_crash_mid_write_leaves_no_cache(small, computed, private_cache, monkeypatch):
+    vgg, batches, _ = _finetuned(small)
+    real_save = np.save
+
+    def dies_halfway(file, array):
+        file.write(b"\x93NUMPY partial")
+        raise KeyboardInterrupt  # the user stops the notebook while the cache is written
+
+    monkeypatch.setattr(features.np, "save", dies_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        vgg.fit(batches, verbose=0)
+    assert not list(private_cache.iterdir())  # no .npy, and the temporary file is gone
+    monkeypatch.setattr(features.np, "save", real_save)
+    features._memory.clear()
+    vgg.fit(batches, verbose=0)
+    assert computed == [12, 12]
+    assert len(list(private_cache.glob("*.npy"))) == 1
+
+
+def test_a_truncated_cache_file_is_recomputed(small, computed, private_cache):
+    vgg, batches, _ = _finetuned(small)
+    vgg.fit(batches, verbose=0)
+    (path,) = private_cache.glob("*.npy")
+    path.write_bytes(path.read_bytes()[:1000])
+    features._memory.clear()
+    vgg.fit(batches, verbose=0)
+    assert computed == [12, 12]
+
+
+def test_cache_false_runs_the_whole_model(small, computed, monkeypatch):
+    vgg, batches, val_batches = _finetuned(small)
+    calls = []
+    monkeypatch.setattr(vgg.model, "fit", lambda *a, **k: calls.append(k) or "plain")
+    assert vgg.fit(batches, val_batches, nb_epoch=3, cache=False) == "plain"
+    assert calls[0]["epochs"] == 3 and calls[0]["validation_data"] is val_batches
+    assert computed == []
+
+
+def test_augmentation_turns_the_cache_off_with_one_line(small, computed, capsys, monkeypatch):
+    vgg = Vgg16(weights=None, size=SIZE)
+    gen = ImageDataGenerator(horizontal_flip=True)
+    batches = vgg.get_batches(small / "train", gen=gen, batch_size=4)
+    vgg.finetune(batches)
+    monkeypatch.setattr(vgg.model, "fit", lambda *a, **k: "plain")
+    assert vgg.fit(batches, verbose=1) == "plain"
+    assert computed == []
+    lines = [line for line in capsys.readouterr().out.splitlines() if "augment" in line]
+    assert len(lines) == 1
+
+
+def test_shuffled_epochs_see_a_fresh_order(small):
+    x = np.arange(10, dtype=np.float32)[:, None]
+    batches = features._FeatureBatches(x, x, batch_size=4, shuffle=True, seed=1)
+    orders = []
+    for _ in range(3):
+        orders.append(np.concatenate([batches[i][0][:, 0] for i in range(len(batches))]))
+        batches.on_epoch_end()
+    assert all(sorted(order) == list(range(10)) for order in orders)
+    assert not np.array_equal(orders[0], orders[1]) or not np.array_equal(orders[1], orders[2])
+    assert [len(batches[i][0]) for i in range(len(batches))] == [4, 4, 2]
+
+
+def test_test_and_predict_reuse_the_cache(small, computed):
+    vgg, batches, val_batches = _finetuned(small)
+    vgg.fit(batches, val_batches, verbose=0)
+    test_batches, predictions = vgg.test(small / "valid", batch_size=4)
+    assert computed == [12, 6]  # valid features came from fit
+    plain = vgg.model.predict(test_batches, verbose=0)
+    np.testing.assert_allclose(predictions, plain, rtol=1e-4, atol=1e-6)
+    assert predictions.shape == (6, 2)
+    again = features.predict(vgg.model, val_batches)
+    np.testing.assert_allclose(again, plain, rtol=1e-4, atol=1e-6)
+    assert computed == [12, 6]
+    assert features.predict(vgg.model, batches) is None  # shuffled batches: order would not match

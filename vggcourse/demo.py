@@ -1,0 +1,203 @@
+"""The main job: the course workflow end to end, offline, on a real dataset that ships with scikit-learn.
+
+    vggcourse demo                       # or: python -m vggcourse demo
+    from vggcourse.demo import run_demo; run_demo()
+
+scikit-learn's handwritten digits (1,797 scanned 8x8 images, classes 0-9) are written out as the
+course's folders, `train/0..9`, `valid/0..9` and `test/unknown` (PNGs), and then the notebook's
+steps run on them with this package: `get_batches`, `Vgg16BN`, `finetune`, `fit`, `test`, a
+submission file and the analysis plots. It needs no network and finishes in a few minutes on a CPU.
+
+ImageNet weights cannot be downloaded offline, so the model starts from random weights. The recipe
+(measured: see RECIPE below) keeps the random convolutional body frozen, as `finetune` leaves it, and
+trains the dense layers from scratch on top: random convolutions of 32x32 digits already separate
+the classes well, and with the body frozen `fit` computes its output once and reuses it
+(`vggcourse.features`), so each epoch after the first costs only the dense layers.
+"""
+import csv
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["RECIPE", "DemoResult", "run_demo", "write_digits"]
+
+# Measured on 2 shared CPU cores (tools: /tmp recipe logs, summarised in the issue-5 report).
+RECIPE = dict(size=32, epochs=6, batch_size=32, lr=1e-3, bn_momentum=0.9,
+              trained=("fc1", "fc1_bn", "fc2", "fc2_bn"))
+
+WEIGHTS_NOTE = (
+    "Training from scratch: ImageNet weights are not available offline. To fine-tune from ImageNet "
+    "instead, put vgg16_weights_tf_dim_ordering_tf_kernels.h5 in the Keras cache folder "
+    "~/.keras/models, or set VGGCOURSE_WEIGHTS_URL to a mirror that serves it, or pass the "
+    "course's vgg16.h5 with Vgg16(weights=PATH).")
+
+_DATA_RECORD = "digits.json"
+
+
+@dataclass
+class DemoResult:
+    """What `run_demo` wrote and measured."""
+
+    out_dir: Path
+    data_dir: Path
+    model: Path = None
+    submission: Path = None
+    pngs: list = field(default_factory=list)
+    val_accuracy: float = float("nan")
+    test_accuracy: float = float("nan")
+    seconds: float = float("nan")
+
+
+def run_demo(out_dir="vggcourse-demo", epochs=RECIPE["epochs"], size=RECIPE["size"],
+             batch_size=RECIPE["batch_size"], lr=RECIPE["lr"], limit=None, log=print):
+    """Write the digits as course folders under `out_dir/data`, train, predict, save; returns a `DemoResult`.
+
+    `limit` keeps only that many images in all (for quick tests); None uses all 1,797.
+    """
+    start = time.time()
+    out = Path(out_dir)
+    result = DemoResult(out_dir=out, data_dir=out / "data")
+    write_digits(result.data_dir, size=size, limit=limit, log=log)
+    log(WEIGHTS_NOTE)
+    vgg, val_batches = _train(result.data_dir, epochs, size, batch_size, lr, log)
+    _write_outputs(vgg, val_batches, result, log)
+    result.seconds = time.time() - start
+    log(f"Validation accuracy {result.val_accuracy:.1%}, test accuracy {result.test_accuracy:.1%} "
+        f"({len(val_batches.filenames)} and {_count(result.data_dir / 'test')} images), "
+        f"{result.seconds / 60:.1f} minutes. Everything is in {out.resolve()}")
+    return result
+
+
+# --- the dataset ---------------------------------------------------------------------------------
+
+def write_digits(data_dir, size=32, valid_fraction=0.2, n_test=100, seed=0, limit=None, log=print):
+    """scikit-learn's digits as `train/<digit>`, `valid/<digit>`, `test/unknown` PNGs of `size` pixels.
+
+    A seeded split: `n_test` images go to `test/unknown/<id>.png` (their labels to
+    `test_labels.csv`, `id,label`), then `valid_fraction` of the rest to `valid/`. The settings are
+    recorded in `digits.json`; a folder written with the same settings is reused as it is.
+    """
+    data_dir = Path(data_dir)
+    settings = dict(size=size, valid_fraction=valid_fraction, n_test=n_test, seed=seed, limit=limit)
+    if _reusable(data_dir, settings):
+        log(f"Using the digits already written to {data_dir}")
+        return data_dir
+    images, labels = _load_digits(size)
+    split = _split(len(labels), valid_fraction, n_test, seed, limit)
+    partial = data_dir.with_name(data_dir.name + ".partial")
+    _write_split(partial, images, labels, split)
+    (partial / _DATA_RECORD).write_text(json.dumps(settings) + "\n")
+    os.replace(partial, data_dir)
+    counts = ", ".join(f"{name} {len(index)}" for name, index in split.items())
+    log(f"Wrote scikit-learn's handwritten digits to {data_dir}: {counts} images of {size}x{size}")
+    return data_dir
+
+
+def _reusable(data_dir, settings):
+    """True when `data_dir` holds digits written with `settings`; refuses any other folder there."""
+    if not data_dir.exists():
+        return False
+    record = data_dir / _DATA_RECORD
+    if record.is_file() and json.loads(record.read_text()) == settings:
+        return True
+    raise ValueError(f"{data_dir} already exists and does not hold the demo's digits written with "
+                     f"{settings}; choose another `out_dir` or move that folder away")
+
+
+def _load_digits(size):
+    """The 1,797 digits as uint8 RGB images of size x size (white ink on black), and their labels."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    gray = np.round(digits.images * (255 / 16)).astype(np.uint8)  # pixel values 0-16 -> 0-255
+    images = [np.asarray(Image.fromarray(g).resize((size, size), Image.BICUBIC).convert("RGB"))
+              for g in gray]
+    return np.stack(images), digits.target
+
+
+def _split(n, valid_fraction, n_test, seed, limit):
+    """{'test': indices, 'valid': ..., 'train': ...}: a seeded permutation of the first `limit` images."""
+    order = np.random.default_rng(seed).permutation(n)[:limit]
+    n_test = min(n_test, len(order) // 5)
+    rest = order[n_test:]
+    n_valid = int(round(valid_fraction * len(rest)))
+    return {"train": rest[n_valid:], "valid": rest[:n_valid], "test": order[:n_test]}
+
+
+def _write_split(root, images, labels, split):
+    from PIL import Image
+
+    for name in ("train", "valid"):
+        for digit in range(10):
+            (root / name / str(digit)).mkdir(parents=True, exist_ok=True)
+        for i in split[name]:
+            Image.fromarray(images[i]).save(root / name / str(labels[i]) / f"digit_{i:04d}.png")
+    (root / "test" / "unknown").mkdir(parents=True, exist_ok=True)
+    with open(root / "test_labels.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "label"])
+        for i in sorted(split["test"]):
+            Image.fromarray(images[i]).save(root / "test" / "unknown" / f"{i}.png")
+            writer.writerow([i, labels[i]])
+
+
+def _count(folder):
+    return sum(len(files) for _, _, files in os.walk(folder))
+
+
+# --- the course workflow ---------------------------------------------------------------------------
+
+def _train(data_dir, epochs, size, batch_size, lr, log):
+    """The notebook's steps on random weights; returns the trained `Vgg16BN` and the validation batches."""
+    from vggcourse.model import Vgg16BN
+
+    vgg = Vgg16BN(weights=None, size=(size, size))
+    batches = vgg.get_batches(data_dir / "train", batch_size=batch_size)
+    val_batches = vgg.get_batches(data_dir / "valid", batch_size=batch_size * 2, shuffle=False)
+    vgg.finetune(batches)  # a 10-way softmax; every other layer frozen, as for ImageNet weights
+    # From scratch the dense layers have nothing to keep: train them too. The conv body stays
+    # frozen (random), so `fit` computes its output once and reuses it every epoch.
+    for layer in vgg.model.layers:
+        if layer.name in RECIPE["trained"]:
+            layer.trainable = True
+        if layer.name.endswith("_bn"):
+            # An epoch is only ~40 steps: let the running mean and variance used at prediction
+            # time follow the batches faster than Keras' default (0.99).
+            layer.momentum = RECIPE["bn_momentum"]
+    vgg.compile(lr=lr)
+    log(f"Training the dense layers of Vgg16BN from scratch on {batches.samples} images of "
+        f"{size}x{size}, {epochs} epochs, batch {batch_size}, Adam lr={lr}")
+    vgg.fit(batches, val_batches, nb_epoch=epochs)
+    return vgg, val_batches
+
+
+def _write_outputs(vgg, val_batches, result, log):
+    """The model, the submission, the analysis PNGs, and the accuracies, into `result`."""
+    from vggcourse.interpret import Interpretation
+    from vggcourse.kaggle import write_submission
+
+    out = result.out_dir
+    result.model = vgg.save(out / "digits.keras")
+    test_batches, probs = vgg.test(result.data_dir / "test", batch_size=64)
+    result.submission = write_submission(out / "submission.csv", probs, test_batches,
+                                         class_indices=vgg.classes, kind="multiclass")
+    result.test_accuracy = _test_accuracy(test_batches.filenames, probs, vgg.classes,
+                                          result.data_dir / "test_labels.csv")
+    interp = Interpretation.from_vgg(vgg, val_batches)
+    result.val_accuracy = float(interp.accuracy())
+    result.pngs = [Path(p) for p in interp.save_pngs(out / "analysis")]
+    log(f"Wrote {result.model.name}, {result.submission.name} and {len(result.pngs)} plots in analysis/")
+
+
+def _test_accuracy(filenames, probs, classes, labels_csv):
+    with open(labels_csv, newline="") as f:
+        truth = {row["id"]: row["label"] for row in csv.DictReader(f)}
+    predicted = [classes[i] for i in np.argmax(probs, axis=1)]
+    ids = [Path(name).stem for name in filenames]
+    return float(np.mean([truth[i] == p for i, p in zip(ids, predicted)]))
+
