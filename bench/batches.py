@@ -2,10 +2,12 @@
 
     .venv/bin/python bench/batches.py                    # the shared sample's train/
     .venv/bin/python bench/batches.py path/to/train --size 224 --batch-size 64 --repeats 5
-    .venv/bin/python bench/batches.py --interpolation nearest  # the filter Keras 1 used
+    .venv/bin/python bench/batches.py --interpolation bilinear  # one filter for both pipelines
 
 Both pipelines decode and resize every image of the directory to `size` and batch them; tf.data
-is `keras.utils.image_dataset_from_directory(...).prefetch(AUTOTUNE)`. Each is warmed up with one
+is `keras.utils.image_dataset_from_directory(...).prefetch(AUTOTUNE)`. By default each uses its own
+library's default filter (vggcourse: 'nearest', as Keras' ImageDataGenerator and the course did;
+tf.data: 'bilinear' without antialiasing); `--interpolation` gives both the same one. Each is warmed up with one
 epoch first, then timed over `--repeats` epochs, alternating between the two so that load from
 other processes hits both alike. Prints the best and median images/s of each, their ratio, and
 the process CPU time per image (steadier than wall time on a shared machine).
@@ -39,7 +41,7 @@ def timed(epoch, source):
     return count, count / elapsed, 1000 * cpu / count
 
 
-def build(directory, size, batch_size, interpolation="bilinear"):
+def build(directory, size, batch_size, interpolation=None):
     """(vggcourse batches, tf.data dataset) over `directory`, both shuffled, both `size` RGB."""
     import tensorflow as tf
     from keras.utils import image_dataset_from_directory
@@ -48,10 +50,10 @@ def build(directory, size, batch_size, interpolation="bilinear"):
 
     ours = ImageDataGenerator().flow_from_directory(
         directory, target_size=(size, size), batch_size=batch_size, seed=0,
-        interpolation=interpolation)
+        interpolation=interpolation or "nearest")
     theirs = image_dataset_from_directory(
         directory, image_size=(size, size), batch_size=batch_size, seed=0,
-        interpolation=interpolation, verbose=False)
+        interpolation=interpolation or "bilinear", verbose=False)
     return ours, theirs.prefetch(tf.data.AUTOTUNE)
 
 
@@ -61,8 +63,9 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--interpolation", default="bilinear",
-                        help="resize filter for both pipelines (bilinear, nearest, ...)")
+    parser.add_argument("--interpolation", default=None,
+                        help="one resize filter for both pipelines (nearest, bilinear, ...); "
+                             "default: each library's default")
     args = parser.parse_args(argv)
 
     ours, theirs = build(args.directory, args.size, args.batch_size, args.interpolation)
@@ -77,7 +80,7 @@ def main(argv=None):
             cpus[name].append(cpu)
 
     print(f"{count} images from {args.directory} at {args.size}x{args.size} "
-          f"({args.interpolation}), batch {args.batch_size}, {os.cpu_count()} CPUs, "
+          f"({args.interpolation or 'each library default: nearest / bilinear'}), batch {args.batch_size}, {os.cpu_count()} CPUs, "
           f"{args.repeats} epochs each after warm-up")
     for name, values in rates.items():
         print(f"{name:>10}: best {max(values):7.1f} images/s, median "

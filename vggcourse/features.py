@@ -137,8 +137,8 @@ def _split(model, boundary):
 
 
 def _jit_for_body():
-    """XLA for the frozen convolutions: measured faster on CPU TensorFlow (bench/RESULTS.md)."""
-    return keras.backend.backend() in ("tensorflow", "jax")
+    """Keras' own choice ('auto': XLA on GPUs, not on CPUs, where it measured slower)."""
+    return "auto"
 
 
 def _augments(batches):
