@@ -104,10 +104,10 @@ def test_weights_list_names_the_cache(tmp_path, monkeypatch, capsys):
 def test_weights_fetch_offline_is_a_clear_failure(tmp_path):
     result = _run("weights", "fetch", "vgg16",
                   env={"KERAS_HOME": str(tmp_path), "VGGCOURSE_WEIGHTS_URL": "http://127.0.0.1:9/"})
-    assert result.returncode == 1
-    assert "vgg16_weights_tf_dim_ordering_tf_kernels.h5" in result.stderr
+    assert result.returncode == 2
+    assert "vgg16_weights_tf_dim_ordering_tf_kernels.h5" in result.stderr and "127.0.0.1:9" in result.stderr
     assert "Traceback" not in result.stderr
-    assert not any((tmp_path / "models").glob("*")) if (tmp_path / "models").exists() else True
+    assert not list(tmp_path.rglob("*.h5*")), "nothing may be left in the cache"
 
 
 def test_prepare_dry_run_and_refusal(dogscats, tmp_path):

@@ -108,14 +108,15 @@ def cmd_weights(args):
 
     if args.action == "list":
         print(f"cache folder: {weights.cache_dir()}")
-        for row in weights.cache_status():
-            print(row)
+        for line in weights.cache_status():
+            print(line)
+        print(f"mirror (${weights.MIRROR_ENV}): {os.environ.get(weights.MIRROR_ENV) or 'not set'}")
     elif args.action == "fetch":
-        print(weights.fetch(args.name))
+        print(weights.fetch_weights(args.name))
     elif args.action == "import":
-        print(weights.import_file(args.file, args.name))
+        print(f"verified and copied to {weights.import_weights(args.file, args.name)}")
     elif args.action == "convert":
-        print(weights.convert_course_file(args.file, args.output))
+        print(f"wrote {weights.convert_course_file(args.file, args.output)}")
 
 
 # ---------------------------------------------------------------- parser
@@ -206,7 +207,7 @@ def main(argv=None):
         args.weights = None
     try:
         return args.func(args) or 0
-    except (ValueError, FileNotFoundError, NotADirectoryError, UsageError) as err:
+    except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, UsageError) as err:
         print(f"vggcourse {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -26,7 +26,8 @@ from PIL import Image
 
 from vggcourse import augment
 
-__all__ = ["ArrayIterator", "DirectoryIterator", "ImageDataGenerator", "load_image"]
+__all__ = ["ArrayIterator", "DirectoryIterator", "ImageDataGenerator", "find_unreadable_images",
+           "load_image"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".pbm", ".gif", ".tif",
                     ".tiff", ".webp")
@@ -185,6 +186,32 @@ def _readable(path):
             return image.width > 0 and image.height > 0
     except Exception:
         return False
+
+
+def _decode_problem(path):
+    """None when the whole file decodes, else why not ('truncated', 'not an image: ...')."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except OSError as error:
+        return "truncated" if "truncated" in str(error) else f"not a readable image ({error})"
+    except Exception as error:  # PIL raises several types for corrupt data
+        return f"not a readable image ({type(error).__name__}: {error})"
+    return None
+
+
+def find_unreadable_images(directory):
+    """`[(path, reason)]` for every image file under `directory` that does not fully decode.
+
+    Looks at every file with an image extension (hidden files and folders left out), decoding
+    each completely, in parallel. `vggcourse verify PATH` prints this list.
+
+        for path, reason in find_unreadable_images("data/dogscats"): print(path, reason)
+    """
+    directory = _check_directory(directory)
+    paths = [os.path.join(directory, name) for name in _image_files(directory, "")]
+    problems = _pool("decode").map(_decode_problem, paths)
+    return [(path, reason) for path, reason in zip(paths, problems) if reason is not None]
 
 
 def _choose_classes(directory, classes, class_mode):

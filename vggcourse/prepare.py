@@ -106,7 +106,7 @@ def _check_settings(valid, sample_train, sample_valid, seed):
 
 @dataclass
 class _Layout:
-    """Image names found in each folder of ``root`` (``''`` = flat ``train/`` or ``test/``)."""
+    """Image names found in each folder of ``root``."""
 
     train_flat: list
     labelled: dict  # 'train/cats' ... 'valid/dogs' -> names

@@ -47,6 +47,9 @@ __all__ = [
     "cache_dir",
     "weights_url",
     "fetch_weights",
+    "cache_status",
+    "import_weights",
+    "convert_course_file",
     "read_weight_groups",
     "load_weights",
     "save_weights",
@@ -179,6 +182,93 @@ def _download(url, dest, md5):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def cache_status():
+    """One line per `WEIGHT_FILES` entry: its key, file name, and whether the cache holds it verified.
+
+        for line in cache_status(): print(line)
+    """
+    lines = []
+    for key, entry in WEIGHT_FILES.items():
+        path = cache_dir() / entry.fname
+        if not path.is_file():
+            state = "missing"
+        elif entry.md5 is None:
+            state = "present (no published hash: shape-checked when loaded)"
+        elif _file_digest(path, "md5") == entry.md5:
+            state = "present, md5 verified"
+        else:
+            state = f"present but FAILS its md5 check (expected {entry.md5}): delete it or fetch again"
+        lines.append(f"{key:15} {entry.fname:52} {state}")
+    return lines
+
+
+def _model_for(key, size=(224, 224)):
+    """A randomly initialised model of the shape `key`'s file holds, to check a file against."""
+    from vggcourse.model import build_vgg16
+
+    return build_vgg16(size, include_top=not key.endswith("_notop"), batch_norm=key.startswith("vgg16_bn"))
+
+
+def import_weights(source, key="vgg16"):
+    """Copy a local weight file into the cache as `WEIGHT_FILES[key]`, after verifying it.
+
+    Files with a published md5 must match it; the course's batch-norm files must load into the
+    model they belong to. The copy is written to a temporary file and renamed.
+
+        import_weights("Downloads/vgg16_weights_tf_dim_ordering_tf_kernels.h5")
+    """
+    if key not in WEIGHT_FILES:
+        raise ValueError(f"`key` must be one of {sorted(WEIGHT_FILES)}. Received: key={key!r}")
+    source, entry = Path(source), WEIGHT_FILES[key]
+    if not source.is_file():
+        raise FileNotFoundError(f"weights file not found: {source}")
+    if entry.md5 is not None:
+        md5 = _file_digest(source, "md5")
+        if md5 != entry.md5:
+            raise ValueError(f"{source} is not {entry.fname}: its md5 is {md5}, the published one is "
+                             f"{entry.md5}. Download it again from {entry.url}.")
+    else:
+        load_weights(_model_for(key), source)  # raises, naming the layer, if it does not fit
+    dest = cache_dir() / entry.fname
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
+    os.close(fd)
+    try:
+        with open(source, "rb") as src, open(tmp, "wb") as out:
+            for chunk in iter(lambda: src.read(1 << 20), b""):
+                out.write(chunk)
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dest
+
+
+def convert_course_file(source, dest, size=(224, 224)):
+    """Convert the course's Keras 1 / Theano `vgg16.h5` (or `vgg16_bn.h5`, with or without the top)
+    into a channels-last file `dest` with vggcourse's layer names; returns `dest`. `size` is the
+    image size the file's dense layers were trained for (224x224 for the course's files).
+
+        convert_course_file("vgg16.h5", "vgg16_tf.h5")   # then Vgg16(weights="vgg16_tf.h5")
+    """
+    source = Path(source)
+    groups = read_weight_groups(source)  # checks that it exists and is a weights file
+    errors = []
+    for key in ("vgg16", "vgg16_bn", "vgg16_notop", "vgg16_bn_notop"):
+        model = _model_for(key, size)
+        if len(groups) != len([layer for layer in model.layers if layer.weights]):
+            continue
+        try:
+            load_weights(model, source)
+        except ValueError as error:
+            errors.append(str(error))
+            continue
+        return save_weights(model, dest)
+    detail = f" ({errors[0]})" if errors else ""
+    raise ValueError(f"{source} is not a VGG16 or VGG16-BN weights file: its {len(groups)} layers with "
+                     f"weights match none of them{detail}.")
 
 
 # ---------------------------------------------------------------------------------------------
