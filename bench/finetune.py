@@ -138,52 +138,64 @@ def finetune(args, weights):
     print(f"  ratio vggcourse / plain Keras: {ratio:.2f} (best), {median:.2f} (median)")
 
 
-def forward_rate(model, batch_size, repeats, jit="auto"):
-    """Best images/s of `model.predict_on_batch` on in-memory random images (compute only)."""
+def forward_timer(model, batch_size, jit="auto"):
+    """A function timing one `predict_on_batch` of random images; returns images/s."""
     import numpy as np
 
     model.compile(jit_compile=jit)
     x = np.random.default_rng(0).uniform(0, 255, (batch_size, *model.input_shape[1:]))
     x = x.astype("float32")
-    model.predict_on_batch(x)
-    best = float("inf")
-    for _ in range(repeats):
+    model.predict_on_batch(x)  # warm-up: tracing
+
+    def timed():
         start = time.perf_counter()
         model.predict_on_batch(x)
-        best = min(best, time.perf_counter() - start)
-    return batch_size / best
+        return batch_size / (time.perf_counter() - start)
+
+    return timed
 
 
 def inference(args, weights):
-    """Matmul GFLOP/s of this machine, and VGG16 forward passes against it."""
+    """Matmul GFLOP/s of this machine, and VGG16 forward passes against it.
+
+    The matmul and the forward passes are timed in turns, `--rounds` times, and the best of each
+    is kept: on a shared machine a quiet moment gives both their best.
+    """
     import keras
 
     from flops import matmul_gflops, model_flops
     from vggcourse import features
     from vggcourse.model import Vgg16
 
-    peak = max(matmul_gflops(n, repeats=args.repeats * 3) for n in (1024, 2048, 4096))
     vgg = Vgg16(weights=weights, size=(args.size, args.size))
     flop = model_flops(vgg.model)
-    print(f"\nInference: matmul {peak:.1f} GFLOP/s (float32, keras.ops, best of 1024/2048/4096);"
-          f" VGG16 at {args.size}x{args.size} = {flop / 1e9:.2f} GFLOP per image "
-          f"({flop / 2e9:.2f} G multiply-adds)")
+    batch = features._inference_batch_size(
+        vgg.get_batches(args.data / "valid", batch_size=args.batch_size))
+    base = keras.applications.VGG16(weights=weights, input_shape=(args.size, args.size, 3))
+    timers = {f"vgg.model forward, batch {batch} (vggcourse's choice), jit auto":
+              forward_timer(vgg.model, batch),
+              f"keras.applications.VGG16 forward, batch {batch}, jit auto":
+              forward_timer(base, batch)}
+    if args.sweep:
+        for size in (1, 4, 8, 16, 32):
+            for jit in (False, True):
+                timers[f"vgg.model forward, batch {size}, jit_compile={jit}"] = forward_timer(
+                    keras.Sequential(vgg.model.layers), size, jit)
+    peak, rates = 0.0, {}
+    for _ in range(args.rounds):
+        peak = max(peak, *(matmul_gflops(n, repeats=3) for n in (1024, 2048, 4096)))
+        for label, timed in timers.items():
+            rates[label] = max(rates.get(label, 0.0), timed())
+    print(f"\nInference: matmul {peak:.1f} GFLOP/s (float32, keras.ops, best of 1024/2048/4096,"
+          f" {args.rounds} rounds); VGG16 at {args.size}x{args.size} = {flop / 1e9:.2f} GFLOP per "
+          f"image ({flop / 2e9:.2f} G multiply-adds)")
 
     def show(label, rate):
         print(f"  {label:<58} {rate:6.2f} images/s = {rate * flop / 1e9:6.1f} GFLOP/s = "
               f"{100 * rate * flop / 1e9 / peak:5.1f}% of matmul", flush=True)
 
-    sweep = [(b, j) for b in (1, 4, 8, 16, 32) for j in (False, True)] if args.sweep else []
-    for batch, jit in sweep:
-        show(f"vgg.model forward, batch {batch}, jit_compile={jit}",
-             forward_rate(vgg.model, batch, args.repeats, jit))
-    batch = features._inference_batch_size(
-        vgg.get_batches(args.data / "valid", batch_size=args.batch_size))
-    show(f"vgg.model forward, batch {batch} (vggcourse's choice), jit auto",
-         forward_rate(vgg.model, batch, args.repeats))
-    base = keras.applications.VGG16(weights=weights, input_shape=(args.size, args.size, 3))
-    show(f"keras.applications.VGG16 forward, batch {batch}, jit auto",
-         forward_rate(base, batch, args.repeats))
+    for label, rate in rates.items():
+        show(label, rate)
 
     # End to end from JPEG files: decoding, resizing and the forward pass.
     batches = vgg.get_batches(args.data / "train", batch_size=args.batch_size)
@@ -213,6 +225,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=1, help="fine-tune runs of each job")
     parser.add_argument("--skip-finetune", action="store_true")
     parser.add_argument("--skip-inference", action="store_true")
+    parser.add_argument("--rounds", type=int, default=5, help="inference timing rounds")
     parser.add_argument("--sweep", action="store_true",
                         help="inference at batch 1-32, with and without XLA")
     parser.add_argument("--verbose", type=int, default=0, help="Keras fit verbosity")

@@ -332,7 +332,7 @@ did by hand with `np.where` and `permutation`.
     code("""
 vgg.load_weights(results_path / latest_weights_filename)
 interp = Interpretation.from_vgg(vgg, val_batches)
-print(f"accuracy {interp.accuracy:.4f}")
+print(f"accuracy {interp.accuracy():.4f}")
 n_view = 4
 """),
     md("1. A few correct labels at random"),

@@ -211,31 +211,41 @@ class Interpretation:
         return plotting.plot_confusion_matrix(self.confusion_matrix(normalize), self.class_names,
                                               normalize=normalize, title=title, cmap=cmap)
 
+    def _views(self, n, seed):
+        """[(name, function drawing that view)] for `figures` and `save_pngs`, drawn on demand."""
+        views = [("random_correct", lambda: self.plot_random_correct(n, seed)),
+                 ("random_incorrect", lambda: self.plot_random_incorrect(n, seed))]
+        for name in self.class_names:
+            views.append((f"most_confident_correct_{name}",
+                          lambda name=name: self.plot_most_confident_correct(name, n)))
+            views.append((f"most_confident_incorrect_{name}",
+                          lambda name=name: self.plot_most_confident_incorrect(name, n)))
+        views += [("most_uncertain", lambda: self.plot_most_uncertain(n)),
+                  ("top_losses", lambda: self.plot_top_losses(2 * n)),
+                  ("confusion_matrix", lambda: self.plot_confusion_matrix()),
+                  ("confusion_matrix_normalized", lambda: self.plot_confusion_matrix(normalize=True))]
+        return views
+
     def figures(self, n=4, seed=0):
         """{name: Figure} of the redux notebook's views: random correct / incorrect, most confident
         correct and wrong per class, most uncertain, top losses, confusion matrix (counts, fractions)."""
-        figs = {"random_correct": self.plot_random_correct(n, seed),
-                "random_incorrect": self.plot_random_incorrect(n, seed)}
-        for name in self.class_names:
-            figs[f"most_confident_correct_{name}"] = self.plot_most_confident_correct(name, n)
-            figs[f"most_confident_incorrect_{name}"] = self.plot_most_confident_incorrect(name, n)
-        figs["most_uncertain"] = self.plot_most_uncertain(n)
-        figs["top_losses"] = self.plot_top_losses(2 * n)
-        figs["confusion_matrix"] = self.plot_confusion_matrix()
-        figs["confusion_matrix_normalized"] = self.plot_confusion_matrix(normalize=True)
-        return figs
+        return {name: draw() for name, draw in self._views(n, seed)}
 
     def save_pngs(self, folder, n=4, seed=0, dpi=100):
-        """Save every view of `figures()` as `folder/<name>.png` (each written atomically); returns the paths."""
+        """Save every view of `figures()` as `folder/<name>.png` (each written atomically); returns the paths.
+
+        Each figure is drawn, saved and closed before the next, so memory stays flat.
+        """
         import matplotlib.pyplot as plt
 
         folder = os.fspath(folder)
         os.makedirs(folder, exist_ok=True)
         paths = []
-        for name, fig in self.figures(n, seed).items():
+        for name, draw in self._views(n, seed):
             safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
             path = os.path.join(folder, f"{safe}.png")
             tmp = os.path.join(folder, f".{safe}.png.tmp")
+            fig = draw()
             try:
                 fig.savefig(tmp, dpi=dpi, format="png")
                 os.replace(tmp, path)
