@@ -142,9 +142,12 @@ def test_changed_weights_or_size_invalidate(small, computed):
 def test_interpolation_changes_the_key(small):
     vgg, batches, _ = _finetuned(small)
     _, body, _ = features._trained_split(vgg.model)
-    nearest = vgg.get_batches(small / "train", batch_size=4, interpolation="nearest")
-    assert features._key(body, batches) != features._key(body, nearest)
-    assert features._key(body, batches) == features._key(body, vgg.get_batches(small / "train"))
+    def key(**kwargs):
+        return features._key(body, vgg.get_batches(small / "train", **kwargs))
+
+    assert key(interpolation="nearest") != key(interpolation="bilinear")
+    assert key(interpolation="nearest", batch_size=4) == key(interpolation="nearest", batch_size=8)
+    assert features._key(body, batches) == key(interpolation=batches.interpolation)
 
 
 def test_a_leftover_temporary_file_is_never_read(small, computed, private_cache):
@@ -234,3 +237,19 @@ def test_test_and_predict_reuse_the_cache(small, computed):
     np.testing.assert_allclose(again, plain, rtol=1e-4, atol=1e-6)
     assert computed == [12, 6]
     assert features.predict(vgg.model, batches) is None  # shuffled batches: order would not match
+
+
+def test_cached_then_plain_fit_share_the_optimizer(small):
+    vgg, batches, val_batches = _finetuned(small)
+    vgg.fit(batches, val_batches, verbose=0)
+    steps = int(vgg.model.optimizer.iterations)
+    vgg.fit(batches, val_batches, cache=False, verbose=0)
+    assert steps == 3 and int(vgg.model.optimizer.iterations) == 6  # one Adam, state carried on
+
+
+def test_mixed_precision_only_with_a_gpu():
+    policy = keras.mixed_precision.global_policy().name
+    if keras.distribution.list_devices("gpu"):
+        pytest.skip("a GPU is present: the policy would change")
+    assert features.enable_mixed_precision() is False
+    assert keras.mixed_precision.global_policy().name == policy

@@ -39,13 +39,13 @@ def identify(images, reference):
     return np.array([index[image.tobytes()] for image in images])
 
 
-def pil_reference(path, size):
+def pil_reference(path, size, resample=Image.Resampling.NEAREST):
     """What vggcourse should produce, written out with PIL: draft only when 2x larger."""
     with Image.open(path) as image:
         drafted = image.width >= 2 * size[1] and image.height >= 2 * size[0]
         if drafted:
             image.draft("RGB", size[::-1])
-        pixels = np.asarray(image.convert("RGB").resize(size[::-1], Image.Resampling.BILINEAR))
+        pixels = np.asarray(image.convert("RGB").resize(size[::-1], resample))
     return pixels, drafted
 
 
@@ -117,13 +117,16 @@ def test_unlabelled_test_folder_and_flat_folder(dogscats):
 
 # ---------------------------------------------------------------- pixels
 
-def test_pixels_match_a_direct_pil_load(dogscats):
+@pytest.mark.parametrize("interpolation", [None, "bilinear"], ids=["default-nearest", "bilinear"])
+def test_pixels_match_a_direct_pil_load(dogscats, interpolation):
     size = (150, 150)  # the sample's files are 200-500 pixels wide: some get drafted, some not
-    it = batches(dogscats / "valid", target_size=size, batch_size=12, shuffle=False)
+    options = {} if interpolation is None else {"interpolation": interpolation}
+    it = batches(dogscats / "valid", target_size=size, batch_size=12, shuffle=False, **options)
     images, _ = it[0]
     kinds = set()
+    resample = Image.Resampling.NEAREST if interpolation is None else Image.Resampling.BILINEAR
     for image, path in zip(images, it.filepaths[:12]):
-        expected, drafted = pil_reference(path, size)
+        expected, drafted = pil_reference(path, size, resample)
         kinds.add(drafted)
         assert np.array_equal(image, expected.astype(np.float32)), path
     assert kinds == {True, False}
@@ -131,7 +134,8 @@ def test_pixels_match_a_direct_pil_load(dogscats):
 
 def test_draft_stays_close_to_a_full_decode(dogscats):
     size = (112, 112)
-    it = batches(dogscats / "train", target_size=size, batch_size=24, shuffle=False)
+    it = batches(dogscats / "train", target_size=size, batch_size=24, shuffle=False,
+                 interpolation="bilinear")
     images, _ = it[0]
     for image, path in zip(images, it.filepaths[:24]):
         with Image.open(path) as full:
