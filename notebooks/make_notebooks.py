@@ -305,7 +305,7 @@ for epoch in range(no_of_epochs):
     print(f"Running epoch: {epoch}")
     vgg.fit(batches, val_batches, nb_epoch=1)
     latest_weights_filename = f"ft{epoch}.h5"
-    vgg.save_weights(results_path / latest_weights_filename)
+    vgg.model.save_weights(results_path / latest_weights_filename)
 print(f"Completed {no_of_epochs} fit operations")
 """),
     md("""
@@ -330,7 +330,7 @@ get right, which wrong, which was it most and least sure of? `Interpretation` do
 did by hand with `np.where` and `permutation`.
 """),
     code("""
-vgg.load_weights(results_path / latest_weights_filename)
+vgg.model.load_weights(results_path / latest_weights_filename)
 interp = Interpretation.from_vgg(vgg, val_batches)
 print(f"accuracy {interp.accuracy():.4f}")
 n_view = 4

@@ -272,7 +272,7 @@ def _features(body, batches, cache, verbose, layers_digest=None):
     if features is None:
         if verbose:
             print(f"vggcourse: computing the frozen layers' output for {len(batches.filepaths)} "
-                  "images once; later epochs reuse it (cache=False turns this off)")
+                  "images once; later epochs and predictions reuse it (cache=False turns this off)")
         features = compute_features(body, batches, verbose=verbose)
         if cache != "memory":
             _save(key, features)

@@ -24,7 +24,7 @@ from vggcourse import features
 from vggcourse import weights as weights_lib
 from vggcourse.preprocessing import VggPreprocess, imagenet_class_names
 
-__all__ = ["VGG16_BLOCKS", "build_vgg16", "Vgg16", "Vgg16BN"]
+__all__ = ["VGG16_BLOCKS", "VggSequential", "build_vgg16", "Vgg16", "Vgg16BN"]
 
 # Filters of each conv layer, block by block (VGG "configuration D").
 VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
@@ -48,8 +48,37 @@ def _check_size(size):
     return (int(size[0]), int(size[1]))
 
 
+def _is_course_h5_name(filepath):
+    """True for the course's plain '.h5' names ('ft1.h5'), which Keras 3's save_weights refuses."""
+    name = os.fspath(filepath)
+    return name.endswith(".h5") and not name.endswith(".weights.h5")
+
+
+@keras.saving.register_keras_serializable(package="vggcourse")
+class VggSequential(keras.Sequential):
+    """`keras.Sequential` whose `save_weights` / `load_weights` also take the course's '.h5' names.
+
+    Keras 3 only writes `*.weights.h5`; the course's notebooks call
+    `vgg.model.save_weights(results_path + 'ft1.h5')`. Such names go through
+    `vggcourse.weights` (HDF5, layer by layer, written atomically); other names go to Keras.
+
+        vgg.model.save_weights("ft1.h5"); vgg.model.load_weights("ft1.h5")
+    """
+
+    def save_weights(self, filepath, overwrite=True, **kwargs):
+        if _is_course_h5_name(filepath):
+            return weights_lib.save_weights(self, filepath)
+        return super().save_weights(filepath, overwrite=overwrite, **kwargs)
+
+    def load_weights(self, filepath, skip_mismatch=False, **kwargs):
+        if _is_course_h5_name(filepath):
+            weights_lib.load_weights(self, filepath)
+            return None
+        return super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
+
+
 def build_vgg16(size=_IMAGENET_SIZE, include_top=True, batch_norm=False, classes=1000):
-    """A `keras.Sequential` VGG16 taking RGB 0-255 images of `size` (height, width).
+    """A `VggSequential` (a `keras.Sequential`) VGG16 taking RGB 0-255 images of `size` (height, width).
 
     Layers: `preprocess`, `block1_conv1` ... `block5_pool`, and with the top `flatten`, `fc1`,
     [`fc1_bn`], `fc1_dropout`, `fc2`, [`fc2_bn`], `fc2_dropout`, `predictions`. `batch_norm`
@@ -57,7 +86,7 @@ def build_vgg16(size=_IMAGENET_SIZE, include_top=True, batch_norm=False, classes
     `vgg16bn.py`).
     """
     height, width = _check_size(size)
-    model = keras.Sequential(name="vgg16_bn" if batch_norm else "vgg16")
+    model = VggSequential(name="vgg16_bn" if batch_norm else "vgg16")
     model.add(keras.Input(shape=(height, width, 3)))
     model.add(VggPreprocess(name="preprocess"))
     for b, block in enumerate(VGG16_BLOCKS, start=1):
