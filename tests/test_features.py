@@ -253,3 +253,11 @@ def test_mixed_precision_only_with_a_gpu():
         pytest.skip("a GPU is present: the policy would change")
     assert features.enable_mixed_precision() is False
     assert keras.mixed_precision.global_policy().name == policy
+
+
+def test_disk_cache_keeps_the_most_recently_used_files(tmp_path):
+    for age, name in enumerate(("new", "middle", "old")):
+        np.save(tmp_path / f"{name}.npy", np.zeros(1000, np.float32))
+        os.utime(tmp_path / f"{name}.npy", (1e9 - age * 100, 1e9 - age * 100))
+    features._prune(tmp_path, limit=9000)  # room for two files of 4128 bytes
+    assert sorted(p.name for p in tmp_path.glob("*.npy")) == ["middle.npy", "new.npy"]

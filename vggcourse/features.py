@@ -25,8 +25,8 @@ Where the features live: in memory for the session, and in `$VGGCOURSE_CACHE` (d
 `~/.cache/vggcourse/features`) as one `.npy` file per set of files. The file's name is a hash of
 every input that changes the features: each file's path, size and modification time, the image
 size, interpolation and rescale, the backend, and each frozen layer's class, config and weights.
-Any change gives a new name, so an outdated file is simply never read again (delete the folder to
-reclaim the space, or call `clear_cache()`). Files are written to a temporary name in the same
+Any change gives a new name, so an outdated file is simply never read again; past 10 GB
+(`DISK_LIMIT`) the least recently used files are deleted, and `clear_cache()` deletes them all. Files are written to a temporary name in the same
 folder and renamed, so a run that dies mid-write leaves no file that can be read as a cache.
 
 Stored as float32, so that the cached fit matches the plain one to float rounding: with float16
@@ -63,6 +63,7 @@ __all__ = [
 ]
 
 STORE_DTYPE = np.float32
+DISK_LIMIT = 10 << 30  # bytes of cache files kept on disk; the least recently used go first
 _FORMAT = "vggcourse-features-1"  # part of every key: bump it when the stored format changes
 _MEMORY_LIMIT = 2 << 30  # bytes of features kept in memory between calls
 _memory = collections.OrderedDict()  # key -> features array, least recently used first
@@ -203,6 +204,7 @@ def _load(key, count):
     path = cache_dir() / f"{key}.npy"
     try:
         features = np.load(path)
+        os.utime(path)  # recently used: pruned last
     except (OSError, ValueError):  # missing, unreadable or not a complete .npy file
         return None
     return features if features.shape[:1] == (count,) else None
@@ -222,8 +224,20 @@ def _save(key, features):
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+        _prune(folder)
     except OSError as error:
         print(f"vggcourse: features kept in memory only, could not write {folder}: {error}")
+
+
+def _prune(folder, limit=DISK_LIMIT):
+    """Delete the least recently used cache files while the folder holds more than `limit` bytes."""
+    files = sorted(folder.glob("*.npy"), key=lambda path: path.stat().st_mtime)
+    total = sum(path.stat().st_size for path in files)
+    for path in files[:-1]:  # never the newest: the one just written
+        if total <= limit:
+            break
+        total -= path.stat().st_size
+        path.unlink(missing_ok=True)
 
 
 def _remove_stale_temporaries(folder, age=3600):
