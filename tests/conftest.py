@@ -11,6 +11,19 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE = Path(os.environ.get("VGGCOURSE_SAMPLE", REPO.parent / "shared" / "data" / "dogscats"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_caches(tmp_path_factory):
+    """Feature cache and Keras cache in a temporary folder: tests never touch ~/.cache or ~/.keras.
+
+    Set in os.environ, so subprocesses and notebook kernels started by tests inherit them.
+    """
+    root = tmp_path_factory.mktemp("caches")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VGGCOURSE_CACHE", str(root / "features"))
+        patch.setenv("KERAS_HOME", str(root / "keras"))
+        yield root
+
+
 @pytest.fixture(scope="session")
 def dogscats():
     """The shared sample, read-only: train/{cats,dogs}, valid/{cats,dogs}, test/unknown."""

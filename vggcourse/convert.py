@@ -50,6 +50,18 @@ def is_theano_kernel(stored_shape, model_shape):
     return tuple(stored_shape) == (n_out, n_in, kh, kw) and tuple(stored_shape) != tuple(model_shape)
 
 
+def _flatten_kernel(kernel, hwc):
+    """`kernel` as an array, checked to be the `(H*W*C, units)` kernel of a dense layer after Flatten."""
+    h, w, c = hwc
+    kernel = np.asarray(kernel)
+    if kernel.ndim != 2 or kernel.shape[0] != h * w * c:
+        raise ValueError(
+            f"`kernel` must have {h}*{w}*{c}={h * w * c} rows for a flatten of {tuple(hwc)}. "
+            f"Received shape {kernel.shape}."
+        )
+    return kernel
+
+
 def dense_rows_chw_to_hwc(kernel, hwc):
     """Reorder a dense kernel's rows from a `(C, H, W)` flatten to a `(H, W, C)` flatten.
 
@@ -57,12 +69,7 @@ def dense_rows_chw_to_hwc(kernel, hwc):
     channels-last model.
     """
     h, w, c = hwc
-    kernel = np.asarray(kernel)
-    if kernel.ndim != 2 or kernel.shape[0] != h * w * c:
-        raise ValueError(
-            f"`kernel` must have {h}*{w}*{c}={h * w * c} rows for a flatten of {tuple(hwc)}. "
-            f"Received shape {kernel.shape}."
-        )
+    kernel = _flatten_kernel(kernel, hwc)
     units = kernel.shape[1]
     return np.ascontiguousarray(kernel.reshape(c, h, w, units).transpose(1, 2, 0, 3).reshape(-1, units))
 
@@ -70,12 +77,7 @@ def dense_rows_chw_to_hwc(kernel, hwc):
 def dense_rows_hwc_to_chw(kernel, hwc):
     """Inverse of `dense_rows_chw_to_hwc`."""
     h, w, c = hwc
-    kernel = np.asarray(kernel)
-    if kernel.ndim != 2 or kernel.shape[0] != h * w * c:
-        raise ValueError(
-            f"`kernel` must have {h}*{w}*{c}={h * w * c} rows for a flatten of {tuple(hwc)}. "
-            f"Received shape {kernel.shape}."
-        )
+    kernel = _flatten_kernel(kernel, hwc)
     units = kernel.shape[1]
     return np.ascontiguousarray(kernel.reshape(h, w, c, units).transpose(2, 0, 1, 3).reshape(-1, units))
 

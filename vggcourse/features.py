@@ -285,8 +285,8 @@ def _features(body, batches, cache, verbose, layers_digest=None):
         features = _load(key, len(batches.filepaths))
     if features is None:
         if verbose:
-            print(f"vggcourse: computing the frozen layers' output for {len(batches.filepaths)} "
-                  "images once; later epochs and predictions reuse it (cache=False turns this off)")
+            print(f"vggcourse: running the frozen layers once over {len(batches.filepaths)} images "
+                  f"in {batches.directory}; the result is cached for later epochs and predictions")
         features = compute_features(body, batches, verbose=verbose)
         if cache != "memory":
             _save(key, features)

@@ -233,6 +233,9 @@ class Vgg16:
         output (`vggcourse.features`); `cache=False` runs the whole model every epoch.
         """
         epochs = nb_epoch if epochs is None else epochs
+        # The batches shuffle their own files each epoch (or keep them in order, shuffle=False);
+        # Keras' own batch-order shuffle would only defeat their read-ahead.
+        kwargs.setdefault("shuffle", False)
         if not self.model.compiled:
             self.compile()
         if lr is not None:
