@@ -210,6 +210,24 @@ def test_save_and_load_keras_file(tuned, dogscats, tmp_path):
         vgg.save(tmp_path / "ft.h5")
 
 
+def test_save_without_optimizer_is_smaller_and_loads_cleanly(tuned, dogscats, tmp_path):
+    import warnings
+
+    vgg = tuned[0]
+    full = vgg.save(tmp_path / "full.keras")
+    lean = vgg.save(tmp_path / "lean.keras", include_optimizer=False)
+    assert lean.stat().st_size < full.stat().st_size
+    assert vgg.model.optimizer is not None and vgg.model.optimizer.variables, "the optimizer stays"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = Vgg16.load(lean)
+    assert not [w for w in caught if "optimizer" in str(w.message)]
+    x = sample_images(dogscats, SIZE)
+    np.testing.assert_allclose(loaded.model.predict(x, verbose=0), vgg.model.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-7)
+    assert loaded.classes == vgg.classes
+
+
 def test_save_weights_course_name_round_trip(tuned, dogscats, tmp_path, monkeypatch):
     vgg = tuned[0]
     monkeypatch.chdir(tmp_path)

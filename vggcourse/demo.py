@@ -204,7 +204,7 @@ def _write_outputs(vgg, val_batches, result, log):
     from vggcourse.kaggle import write_submission
 
     out = result.out_dir
-    result.model = vgg.save(out / "digits.keras")
+    result.model = vgg.save(out / "digits.keras", include_optimizer=False)
     test_batches, probs = vgg.test(result.data_dir / "test", batch_size=64)
     result.submission = write_submission(out / "submission.csv", probs, test_batches,
                                          class_indices=vgg.classes, kind="multiclass")

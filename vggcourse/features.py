@@ -263,11 +263,16 @@ def compute_features(body, batches, verbose=1):
 
     Reading batches in order lets the iterator decode the next one while the body runs.
     """
-    images = batches.for_inference(batch_size=_inference_batch_size(batches))
+    chunk = _inference_batch_size(batches)
+    images = batches.for_inference(batch_size=chunk)
     progress = keras.utils.Progbar(len(images)) if verbose else None
     out, start = None, 0
     for step in range(len(images)):
-        y = keras.ops.convert_to_numpy(body.predict_on_batch(images[step]))
+        x = images[step]
+        # A short last chunk runs eagerly: tracing the compiled step again for its shape costs
+        # more than it saves, and each new shape counts towards TensorFlow's retracing warning.
+        y = body.predict_on_batch(x) if len(x) == chunk else body(x, training=False)
+        y = keras.ops.convert_to_numpy(y)
         if out is None:
             out = np.empty((len(images.filepaths), *y.shape[1:]), STORE_DTYPE)
         out[start:start + len(y)] = y

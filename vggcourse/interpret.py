@@ -64,11 +64,17 @@ class Interpretation:
         """Predict every image of `val_batches` with `vgg.model`, in `val_batches.filenames` order.
 
         Shuffling and augmentation of `val_batches` do not matter: prediction runs on
-        `val_batches.for_inference()`, which keeps the file order and switches them off.
+        `val_batches.for_inference()`, which keeps the file order and switches them off. After a
+        cached `vgg.fit`, the frozen layers' output for these files is reused
+        (`vggcourse.features`), so only the trained layers run.
         """
+        from vggcourse import features
+
         model = getattr(vgg, "model", vgg)
         batches = val_batches.for_inference(batch_size)
-        probs = model.predict(batches, verbose=0)
+        probs = features.predict(model, batches)
+        if probs is None:  # the cache does not apply (nothing frozen, or not a folder)
+            probs = model.predict(batches, verbose=0)
         return cls(probs, val_batches.classes, val_batches.filenames, val_batches.class_names,
                    val_batches.directory)
 

@@ -13,6 +13,7 @@ published weights load by name.
 import json
 import os
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -257,15 +258,28 @@ class Vgg16:
 
     # -- saving ----------------------------------------------------------------------------------
 
-    def save(self, path):
-        """Save the whole model and `classes` to a `.keras` file (loads with `Vgg16.load`)."""
+    def save(self, path, include_optimizer=True):
+        """Save the whole model and `classes` to a `.keras` file (loads with `Vgg16.load`).
+
+        `include_optimizer=False` leaves out the optimizer's state (Adam keeps two numbers per
+        trained weight, so after training the dense layers the file is about half the size);
+        training a loaded model then starts a fresh optimizer.
+
+            vgg.save("ft.keras"); vgg = Vgg16.load("ft.keras")
+        """
         path = Path(path)
         if path.suffix != ".keras":
             raise ValueError(f"`path` must end in '.keras'. Received: path={str(path)!r}")
         meta = {"classes": list(self.classes), "batch_norm": self.batch_norm, "include_top": self.include_top}
 
         def write(tmp):
-            self.model.save(tmp)
+            optimizer = self.model.optimizer
+            if not include_optimizer:
+                self.model.optimizer = None  # Keras 3 saves whatever optimizer the model holds
+            try:
+                self.model.save(tmp)
+            finally:
+                self.model.optimizer = optimizer
             with zipfile.ZipFile(tmp, "a") as archive:
                 archive.writestr(_META_NAME, json.dumps(meta))
 
@@ -278,7 +292,9 @@ class Vgg16:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"`path` not found: {path}")
-        model = keras.saving.load_model(path, safe_mode=True)
+        with warnings.catch_warnings():  # a file saved without its optimizer state is complete
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            model = keras.saving.load_model(path, safe_mode=True)
         with zipfile.ZipFile(path) as archive:
             meta = json.loads(archive.read(_META_NAME)) if _META_NAME in archive.namelist() else {}
         obj = cls.__new__(Vgg16BN if meta.get("batch_norm", cls.batch_norm) else Vgg16)
