@@ -13,10 +13,11 @@ are used, which is what a feature array larger than memory needs. String arrays 
 stored as fixed-width unicode, never pickled.
 """
 import os
-import tempfile
 
 import numpy as np
 from keras.utils import PyDataset
+
+from vggcourse._atomic import write_atomically
 
 __all__ = ["save_array", "load_array", "onehot", "MixIterator"]
 
@@ -60,19 +61,15 @@ def save_array(fname, arr, chunk_bytes=DEFAULT_CHUNK_BYTES):
     arr = _as_storable(arr)
     folder = os.path.dirname(os.path.abspath(fname))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(fname) + ".", suffix=".tmp")
-    os.close(fd)
-    try:
+
+    def write(tmp):
         if arr.ndim == 0 or arr.size == 0:
             with open(tmp, "wb") as f:
                 np.save(f, np.asarray(arr), allow_pickle=False)
         else:
             _write_chunked(tmp, arr, chunk_bytes)
-        os.replace(tmp, fname)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+
+    write_atomically(fname, write)
 
 
 def _write_chunked(path, arr, chunk_bytes):

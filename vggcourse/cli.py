@@ -194,10 +194,9 @@ def build_parser():
 
 
 def _write_text(path, text):
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    from vggcourse._atomic import write_atomically
+
+    write_atomically(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def main(argv=None):

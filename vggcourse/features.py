@@ -44,13 +44,14 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 import time
 import weakref
 from pathlib import Path
 
 import keras
 import numpy as np
+
+from vggcourse._atomic import write_atomically
 
 __all__ = [
     "cache_boundary",
@@ -216,17 +217,15 @@ def _save(key, features):
     try:
         folder.mkdir(parents=True, exist_ok=True)
         _remove_stale_temporaries(folder)
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f"{key}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                np.save(file, features)
-            os.replace(temporary, folder / f"{key}.npy")
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(folder / f"{key}.npy", lambda tmp: _save_npy(tmp, features))
         _prune(folder)
     except OSError as error:
         print(f"vggcourse: features kept in memory only, could not write {folder}: {error}")
+
+
+def _save_npy(path, array):
+    with open(path, "wb") as file:  # np.save(path) would append ".npy" to the temporary name
+        np.save(file, array)
 
 
 def _prune(folder, limit=DISK_LIMIT):

@@ -15,6 +15,7 @@ import os
 import numpy as np
 
 from vggcourse import plotting
+from vggcourse._atomic import write_atomically
 
 __all__ = ["Interpretation"]
 
@@ -250,15 +251,11 @@ class Interpretation:
         for name, draw in self._views(n, seed):
             safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
             path = os.path.join(folder, f"{safe}.png")
-            tmp = os.path.join(folder, f".{safe}.png.tmp")
             fig = draw()
             try:
-                fig.savefig(tmp, dpi=dpi, format="png")
-                os.replace(tmp, path)
+                write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
             finally:
                 plt.close(fig)
-                if os.path.exists(tmp):
-                    os.remove(tmp)
             paths.append(path)
         return paths
 

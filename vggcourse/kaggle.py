@@ -16,10 +16,11 @@ import os
 import posixpath
 import shutil
 import subprocess
-import tempfile
 from collections import namedtuple
 
 import numpy as np
+
+from vggcourse._atomic import write_atomically
 
 __all__ = [
     "write_submission", "score_submission", "submit", "predict_in_order", "best_clip", "do_clip",
@@ -262,17 +263,14 @@ def _write_csv_atomic(path, header, rows):
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
+
+    def write(tmp):
+        with open(tmp, "w", newline="") as f:
             writer = csv.writer(f, lineterminator="\n")
             writer.writerow(header)
             writer.writerows(rows)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+
+    write_atomically(path, write)
 
 
 # ---- scoring and uploading --------------------------------------------------------------

@@ -12,7 +12,6 @@ published weights load by name.
 """
 import json
 import os
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 from keras import layers
 
 from vggcourse import features
+from vggcourse._atomic import write_atomically
 from vggcourse import weights as weights_lib
 from vggcourse.preprocessing import VggPreprocess, imagenet_class_names
 
@@ -103,19 +103,6 @@ def build_vgg16(size=_IMAGENET_SIZE, include_top=True, batch_norm=False, classes
             model.add(layers.Dropout(_DROPOUT, name=f"fc{i}_dropout"))
         model.add(layers.Dense(classes, activation="softmax", name="predictions"))
     return model
-
-
-def _replace_atomically(path, write):
-    """Call `write(tmp_path)` for a temporary file beside `path`, then rename it to `path`."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 class Vgg16:
@@ -283,7 +270,7 @@ class Vgg16:
             with zipfile.ZipFile(tmp, "a") as archive:
                 archive.writestr(_META_NAME, json.dumps(meta))
 
-        _replace_atomically(path, write)
+        write_atomically(path, write, suffix=".keras")  # Keras only saves to a .keras name
         return path
 
     @classmethod

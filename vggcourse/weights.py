@@ -27,8 +27,8 @@ import collections
 import hashlib
 import http.client
 import os
+import shutil
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -38,6 +38,7 @@ import keras
 import numpy as np
 
 from vggcourse import convert
+from vggcourse._atomic import write_atomically
 
 __all__ = [
     "WEIGHT_FILES",
@@ -146,10 +147,10 @@ def fetch_weights(key):
 
 def _download(url, dest, md5):
     """Stream `url` to a temporary file beside `dest`, check length and md5, then rename to `dest`."""
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
-    digest, received = hashlib.md5(), 0
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+
+    def fetch_and_check(tmp):
+        digest, received = hashlib.md5(), 0
+        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
             length = response.headers.get("Content-Length")
             total = int(length) if length else None
             print(f"Downloading {url} to {dest}", file=sys.stderr)
@@ -178,10 +179,8 @@ def _download(url, dest, md5):
                 f"expected {md5}); it was deleted and nothing was kept in {dest.parent}. "
                 f"Check the URL or mirror ({MIRROR_ENV})."
             )
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+    write_atomically(dest, fetch_and_check, suffix=".part")
 
 
 def cache_status():
@@ -233,17 +232,7 @@ def import_weights(source, key="vgg16"):
         load_weights(_model_for(key), source)  # raises, naming the layer, if it does not fit
     dest = cache_dir() / entry.fname
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
-    os.close(fd)
-    try:
-        with open(source, "rb") as src, open(tmp, "wb") as out:
-            for chunk in iter(lambda: src.read(1 << 20), b""):
-                out.write(chunk)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return dest
+    return write_atomically(dest, lambda tmp: shutil.copyfile(source, tmp), suffix=".part")
 
 
 def convert_course_file(source, dest, size=(224, 224)):
@@ -437,9 +426,8 @@ def save_weights(model, path):
     path = Path(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"The folder for `path` does not exist: {path.parent}")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
+
+    def write(tmp):
         with h5py.File(tmp, "w") as f:
             f.attrs["layer_names"] = np.array([layer.name.encode("utf8") for layer in model.layers])
             f.attrs["backend"] = keras.backend.backend().encode("utf8")
@@ -450,8 +438,5 @@ def save_weights(model, path):
                 group.attrs["weight_names"] = np.array(names, dtype="S") if names else np.array([], "S1")
                 for name, variable in zip(names, layer.weights):
                     group.create_dataset(name.decode("utf8"), data=keras.ops.convert_to_numpy(variable))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+
+    return write_atomically(path, write)

@@ -8,9 +8,10 @@ The scripts in `scripts/` and the `vggcourse` command are thin wrappers over the
 """
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from vggcourse._atomic import write_atomically
 
 __all__ = ["FinetuneResult", "finetune_directory", "predict_directory", "submit_directory"]
 
@@ -145,6 +146,5 @@ def submit_directory(data, model_path, out="submission.csv", batch_size=64, posi
 
 
 def _write_json(path, obj):
-    tmp = Path(f"{path}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
+    text = json.dumps(obj, indent=2)
+    write_atomically(path, lambda tmp: Path(tmp).write_text(text))
