@@ -1,16 +1,18 @@
 """Time one epoch of batches: vggcourse's DirectoryIterator against keras' tf.data pipeline.
 
-    .venv/bin/python bench/batches.py                    # the shared sample's train/
+    .venv/bin/python bench/batches.py                    # 1,000 real JPEGs: dogscats-1k/train
     .venv/bin/python bench/batches.py path/to/train --size 224 --batch-size 64 --repeats 5
     .venv/bin/python bench/batches.py --interpolation bilinear  # one filter for both pipelines
 
-Both pipelines decode and resize every image of the directory to `size` and batch them; tf.data
-is `keras.utils.image_dataset_from_directory(...).prefetch(AUTOTUNE)`. By default each uses its own
-library's default filter (vggcourse: 'nearest', as Keras' ImageDataGenerator and the course did;
-tf.data: 'bilinear' without antialiasing); `--interpolation` gives both the same one. Each is warmed up with one
-epoch first, then timed over `--repeats` epochs, alternating between the two so that load from
-other processes hits both alike. Prints the best and median images/s of each, their ratio, and
-the process CPU time per image (steadier than wall time on a shared machine).
+Both pipelines decode and resize every image of the directory to `size` and batch them:
+vggcourse with libjpeg-turbo (`simplejpeg`, see vggcourse/decode.py) on its thread pool, tf.data
+as `keras.utils.image_dataset_from_directory(...).prefetch(AUTOTUNE)`. By default each uses its
+own library's default filter (vggcourse: 'nearest', as Keras' ImageDataGenerator and the course
+did; tf.data: 'bilinear' without antialiasing); `--interpolation` gives both the same one. Each
+is warmed up with one epoch first, then timed over `--repeats` epochs, alternating between the
+two so that load from other processes hits both alike. Prints the best and median images/s of
+each, their ratio, and the process CPU time per image (steadier than wall time on a shared
+machine).
 """
 import argparse
 import os
@@ -20,7 +22,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "dogscats" / "train"
+DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "dogscats-1k" / "train"
 
 
 def vggcourse_epoch(batches):
@@ -79,9 +81,13 @@ def main(argv=None):
             rates[name].append(rate)
             cpus[name].append(cpu)
 
-    print(f"{count} images from {args.directory} at {args.size}x{args.size} "
-          f"({args.interpolation or 'each library default: nearest / bilinear'}), batch {args.batch_size}, {os.cpu_count()} CPUs, "
-          f"{args.repeats} epochs each after warm-up")
+    from vggcourse import decode, image
+
+    filters = args.interpolation or "each library's default: nearest / bilinear"
+    print(f"{count} images from {args.directory} at {args.size}x{args.size} ({filters}), "
+          f"batch {args.batch_size}, {os.cpu_count()} CPUs, {args.repeats} epochs each after "
+          f"warm-up; vggcourse: {decode.JPEG_DECODER}, {image._decode_threads()} threads, "
+          f"{image._read_ahead()} batches ahead")
     for name, values in rates.items():
         print(f"{name:>10}: best {max(values):7.1f} images/s, median "
               f"{statistics.median(values):7.1f} images/s, "

@@ -5,12 +5,15 @@
     .venv/bin/python bench/finetune.py --weights vgg16_weights_tf_dim_ordering_tf_kernels.h5
     .venv/bin/python bench/finetune.py --skip-finetune --sweep   # inference only: batch size, XLA
 
-The directory holds `train/` and `valid/` class folders. Two jobs, each timed from building the
+The directory holds `train/` and `valid/` class folders. Four jobs, each timed from building the
 model to the end of the last epoch, in one process (the files are read once beforehand so both
 find them in the page cache):
 
 - vggcourse, the course's lines: `Vgg16(weights)`, `get_batches` for train and valid, `finetune`,
   `fit(batches, val_batches, nb_epoch=3)`, with an empty feature cache folder.
+- the same with a `ModelCheckpoint` (the whole model, every epoch) and a `CSVLogger`.
+- the expert peer: the frozen body run once by hand over train and valid (`tf.data`,
+  `predict_on_batch`), a new softmax trained on the stored features.
 - plain Keras, as its documentation teaches transfer learning: `keras.applications.VGG16`
   (include_top=True) frozen up to `fc2`, `vgg16.preprocess_input` in the model, a new 2-way
   softmax on top, `keras.utils.image_dataset_from_directory(...).prefetch(AUTOTUNE)`, one `fit`.
@@ -62,7 +65,7 @@ def read_files(directory):
     return sum(len(p.read_bytes()) for p in Path(directory).rglob("*") if p.is_file())
 
 
-def vggcourse_job(data, size, batch_size, epochs, weights, verbose):
+def vggcourse_job(data, size, batch_size, epochs, weights, verbose, callbacks=None):
     """The course's lines. Returns (seconds, History)."""
     from vggcourse import features
     from vggcourse.model import Vgg16
@@ -75,9 +78,48 @@ def vggcourse_job(data, size, batch_size, epochs, weights, verbose):
         batches = vgg.get_batches(data / "train", batch_size=batch_size)
         val_batches = vgg.get_batches(data / "valid", batch_size=batch_size * 2, shuffle=False)
         vgg.finetune(batches)
-        history = vgg.fit(batches, val_batches, nb_epoch=epochs, verbose=verbose)
+        history = vgg.fit(batches, val_batches, nb_epoch=epochs, verbose=verbose, callbacks=callbacks)
         seconds = time.perf_counter() - start
     return seconds, history, vgg
+
+
+def vggcourse_callbacks_job(data, size, batch_size, epochs, weights, verbose):
+    """The course's lines with a ModelCheckpoint (whole model, every epoch) and a CSVLogger."""
+    import keras
+
+    with tempfile.TemporaryDirectory() as out:
+        callbacks = [keras.callbacks.ModelCheckpoint(os.path.join(out, "ck.keras")),
+                     keras.callbacks.CSVLogger(os.path.join(out, "log.csv"))]
+        return vggcourse_job(data, size, batch_size, epochs, weights, verbose, callbacks)
+
+
+def expert_job(data, size, batch_size, epochs, weights, verbose):
+    """What an expert writes by hand: the frozen body run once over train and valid (tf.data,
+    `predict_on_batch`), then a new softmax trained on the stored 4096-wide fc2 features."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    start = time.perf_counter()
+    base = keras.applications.VGG16(weights=weights, input_shape=(size, size, 3))
+    inputs = keras.Input((size, size, 3))
+    body = keras.Model(inputs, keras.Model(base.input, base.get_layer("fc2").output)(
+        keras.applications.vgg16.preprocess_input(inputs), training=False))
+
+    def extract(split, shuffle):
+        dataset = keras.utils.image_dataset_from_directory(
+            data / split, image_size=(size, size), batch_size=batch_size,
+            label_mode="categorical", shuffle=shuffle, seed=0, verbose=False).prefetch(tf.data.AUTOTUNE)
+        feats, labels = zip(*((body.predict_on_batch(x), y.numpy()) for x, y in dataset))
+        return np.concatenate(feats), np.concatenate(labels)
+
+    train, valid = extract("train", True), extract("valid", False)
+    head = keras.Sequential([keras.Input((train[0].shape[1],)), keras.layers.Dense(2, activation="softmax")])
+    head.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy",
+                 metrics=["accuracy"])
+    history = head.fit(*train, batch_size=batch_size, epochs=epochs, validation_data=valid,
+                       verbose=verbose)
+    return time.perf_counter() - start, history, head
 
 
 def plain_keras_job(data, size, batch_size, epochs, weights, verbose):
@@ -116,8 +158,11 @@ def count_images(data):
 def finetune(args, weights):
     """Run both jobs `--repeats` times, alternating; print wall times, images/s and the ratio."""
     images = count_images(args.data) * args.epochs
-    times = {"vggcourse": [], "plain Keras": []}
-    jobs = [("vggcourse", vggcourse_job), ("plain Keras", plain_keras_job)]
+    jobs = [("vggcourse", vggcourse_job), ("vggcourse + ModelCheckpoint + CSVLogger", vggcourse_callbacks_job),
+            ("expert peer", expert_job)]
+    if not args.skip_naive:
+        jobs.append(("plain Keras", plain_keras_job))
+    times = {name: [] for name, _ in jobs}
     for repeat in range(args.repeats):
         for name, job in jobs if repeat % 2 == 0 else jobs[::-1]:
             gc.collect()
@@ -125,18 +170,26 @@ def finetune(args, weights):
                                       weights, args.verbose)
             times[name].append(seconds)
             last = {k: round(v[-1], 4) for k, v in history.history.items()}
-            print(f"  {name:>11} run {repeat + 1}: {seconds:7.1f} s  last epoch {last}",
+            print(f"  {name:>40} run {repeat + 1}: {seconds:7.1f} s  last epoch {last}",
                   flush=True)
     print(f"\nFine-tune, {args.epochs} epochs at {args.size}x{args.size}, batch {args.batch_size}"
           f" (valid {args.batch_size * 2}), {images // args.epochs} images per epoch "
           f"(train + valid), best of {args.repeats}:")
     for name, values in times.items():
-        print(f"  {name:>11}: {min(values):7.1f} s wall, {images / min(values):6.2f} images/s"
+        print(f"  {name:>40}: {min(values):7.1f} s wall, {images / min(values):6.2f} images/s"
               + (f"  (all runs: {', '.join(f'{v:.1f}' for v in values)})" if len(values) > 1
                  else ""))
-    ratio = min(times["vggcourse"]) / min(times["plain Keras"])
-    median = statistics.median(times["vggcourse"]) / statistics.median(times["plain Keras"])
-    print(f"  ratio vggcourse / plain Keras: {ratio:.2f} (best), {median:.2f} (median)")
+
+    def ratio(a, b):
+        best = min(times[a]) / min(times[b])
+        median = statistics.median(times[a]) / statistics.median(times[b])
+        print(f"  ratio {a} / {b}: {best:.2f} (best), {median:.2f} (median)")
+
+    for peer in ("plain Keras", "expert peer"):
+        if peer in times:
+            ratio("vggcourse", peer)
+    ratio("vggcourse + ModelCheckpoint + CSVLogger", "vggcourse")
+    ratio("vggcourse + ModelCheckpoint + CSVLogger", "expert peer")
 
 
 def forward_timer(model, batch_size, jit="auto"):
@@ -225,6 +278,7 @@ def main(argv=None):
     parser.add_argument("--weights", help="a VGG16 weight file for both (default: random)")
     parser.add_argument("--repeats", type=int, default=1, help="fine-tune runs of each job")
     parser.add_argument("--skip-finetune", action="store_true")
+    parser.add_argument("--skip-naive", action="store_true", help="leave out the plain Keras job")
     parser.add_argument("--skip-inference", action="store_true")
     parser.add_argument("--rounds", type=int, default=5, help="inference timing rounds")
     parser.add_argument("--sweep", action="store_true",

@@ -1,11 +1,15 @@
-"""Writes lesson1.ipynb and dogs_cats_redux.ipynb from the cell lists below.
+"""Writes lesson1.ipynb, lesson2.ipynb, lesson3.ipynb and dogs_cats_redux.ipynb from the cell lists below.
 
     python notebooks/make_notebooks.py      # after editing a cell here
 
-The notebooks are the course's two, ported to vggcourse: same sections, same teaching flow. The
+The notebooks are the course's, ported to vggcourse: same sections, same teaching flow. Lessons 2
+and 3 keep the course's Keras 1 calls (`fit_generator`, `nb_epoch`, `RMSprop(lr=)`, `K.set_value`),
+which `vggcourse.utils` / `vggcourse.keras1` provide; where the course's code had a bug, a markdown
+cell says what it was and the code does the right thing. The
 first code cell of each is tagged `parameters`; tests/test_notebooks.py replaces it to run them
 quickly (small images, random weights) and fails on any cell error.
 """
+import hashlib
 from pathlib import Path
 
 import nbformat
@@ -207,6 +211,417 @@ pred_batch(imgs)
 ]
 
 
+LESSON2 = [
+    md("""
+# Fine-tuning, step by step (lesson 2, on vggcourse)
+
+The course's lesson 2, ported to Keras 3 and Python 3. `vgg.finetune` replaced VGG16's last layer
+and trained it; here we open that up: a linear model on the ImageNet model's 1,000 predictions,
+then retraining the last layer of the network itself, then every dense layer. The course's
+Keras 1 spellings (`nb_epoch`, `fit_generator`, `RMSprop(lr=...)`, `K.set_value(opt.lr, ...)`,
+`predict_classes`) work as they are, from `vggcourse.utils`.
+
+Set `path` to your data in the course layout (`train/cats`, `train/dogs`, `valid/...`). It points
+at the small sample beside this repository, so every cell runs as it is.
+"""),
+    code("""
+# Parameters
+path = "../../shared/data/dogscats/"
+model_path = "models/"       # where arrays and weights are saved
+size = (224, 224)
+batch_size = 64
+epochs = 3
+weights = "imagenet"         # None: random weights, only to check that the code runs
+""", tags=("parameters",)),
+    code("""
+%matplotlib inline
+import os
+
+import numpy as np
+from vggcourse import Vgg16
+from vggcourse.utils import (Dense, K, RMSprop, SGD, Sequential, confusion_matrix, get_batches, get_data,
+                             image, load_array, onehot, permutation, plot_confusion_matrix, plots, random,
+                             save_array)
+
+os.makedirs(model_path, exist_ok=True)
+if weights is None:
+    print("Random weights: every accuracy below is meaningless; set weights='imagenet'.")
+"""),
+    md("""
+## A linear model
+
+Before images: fit `y = 2 x1 + 3 x2 + 1` with one dense layer and plain SGD. The loss falls and the
+weights come out close to (2, 3) and 1.
+"""),
+    code("""
+x = random((30, 2))
+y = np.dot(x, [2., 3.]) + 1.
+lm = Sequential([Dense(1, input_shape=(2,))])
+lm.compile(optimizer=SGD(lr=0.1), loss="mse")
+print("loss before:", lm.evaluate(x, y, verbose=0))
+lm.fit(x, y, nb_epoch=5, batch_size=1, verbose=0)
+print("loss after: ", lm.evaluate(x, y, verbose=0))
+lm.get_weights()
+"""),
+    md("""
+## A linear model on ImageNet predictions
+
+Load every image into memory once (`get_data`), in file order, and keep the arrays on disk with
+`save_array` (the course used bcolz; this is one `.npy` file under the course's names).
+"""),
+    code("""
+val_batches = get_batches(path + "valid", shuffle=False, batch_size=1, target_size=size)
+batches = get_batches(path + "train", shuffle=False, batch_size=1, target_size=size)
+val_data = get_data(path + "valid", target_size=size)
+trn_data = get_data(path + "train", target_size=size)
+save_array(model_path + "train_data.bc", trn_data)
+save_array(model_path + "valid_data.bc", val_data)
+trn_data = load_array(model_path + "train_data.bc")
+val_data = load_array(model_path + "valid_data.bc")
+trn_data.shape
+"""),
+    code("""
+val_classes = val_batches.classes
+trn_classes = batches.classes
+val_labels = onehot(val_classes)
+trn_labels = onehot(trn_classes)
+trn_labels[:4]
+"""),
+    md("The ImageNet model's 1,000 probabilities for every image are the inputs of our linear model."),
+    code("""
+vgg = Vgg16(weights=weights, size=size)
+model = vgg.model
+trn_features = model.predict(trn_data, batch_size=batch_size, verbose=0)
+val_features = model.predict(val_data, batch_size=batch_size, verbose=0)
+save_array(model_path + "train_lastlayer_features.bc", trn_features)
+save_array(model_path + "valid_lastlayer_features.bc", val_features)
+trn_features.shape
+"""),
+    code("""
+# 1000 inputs (the saved predictions), 2 outputs: cat and dog
+lm = Sequential([Dense(2, activation="softmax", input_shape=(1000,))])
+lm.compile(optimizer=RMSprop(lr=0.1), loss="categorical_crossentropy", metrics=["accuracy"])
+lm.fit(trn_features, trn_labels, nb_epoch=epochs, batch_size=batch_size,
+       validation_data=(val_features, val_labels), verbose=2)
+lm.summary()
+"""),
+    code("""
+# The classes, and the probability of being a cat
+preds = lm.predict_classes(val_features, batch_size=batch_size, verbose=0)
+probs = lm.predict_proba(val_features, batch_size=batch_size, verbose=0)[:, 0]
+filenames = val_batches.filenames
+n_view = 4
+preds[:8], probs[:8]
+"""),
+    md("""
+Let's look at some images. One bug of the course is fixed here: its "most uncertain" plot passed
+the probabilities of *all* images as titles of the first four (`probs[most_uncertain]`), which
+Keras 1-era `plots` silently cut; we pass the four that belong to the images shown.
+"""),
+    code("""
+def plots_idx(idx, titles=None):
+    plots([image.load_img(path + "valid/" + filenames[i]) for i in idx], titles=titles)
+
+
+correct = np.where(preds == val_labels[:, 1])[0]
+idx = permutation(correct)[:n_view]
+plots_idx(idx, probs[idx])
+"""),
+    code("""
+most_uncertain = np.argsort(np.abs(probs - 0.5))[:n_view]
+plots_idx(most_uncertain, probs[most_uncertain])
+"""),
+    code("""
+cm = confusion_matrix(val_classes, preds)
+plot_confusion_matrix(cm, val_batches.class_indices);
+"""),
+    md("""
+## Retrain the last layer
+
+Now the network itself: remove its 1,000-way softmax, freeze everything else, and add a 2-way
+softmax. This is exactly what `vgg.finetune` does. We train it from the images held in memory,
+with the course's `fit_generator` and sample counts.
+"""),
+    code("""
+model.pop()
+for layer in model.layers:
+    layer.trainable = False
+model.add(Dense(2, activation="softmax"))
+
+gen = image.ImageDataGenerator()
+batches = gen.flow(trn_data, trn_labels, batch_size=batch_size, shuffle=True)
+val_batches = gen.flow(val_data, val_labels, batch_size=batch_size, shuffle=False)
+
+
+def fit_model(model, batches, val_batches, nb_epoch=1):
+    model.fit_generator(batches, samples_per_epoch=batches.n, nb_epoch=nb_epoch,
+                        validation_data=val_batches, nb_val_samples=val_batches.n, verbose=2)
+"""),
+    code("""
+opt = RMSprop(lr=0.1)
+model.compile(optimizer=opt, loss="categorical_crossentropy", metrics=["accuracy"])
+fit_model(model, batches, val_batches, nb_epoch=epochs)
+model.save_weights(model_path + "finetune1.h5")
+model.load_weights(model_path + "finetune1.h5")
+model.evaluate(val_data, val_labels, verbose=0)
+"""),
+    code("""
+preds = model.predict_classes(val_data, batch_size=batch_size, verbose=0)
+cm = confusion_matrix(val_classes, preds)
+plot_confusion_matrix(cm, {"cat": 0, "dog": 1});
+"""),
+    md("""
+## Retrain every dense layer
+
+Unfreeze the first dense layer and everything after it, and train at a lower rate.
+
+A bug of the course is fixed here: it changed `trainable` and went on training without compiling
+again. In Keras 1 (and Keras 3) a change of `trainable` takes effect when the model is compiled,
+so its dense layers never trained. We compile again with the same `opt`; `K.set_value(opt.lr, ...)`
+then sets the rate of the recompiled model too.
+"""),
+    code("""
+layers = model.layers
+first_dense_idx = [index for index, layer in enumerate(layers) if isinstance(layer, Dense)][0]
+for layer in layers[first_dense_idx:]:
+    layer.trainable = True
+model.compile(optimizer=opt, loss="categorical_crossentropy", metrics=["accuracy"])
+K.set_value(opt.lr, 0.01)
+print("learning rate:", K.get_value(model.optimizer.lr))
+fit_model(model, batches, val_batches, epochs)
+model.save_weights(model_path + "finetune2.h5")
+"""),
+    md("Evaluate on the validation folder, read again from disk in file order:"),
+    code("""
+model.load_weights(model_path + "finetune2.h5")
+loss, acc = model.evaluate_generator(get_batches(path + "valid", gen, False, batch_size * 2, target_size=size),
+                                     val_batches.n)
+print(f"validation loss {loss:.4f}, accuracy {acc:.4f}")
+"""),
+]
+
+
+LESSON3 = [
+    md("""
+# Under- and over-fitting (lesson 3, on vggcourse)
+
+The course's lesson 3, ported to Keras 3 and Python 3: split the fine-tuned VGG16 at its last
+convolution, compute the convolutional features once, train new dense layers on them without
+dropout, then with data augmentation, then with batch normalisation.
+
+The course started from lesson 2's fine-tuned weights (`finetune3.h5`); set `finetuned` to such a
+file if you have one. `path` points at the small sample beside this repository.
+"""),
+    code("""
+# Parameters
+path = "../../shared/data/dogscats/"
+model_path = "models/"
+size = (224, 224)
+batch_size = 64
+epochs = 8            # epochs on the stored features
+aug_epochs = 3        # epochs of the whole model on augmented images
+weights = "imagenet"  # None: random weights, only to check that the code runs
+finetuned = None      # e.g. model_path + "finetune3.h5" from lesson 2
+""", tags=("parameters",)),
+    code("""
+%matplotlib inline
+import os
+
+import numpy as np
+from matplotlib import pyplot as plt
+from vggcourse.utils import (Adam, BatchNormalization, Convolution2D, Dense, Dropout, Flatten, K, MaxPooling2D,
+                             RMSprop, Sequential, Vgg16BN, copy_weights, get_batches, image, imread,
+                             load_array, onehot, output_shape_of, plots, save_array, split_at, vgg_ft)
+
+os.makedirs(model_path, exist_ok=True)
+if weights is None:
+    print("Random weights: every accuracy below is meaningless; set weights='imagenet'.")
+model = vgg_ft(2, weights=weights, size=size)
+if finetuned:
+    model.load_weights(finetuned)
+"""),
+    md("""
+## Split the model at the last convolution
+
+The convolutional layers hold almost all the computation and the dense layers almost all the
+weights. Split there, and run the convolutional part once over every image. Shapes are
+channels-last: the course's `(512, 14, 14)` is `(14, 14, 512)` here. (Keras 3 layers have no
+`output_shape`; `output_shape_of(layer)` reads it.)
+"""),
+    code("""
+layers = model.layers
+last_conv_idx = [index for index, layer in enumerate(layers) if isinstance(layer, Convolution2D)][-1]
+conv_layers = layers[:last_conv_idx + 1]
+conv_model = Sequential(conv_layers)
+fc_layers = layers[last_conv_idx + 1:]   # the same split as split_at(model, Convolution2D)
+print(layers[last_conv_idx].name, output_shape_of(conv_layers[-1]))
+"""),
+    code("""
+batches = get_batches(path + "train", shuffle=False, batch_size=batch_size, target_size=size)
+val_batches = get_batches(path + "valid", shuffle=False, batch_size=batch_size, target_size=size)
+val_classes, trn_classes = val_batches.classes, batches.classes
+val_labels, trn_labels = onehot(val_classes), onehot(trn_classes)
+
+val_features = conv_model.predict_generator(val_batches, val_batches.nb_sample)
+trn_features = conv_model.predict_generator(batches, batches.nb_sample)
+save_array(model_path + "train_convlayer_features.bc", trn_features)
+save_array(model_path + "valid_convlayer_features.bc", val_features)
+trn_features = load_array(model_path + "train_convlayer_features.bc")
+val_features = load_array(model_path + "valid_convlayer_features.bc")
+trn_features.shape
+"""),
+    md("""
+## Remove dropout
+
+A model that underfits (training accuracy below validation accuracy) can afford less
+regularisation: new dense layers with the same weights, without dropout.
+
+A bug of the course is fixed here. It halved the copied weights (`proc_wgts`: `o / 2`), reasoning
+that with dropout 0.5 each unit saw half its inputs. But Keras' dropout (in Keras 1 too) is
+"inverted": it scales the kept activations by 1 / (1 - p) *during training*, so the trained
+weights are already right for a network without dropout. We copy them unchanged, and check it:
+the new dense part, fed the stored features, predicts exactly what the whole model predicts.
+"""),
+    code("""
+opt = RMSprop(lr=0.00001, rho=0.7)
+
+
+def get_fc_model():
+    model = Sequential([
+        MaxPooling2D(input_shape=output_shape_of(conv_layers[-1])[1:]),
+        Flatten(),
+        Dense(4096, activation="relu"),
+        Dropout(0.),
+        Dense(4096, activation="relu"),
+        Dropout(0.),
+        Dense(2, activation="softmax"),
+    ])
+    for l1, l2 in zip(model.layers, fc_layers):
+        l1.set_weights(l2.get_weights())
+    model.compile(optimizer=opt, loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+fc_model = get_fc_model()
+same = np.allclose(fc_model.predict(val_features, verbose=0),
+                   model.predict_generator(val_batches, val_batches.nb_sample), atol=1e-5)
+print("without dropout, same predictions as the whole model:", same)
+"""),
+    code("""
+fc_model.fit(trn_features, trn_labels, nb_epoch=epochs, batch_size=batch_size,
+             validation_data=(val_features, val_labels), verbose=2)
+fc_model.save_weights(model_path + "no_dropout.h5")
+fc_model.load_weights(model_path + "no_dropout.h5")
+"""),
+    md("""
+## Data augmentation
+
+To fight over-fitting, show the model a randomly changed version of each image every epoch.
+Here are eight random versions of one image. (The course switched Keras to channels-last for this
+plot and back with `K.set_image_dim_ordering('th')`; vggcourse is channels-last throughout.)
+"""),
+    code("""
+gen = image.ImageDataGenerator(rotation_range=10, width_shift_range=0.1, height_shift_range=0.1,
+                               shear_range=0.15, zoom_range=0.1, channel_shift_range=10., horizontal_flip=True)
+img = np.expand_dims(imread(path + "train/" + batches.filenames[0]), 0)
+aug_iter = gen.flow(img)
+aug_imgs = [next(aug_iter)[0].astype(np.uint8) for i in range(8)]
+plt.imshow(img[0])
+plots(aug_imgs, (20, 7), 2);
+"""),
+    md("""
+Train the whole model on augmented images: the convolutional part stays frozen, the new dense
+part on top of it trains. Augmented images differ every epoch, so nothing can be precomputed.
+"""),
+    code("""
+gen = image.ImageDataGenerator(rotation_range=15, width_shift_range=0.1, height_shift_range=0.1,
+                               zoom_range=0.1, horizontal_flip=True)
+batches = get_batches(path + "train", gen, batch_size=batch_size, target_size=size)
+# We don't want to augment or shuffle the validation set
+val_batches = get_batches(path + "valid", shuffle=False, batch_size=batch_size, target_size=size)
+
+fc_model = get_fc_model()
+for layer in conv_model.layers:
+    layer.trainable = False
+conv_model.add(fc_model)
+conv_model.compile(optimizer=opt, loss="categorical_crossentropy", metrics=["accuracy"])
+conv_model.fit_generator(batches, samples_per_epoch=batches.nb_sample, nb_epoch=aug_epochs,
+                         validation_data=val_batches, nb_val_samples=val_batches.nb_sample, verbose=2)
+conv_model.save_weights(model_path + "aug1.h5")
+"""),
+    md("""
+## Batch normalisation
+
+Batch normalisation after each dense layer lets us train faster and with more dropout. The dense
+weights come from `Vgg16BN`, whose dense layers were trained with batch norm.
+
+The course's second `proc_wgts` (scaling the dense weights by (1 - 0.5) / (1 - 0.6) when moving
+dropout from 0.5 to 0.6) is left out for the reason above: Keras' dropout already rescales.
+"""),
+    code("""
+def get_bn_layers(p):
+    return [
+        MaxPooling2D(input_shape=output_shape_of(conv_layers[-1])[1:]),
+        Flatten(),
+        Dense(4096, activation="relu"),
+        BatchNormalization(),
+        Dropout(p),
+        Dense(4096, activation="relu"),
+        BatchNormalization(),
+        Dropout(p),
+        Dense(1000, activation="softmax"),
+    ]
+
+
+def load_fc_weights_from_vgg16bn(model):
+    "Load weights for model from the dense layers of the Vgg16BN model."
+    vgg16_bn = Vgg16BN(weights=weights, size=size)
+    _, fc_layers = split_at(vgg16_bn.model, Convolution2D)
+    copy_weights(fc_layers, model.layers)
+
+
+p = 0.6
+bn_model = Sequential(get_bn_layers(p))
+load_fc_weights_from_vgg16bn(bn_model)
+bn_model.pop()
+for layer in bn_model.layers:
+    layer.trainable = False
+bn_model.add(Dense(2, activation="softmax"))
+bn_model.compile(Adam(), "categorical_crossentropy", metrics=["accuracy"])
+bn_model.fit(trn_features, trn_labels, nb_epoch=epochs, validation_data=(val_features, val_labels), verbose=2)
+bn_model.save_weights(model_path + "bn.h5")
+"""),
+    md("""
+Put the convolutional layers and the batch-norm dense layers together, copy the trained weights
+in, and train the whole model on augmented images; then lower the learning rate the course's way,
+`model.optimizer.lr = ...` (which really sets it here), and train again.
+"""),
+    code("""
+bn_layers = get_bn_layers(p)
+bn_layers.pop()
+bn_layers.append(Dense(2, activation="softmax"))
+final_model = Sequential(conv_layers)
+for layer in final_model.layers:
+    layer.trainable = False
+for layer in bn_layers:
+    final_model.add(layer)
+for l1, l2 in zip(bn_model.layers, bn_layers):
+    l2.set_weights(l1.get_weights())
+final_model.compile(optimizer=Adam(), loss="categorical_crossentropy", metrics=["accuracy"])
+final_model.fit_generator(batches, samples_per_epoch=batches.nb_sample, nb_epoch=aug_epochs,
+                          validation_data=val_batches, nb_val_samples=val_batches.nb_sample, verbose=2)
+final_model.save_weights(model_path + "final1.h5")
+"""),
+    code("""
+final_model.optimizer.lr = 0.0001
+print("learning rate:", K.get_value(final_model.optimizer.lr))
+final_model.fit_generator(batches, samples_per_epoch=batches.nb_sample, nb_epoch=aug_epochs,
+                          validation_data=val_batches, nb_val_samples=val_batches.nb_sample, verbose=2)
+final_model.save_weights(model_path + "final2.h5")
+"""),
+]
+
+
 REDUX = [
     md("""
 # Dogs vs Cats Redux (on vggcourse)
@@ -381,6 +796,8 @@ if from_sample:
 
 
 def write(name, cells):
+    for i, cell in enumerate(cells):  # stable ids: regenerating changes only edited cells
+        cell["id"] = hashlib.sha1(f"{name}:{i}".encode()).hexdigest()[:8]
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
@@ -389,4 +806,6 @@ def write(name, cells):
 
 if __name__ == "__main__":
     write("lesson1.ipynb", LESSON1)
+    write("lesson2.ipynb", LESSON2)
+    write("lesson3.ipynb", LESSON3)
     write("dogs_cats_redux.ipynb", REDUX)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from vggcourse.arrays import MixIterator, load_array, onehot, save_array
+from vggcourse.errors import UserInputError
 
 
 def test_float_array_round_trip_larger_than_one_chunk(tmp_path):
@@ -83,6 +84,16 @@ def test_missing_file_and_directory_errors(tmp_path):
         load_array(tmp_path / "old_bcolz")
 
 
+@pytest.mark.parametrize("damage", ["empty", "cut", "text"])
+def test_a_damaged_array_file_is_named(tmp_path, damage):
+    path = tmp_path / "feat.npy"
+    save_array(path, np.arange(1000, dtype=np.float32))
+    data = path.read_bytes()
+    path.write_bytes({"empty": b"", "cut": data[:200], "text": b"not an array"}[damage])
+    with pytest.raises(UserInputError, match="feat.npy.*not a complete array file"):
+        load_array(path)
+
+
 def test_onehot():
     out = onehot(np.array([0, 2, 1]))
     assert out.dtype == np.float32
@@ -90,6 +101,10 @@ def test_onehot():
     assert onehot(np.array([0, 0]), num_classes=2).shape == (2, 2)
     with pytest.raises(ValueError, match="integer labels"):
         onehot(np.array([0.5, 1.0]))
+    # what Keras 1's to_categorical took, so that it can call this one encoder
+    assert np.array_equal(onehot(np.array([[1.0], [0.0]]), 3), [[0, 1, 0], [1, 0, 0]])
+    with pytest.raises(UserInputError, match=r"lie in \[0, 2\)"):
+        onehot([0, 2], num_classes=2)
 
 
 class _Batches:

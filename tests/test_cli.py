@@ -84,13 +84,31 @@ def test_submit_writes_a_checked_submission_and_refuses_a_wrong_count(dogscats, 
     assert not refused.exists()
 
 
-def test_verify_lists_unreadable_images(dogscats_copy, capsys):
+def test_verify_lists_unreadable_images_and_class_folder_problems(dogscats_copy, capsys):
     (dogscats_copy / "train" / "cats" / "broken.jpg").write_text("<html>not a picture</html>")
     (dogscats_copy / "train" / "dogs" / "empty.jpg").write_bytes(b"")
+    (dogscats_copy / "train" / "birds").mkdir()  # an empty class folder (issue 12, item 3)
+    (dogscats_copy / "single" / "cats").mkdir(parents=True)  # a single-class tree
+    shutil.copy(next((dogscats_copy / "train" / "cats").glob("cat.*.jpg")), dogscats_copy / "single" / "cats")
     assert main(["verify", str(dogscats_copy)]) == 0
     out = capsys.readouterr().out
-    assert "broken.jpg" in out and "empty.jpg" in out and "2 unreadable image(s)" in out
+    assert "broken.jpg" in out and "empty.jpg" in out and "4 problem(s)" in out
+    assert "birds: empty class folder" in out and "single: only one class folder" in out
     assert main(["verify", str(dogscats_copy), "--strict"]) == 1
+    capsys.readouterr()
+    assert main(["verify", str(dogscats_copy / "valid"), "--strict"]) == 0
+    assert "0 problem(s)" in capsys.readouterr().out
+
+
+def test_port_rewrites_a_course_notebook_and_says_what_changed(tmp_path, capsys):
+    nbformat = pytest.importorskip("nbformat")
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("from utils import *\nprint x")])
+    nbformat.write(notebook, tmp_path / "lesson.ipynb")
+    assert main(["port", str(tmp_path / "lesson.ipynb"), "-o", str(tmp_path / "out.ipynb")]) == 0
+    out = capsys.readouterr().out
+    assert "cell 1:" in out and f"wrote {tmp_path / 'out.ipynb'}" in out
+    assert "print(x)" in nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[0].source
+    assert main(["port", str(tmp_path / "missing.ipynb")]) == 2
 
 
 def test_weights_list_names_the_cache(tmp_path, monkeypatch, capsys):
@@ -152,3 +170,137 @@ def test_parser_rejects_unknown_command(capsys):
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args(["train-everything"])
     assert exit_info.value.code == 2
+
+
+# ---- exit codes: only the project's own user errors are exit 2 (issue 12, item 6)
+
+def _fail_with(monkeypatch, error):
+    def command(args):
+        raise error
+    monkeypatch.setattr("vggcourse.cli.cmd_verify", command)
+
+
+def test_an_internal_value_error_is_a_failure_not_a_usage_error(monkeypatch, capsys):
+    monkeypatch.delenv("VGGCOURSE_DEBUG", raising=False)
+    _fail_with(monkeypatch, ValueError("invalid literal for int() with base 10: '\u00b23'"))
+    assert main(["verify", "."]) == 1
+    err = capsys.readouterr().err
+    assert "failed: ValueError" in err and "VGGCOURSE_DEBUG=1" in err and "Traceback" not in err
+    _fail_with(monkeypatch, FileNotFoundError(2, "No such file or directory", "/cache/x.npy"))  # from the OS
+    assert main(["verify", "."]) == 1
+
+
+def test_user_errors_are_exit_2_and_debug_shows_every_traceback(monkeypatch, capsys):
+    from vggcourse.errors import UserInputError
+
+    monkeypatch.delenv("VGGCOURSE_DEBUG", raising=False)
+    _fail_with(monkeypatch, UserInputError("`path` must be a folder. Received: path='x'"))
+    assert main(["verify", "."]) == 2
+    err = capsys.readouterr().err
+    assert err == "vggcourse verify: error: `path` must be a folder. Received: path='x'\n"
+    _fail_with(monkeypatch, FileNotFoundError("data folder 'x' does not exist"))  # raised on purpose
+    assert main(["verify", "."]) == 2
+    capsys.readouterr()
+    monkeypatch.setenv("VGGCOURSE_DEBUG", "1")
+    for error, code in ((UserInputError("bad"), 2), (ValueError("bug"), 1), (KeyError("bug"), 1)):
+        _fail_with(monkeypatch, error)
+        assert main(["verify", "."]) == code
+        assert "Traceback (most recent call last)" in capsys.readouterr().err
+
+
+def test_a_test_file_that_is_not_a_numeric_id_is_named(dogscats, finetuned, tmp_path, capsys):
+    data = tmp_path / "data"
+    shutil.copytree(dogscats / "test", data / "test")
+    first = sorted((dogscats / "test" / "unknown").glob("*.jpg"))[0]
+    shutil.copy(first, data / "test" / "unknown" / "\u00b23.jpg")
+    assert main(["submit", str(data), str(finetuned / "best.keras"), "--out", str(tmp_path / "s.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "numeric file names" in err and "\u00b23.jpg" in err and "invalid literal" not in err
+
+
+# ---- predict writes real CSV (issue 12, item 4)
+
+def test_predict_csv_survives_commas_quotes_and_newlines_in_file_names(dogscats, finetuned, tmp_path):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    names = ["a,b.jpg", 'say "cheese".jpg', "two\nlines.jpg", "plain.jpg"]
+    source = sorted((dogscats / "test" / "unknown").glob("*.jpg"))
+    for name, src in zip(names, source):
+        shutil.copy(src, folder / name)
+    out = tmp_path / "preds.csv"
+    assert main(["predict", str(finetuned / "best.keras"), str(folder), "--out", str(out)]) == 0
+    with open(out, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["file", "class", "probability"]
+    assert sorted(r[0] for r in rows[1:]) == sorted(names)
+    assert all(len(r) == 3 and 0 <= float(r[2]) <= 1 for r in rows[1:])
+
+
+def test_predict_refuses_a_model_that_does_not_output_probabilities(monkeypatch, capsys):
+    import numpy as np
+
+    class Batches:
+        filenames = ["1.jpg"]
+
+    class Vgg:
+        classes = ["price"]
+
+    monkeypatch.setattr("vggcourse.workflow.predict_directory",
+                        lambda *a, **k: (Batches(), np.array([[103.65]]), Vgg()))
+    assert main(["predict", "m.keras", "."]) == 2
+    assert "does not output class probabilities" in capsys.readouterr().err
+
+
+# ---- issue 9 and 11 flags reach the workflow
+
+def test_finetune_flags_reach_the_workflow(monkeypatch, tmp_path, capsys):
+    from types import SimpleNamespace
+
+    seen = {}
+
+    def finetune_directory(data, **kwargs):
+        seen.update(kwargs)
+        return SimpleNamespace(best_val_accuracy=0.5, best_epoch=0, out=tmp_path, pngs=[], lr_suggestion=3e-4)
+
+    monkeypatch.setattr("vggcourse.workflow.finetune_directory", finetune_directory)
+    assert main(["finetune", "d", "--unfreeze", "fc1", "--one-cycle", "--lr-find", "--tta", "3"]) == 0
+    assert seen["unfreeze"] == "fc1" and seen["one_cycle"] is True and seen["lr_find"] is True
+    assert seen["tta"] == 3
+    assert "lr_find suggests lr=0.0003" in capsys.readouterr().out
+    seen.clear()
+    assert main(["finetune", "d", "--unfreeze", "-4"]) == 0
+    assert seen["unfreeze"] == -4 and seen["one_cycle"] is False and seen["lr_find"] is False
+    assert seen["lr"] is None and seen["tta"] == 0  # the workflow's defaults: 0.001, or lr_find's rate
+    assert main(["finetune", "d", "--unfreeze", "0"]) == 0 and seen["unfreeze"] == 0  # index 0: every layer
+
+
+def test_tta_reaches_predict_and_submit(monkeypatch, capsys):
+    import numpy as np
+
+    seen = []
+
+    class Batches:
+        filenames = ["1.jpg"]
+
+    class Vgg:
+        classes = ["cats", "dogs"]
+
+    monkeypatch.setattr("vggcourse.workflow.predict_directory",
+                        lambda *a, **k: seen.append(k) or (Batches(), np.array([[0.3, 0.7]]), Vgg()))
+    monkeypatch.setattr("vggcourse.workflow.submit_directory", lambda *a, **k: seen.append(k))
+    assert main(["predict", "m.keras", ".", "--tta", "4"]) == 0
+    assert main(["submit", ".", "m.keras", "--tta", "2"]) == 0
+    assert main(["predict", "m.keras", "."]) == 0
+    assert [k["tta"] for k in seen] == [4, 2, 0]
+    assert "1.jpg,dogs,0.70000" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["predict", "m", "p", "--tta", "-1"], "whole number >= 0"),
+    (["submit", "d", "m", "--tta", "two"], "whole number >= 0"),
+    (["finetune", "d", "--unfreeze", ""], "layer name"),
+])
+def test_bad_new_flags_are_usage_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err

@@ -23,7 +23,7 @@ def test_write_digits_writes_the_course_layout(tmp_path):
         assert image.size == (32, 32) and image.mode == "RGB"
     with open(data / "test_labels.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert sorted(f"{row['id']}.png" for row in rows) == sorted(
+    assert sorted(row["img"] for row in rows) == sorted(
         p.name for p in (data / "test" / "unknown").iterdir())
     assert {row["label"] for row in rows} <= {str(d) for d in range(10)}
     assert not (tmp_path / "data.partial").exists()
@@ -51,6 +51,15 @@ def test_write_digits_refuses_another_folder(tmp_path):
         write_digits(tmp_path / "small", size=32, limit=200, log=lambda line: None)
 
 
+def test_a_broken_record_is_named(tmp_path):
+    from vggcourse.errors import UserInputError
+
+    data = write_digits(tmp_path / "data", size=32, limit=100, log=lambda line: None)
+    (data / "digits.json").write_text('{"size": 32,')
+    with pytest.raises(UserInputError, match=r"digits.json is not valid JSON"):
+        write_digits(data, size=32, limit=100, log=lambda line: None)
+
+
 def test_run_demo_tiny(tmp_path, monkeypatch):
     """The whole recipe on 200 images for one epoch: every output is written."""
     monkeypatch.setenv("VGGCOURSE_CACHE", str(tmp_path / "features"))
@@ -63,5 +72,7 @@ def test_run_demo_tiny(tmp_path, monkeypatch):
     assert rows[0] == ["img", *[str(d) for d in range(10)]] and len(rows) == 1 + 40
     assert result.pngs and all(p.is_file() and p.suffix == ".png" for p in result.pngs)
     assert 0 <= result.val_accuracy <= 1 and 0 <= result.test_accuracy <= 1
+    from vggcourse.kaggle import score_submission  # the demo's test score is the submission's score
+    assert result.test_accuracy == score_submission(result.submission, result.data_dir / "test_labels.csv").accuracy
     assert np.isfinite(result.seconds)
     assert lines[-1].startswith("Validation accuracy") and str((tmp_path / "demo").resolve()) in lines[-1]

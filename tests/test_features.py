@@ -107,7 +107,7 @@ def test_second_fit_and_disk_cache_reuse_features(small, computed, private_cache
     features._memory.clear()  # a new session: only the disk is left
     vgg.fit(batches, val_batches, verbose=0)
     assert computed == [12, 6]
-    assert len(list(private_cache.glob("*.npy"))) == 2
+    assert len(list(private_cache.glob("*.npz"))) == 2
     assert not list(private_cache.glob("*.tmp"))
 
 
@@ -159,33 +159,33 @@ def test_a_leftover_temporary_file_is_never_read(small, computed, private_cache)
     np.save(private_cache / f"{key}.abc123.tmp", good)  # what a killed run leaves behind
     vgg.fit(batches, verbose=0)
     assert computed == [12]
-    cached = np.load(private_cache / f"{key}.npy")
+    cached = np.load(private_cache / f"{key}.npz")["features"]
     assert np.abs(cached).sum() > 0  # the real features, not the leftover zeros
 
 
 def test_a_crash_mid_write_leaves_no_cache(small, computed, private_cache, monkeypatch):
     vgg, batches, _ = _finetuned(small)
-    real_save = np.save
+    real_save = np.savez
 
-    def dies_halfway(file, array):
-        file.write(b"\x93NUMPY partial")
+    def dies_halfway(file, **arrays):
+        file.write(b"PK\x03\x04 partial")
         raise KeyboardInterrupt  # the user stops the notebook while the cache is written
 
-    monkeypatch.setattr(features.np, "save", dies_halfway)
+    monkeypatch.setattr(features.np, "savez", dies_halfway)
     with pytest.raises(KeyboardInterrupt):
         vgg.fit(batches, verbose=0)
-    assert not list(private_cache.iterdir())  # no .npy, and the temporary file is gone
-    monkeypatch.setattr(features.np, "save", real_save)
+    assert not list(private_cache.iterdir())  # no .npz, and the temporary file is gone
+    monkeypatch.setattr(features.np, "savez", real_save)
     features._memory.clear()
     vgg.fit(batches, verbose=0)
     assert computed == [12, 12]
-    assert len(list(private_cache.glob("*.npy"))) == 1
+    assert len(list(private_cache.glob("*.npz"))) == 1
 
 
 def test_a_truncated_cache_file_is_recomputed(small, computed, private_cache):
     vgg, batches, _ = _finetuned(small)
     vgg.fit(batches, verbose=0)
-    (path,) = private_cache.glob("*.npy")
+    (path,) = private_cache.glob("*.npz")
     path.write_bytes(path.read_bytes()[:1000])
     features._memory.clear()
     vgg.fit(batches, verbose=0)
@@ -195,7 +195,7 @@ def test_a_truncated_cache_file_is_recomputed(small, computed, private_cache):
 def test_cache_false_runs_the_whole_model(small, computed, monkeypatch):
     vgg, batches, val_batches = _finetuned(small)
     calls = []
-    monkeypatch.setattr(vgg.model, "fit", lambda *a, **k: calls.append(k) or "plain")
+    monkeypatch.setattr(keras.Sequential, "fit", lambda *a, **k: calls.append(k) or "plain")  # Keras' own fit
     assert vgg.fit(batches, val_batches, nb_epoch=3, cache=False) == "plain"
     assert calls[0]["epochs"] == 3 and calls[0]["validation_data"] is val_batches
     assert computed == []
@@ -206,7 +206,7 @@ def test_augmentation_turns_the_cache_off_with_one_line(small, computed, capsys,
     gen = ImageDataGenerator(horizontal_flip=True)
     batches = vgg.get_batches(small / "train", gen=gen, batch_size=4)
     vgg.finetune(batches)
-    monkeypatch.setattr(vgg.model, "fit", lambda *a, **k: "plain")
+    monkeypatch.setattr(keras.Sequential, "fit", lambda *a, **k: "plain")  # Keras' own fit
     assert vgg.fit(batches, verbose=1) == "plain"
     assert computed == []
     lines = [line for line in capsys.readouterr().out.splitlines() if "augment" in line]
@@ -257,7 +257,69 @@ def test_mixed_precision_only_with_a_gpu():
 
 def test_disk_cache_keeps_the_most_recently_used_files(tmp_path):
     for age, name in enumerate(("new", "middle", "old")):
-        np.save(tmp_path / f"{name}.npy", np.zeros(1000, np.float32))
-        os.utime(tmp_path / f"{name}.npy", (1e9 - age * 100, 1e9 - age * 100))
-    features._prune(tmp_path, limit=9000)  # room for two files of 4128 bytes
-    assert sorted(p.name for p in tmp_path.glob("*.npy")) == ["middle.npy", "new.npy"]
+        with open(tmp_path / f"{name}.npz", "wb") as file:
+            np.savez(file, features=np.zeros(1000, np.float32))
+        os.utime(tmp_path / f"{name}.npz", (1e9 - age * 100, 1e9 - age * 100))
+    size = (tmp_path / "new.npz").stat().st_size
+    features._prune(tmp_path, limit=2 * size + 10)  # room for two files
+    assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["middle.npz", "new.npz"]
+
+
+# -- damaged cache files and files that break after the scan (issue 12: 1, 2, 8) -------------------
+
+def _cache_files(folder):
+    return sorted(folder.glob("*.npz"))
+
+
+@pytest.mark.parametrize("damage", ["empty", "zeros", "random", "wrong_width"])
+def test_a_damaged_cache_file_is_named_recomputed_and_replaced(small, computed, private_cache,
+                                                               capsys, damage):
+    vgg, batches, _ = _finetuned(small)
+    vgg.fit(batches, verbose=0)
+    [path] = _cache_files(private_cache)
+    good = np.load(path)["features"]
+    raw = path.read_bytes()
+    if damage == "empty":
+        path.write_bytes(b"")
+    elif damage in ("zeros", "random"):  # header intact, payload overwritten
+        body = np.zeros(len(raw) - 200, np.uint8) if damage == "zeros" else \
+            np.random.default_rng(0).integers(0, 256, len(raw) - 200, dtype=np.uint8)
+        path.write_bytes(raw[:100] + body.tobytes() + raw[-100:])
+    else:
+        with open(path, "wb") as file:
+            np.savez(file, features=np.zeros((good.shape[0], good.shape[1] + 1), np.float32))
+    features._memory.clear()
+    vgg.fit(batches, verbose=0)
+    assert computed == [12, 12]  # computed again, not trained on the damaged rows
+    out = capsys.readouterr().out
+    assert f"the feature cache file {path} is unreadable" in out and "replacing it" in out
+    np.testing.assert_array_equal(np.load(path)["features"], good)  # replaced by a good file
+
+
+def test_a_file_broken_after_the_scan_is_left_out_not_trained_black(small, computed):
+    vgg, batches, val_batches = _finetuned(small)
+    broken = batches.filepaths[3]
+    with open(broken, "wb") as file:  # overwritten with garbage after the scan
+        file.write(b"not a jpeg at all" * 10)
+    with pytest.warns(UserWarning, match=os.path.basename(broken)):
+        history = vgg.fit(batches, val_batches, verbose=0)
+    stored = features._memory[next(iter(features._memory))]
+    assert np.isnan(stored[3]).all() and np.isfinite(np.delete(stored, 3, axis=0)).all()
+    assert np.isfinite(history.history["loss"]).all()
+    probs = features.predict_in_order(vgg.model, batches)
+    assert np.isnan(probs[3]).all() and np.isfinite(np.delete(probs, 3, axis=0)).all()
+    plain = features.predict_in_order(vgg.model, batches, cache=False)
+    np.testing.assert_allclose(plain, probs, rtol=1e-4, atol=1e-6, equal_nan=True)
+
+
+def test_a_file_deleted_after_the_scan_does_not_break_the_key(small, computed, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(small, copy)
+    keras.utils.set_random_seed(0)
+    vgg = Vgg16(weights=None, size=SIZE)
+    batches = vgg.get_batches(copy / "train", batch_size=4, shuffle=False)
+    vgg.finetune(batches)
+    os.remove(batches.filepaths[0])
+    with pytest.warns(UserWarning):
+        vgg.fit(batches, verbose=0)
+    assert computed == [12]

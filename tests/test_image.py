@@ -1,7 +1,8 @@
 """Batches from class-per-folder directories and arrays (vggcourse.image), on the real sample.
 
-Pixel checks: a JPEG at least twice the target in both dimensions is decoded with `Image.draft`.
-`test_pixels_match_a_direct_pil_load` compares exactly against PIL with the same rule and checks
+Pixel checks: a JPEG at least twice the target in both dimensions is reduced in the DCT domain
+(libjpeg-turbo through simplejpeg, by the factor `Image.draft` would use; vggcourse.decode).
+`test_pixels_match_a_direct_pil_load` compares exactly against PIL's draft and checks
 that the batch holds files of both kinds; `test_draft_stays_close_to_a_full_decode` bounds the
 difference between the draft path and a full-size decode.
 """
@@ -313,12 +314,39 @@ def test_truncated_jpeg_is_decoded_as_far_as_it_goes(dogscats_copy):
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False  # PIL's global switch left alone
 
 
-def test_file_that_breaks_after_scanning_gives_a_black_image_and_a_warning(dogscats_copy):
+@pytest.mark.parametrize("damage", ["garbage", "deleted"])
+def test_file_that_breaks_after_the_scan_is_left_out_with_one_warning(dogscats_copy, damage):
     it = batches(dogscats_copy / "valid", batch_size=4, shuffle=False)
-    (dogscats_copy / "valid" / it.filenames[1]).write_bytes(b"gone")
-    with pytest.warns(UserWarning, match="could not be decoded"):
-        images, _ = it[0]
-    assert (images[1] == 0).all() and images[0].any()
+    inference = it.for_inference(batch_size=3)
+    broken = dogscats_copy / "valid" / it.filenames[1]
+    if damage == "garbage":
+        broken.write_bytes(b"gone")
+    else:
+        broken.unlink()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        images, labels = it[0]
+        again, _ = it[0]
+        rows = [inference[i] for i in range(len(inference))]
+    named = [w for w in caught if it.filenames[1] in str(w.message)]
+    assert len(named) == 1 and "left out" in str(named[0].message)
+    assert len(images) == len(labels) == len(again) == 3 and np.array_equal(images, again)
+    assert it.failed == inference.failed == [it.filenames[1]]
+    kept = [name for name in it.filenames if name not in it.failed]
+    assert sum(len(x) for x in rows) == len(kept) == 99
+    expected = [load_image(dogscats_copy / "valid" / name, SMALL) for name in (it.filenames[0],
+                                                                              it.filenames[2])]
+    assert np.array_equal(images[:2], np.stack(expected).astype(np.float32))
+
+
+def test_a_batch_whose_files_all_fail_is_empty(dogscats_copy):
+    it = batches(dogscats_copy / "valid", batch_size=2, shuffle=False, class_mode="sparse")
+    for name in it.filenames[:2]:
+        (dogscats_copy / "valid" / name).write_bytes(b"")
+    with pytest.warns(UserWarning, match="left out"):
+        images, labels = it[0]
+    assert images.shape == (0, *SMALL, 3) and labels.shape == (0,)
+    assert len(it[1][0]) == 2
 
 
 def test_hidden_files_and_folders_ignored_nested_folders_included(dogscats_copy):
@@ -417,3 +445,132 @@ def test_flow_from_directory_checks_arguments(dogscats, kwargs, match):
 def test_directory_iterator_is_usable_directly(dogscats):
     it = DirectoryIterator(dogscats / "valid", target_size=SMALL, batch_size=100, shuffle=False)
     assert not it.image_data_generator.augments and it[0][0].shape == (100, *SMALL, 3)
+
+
+# ---------------------------------------------------------------- keras.preprocessing.image names
+
+def test_load_img_img_to_array_array_to_img_as_keras(dogscats):
+    from vggcourse.image import array_to_img, img_to_array, load_img
+    path = dogscats / "train" / "cats" / "cat.1.jpg"
+    img = load_img(path, target_size=(30, 40))
+    assert isinstance(img, Image.Image) and img.mode == "RGB" and img.size == (40, 30)
+    x = img_to_array(img)
+    assert x.dtype == np.float32 and x.shape == (30, 40, 3)
+    with Image.open(path) as full:  # as Keras: the whole file decoded, then resized
+        expected = np.asarray(full.convert("RGB").resize((40, 30), Image.Resampling.NEAREST))
+    assert np.array_equal(x, expected.astype(np.float32))
+    assert img_to_array(img, data_format="channels_first").shape == (3, 30, 40)
+    assert img_to_array(img, dtype="uint8").dtype == np.uint8
+    gray = load_img(path, grayscale=True)
+    assert gray.mode == "L" and load_img(path, color_mode="grayscale").mode == "L"
+    assert img_to_array(gray).shape == (gray.height, gray.width, 1)
+    assert load_img(path, color_mode="rgba").mode == "RGBA"
+    back = array_to_img(x, scale=False)
+    assert back.mode == "RGB" and np.array_equal(np.asarray(back), np.asarray(img))
+    stretched = np.asarray(array_to_img(x / 255.0))  # scale=True: min -> 0, max -> 255
+    assert stretched.min() == 0 and stretched.max() == 255
+    assert array_to_img(img_to_array(gray)).mode == "L"
+    assert array_to_img(x.transpose(2, 0, 1), data_format="channels_first").size == (40, 30)
+    with pytest.raises(ValueError, match="color_mode.*cmyk"):
+        load_img(path, color_mode="cmyk")
+    with pytest.raises(ValueError, match="data_format"):
+        img_to_array(img, data_format="channels_middle")
+
+
+def test_random_transform_takes_keras_seed_and_old_rng():
+    gen = ImageDataGenerator(**AUGMENTATION)
+    x = np.random.default_rng(0).uniform(0, 255, (12, 12, 3)).astype(np.float32)
+    first, again = gen.random_transform(x, seed=3), gen.random_transform(x, 3)
+    assert first.shape == x.shape and first.dtype == np.float32 and np.array_equal(first, again)
+    assert np.array_equal(gen.random_transform(x, rng=np.random.default_rng(3)), first)
+    assert not np.array_equal(gen.random_transform(x, seed=4), first)
+    assert np.array_equal(ImageDataGenerator().random_transform(x, seed=1), x)
+
+
+# ---------------------------------------------------------------- folders that cannot be listed
+
+def deny_listing(monkeypatch, *folders):
+    """Make os.scandir refuse `folders` as it would without read permission (tests run as root)."""
+    real = os.scandir
+    denied = {os.path.abspath(folder) for folder in folders}
+
+    def scandir(path="."):
+        if os.path.abspath(os.fspath(path)) in denied:
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
+@pytest.mark.parametrize("where", ["class", "nested", "top"])
+def test_a_folder_that_cannot_be_listed_is_an_error_naming_it(dogscats_copy, monkeypatch, where):
+    folder = {"class": dogscats_copy / "train" / "dogs",
+              "nested": dogscats_copy / "train" / "cats" / "more",
+              "top": dogscats_copy / "train"}[where]
+    folder.mkdir(exist_ok=True)
+    deny_listing(monkeypatch, folder)
+    with pytest.raises(ValueError, match=rf"Cannot list the folder {folder}.*Permission denied"):
+        batches(dogscats_copy / "train")
+
+
+def test_find_problems_reports_folders_classes_and_images(dogscats_copy, monkeypatch):
+    from vggcourse.image import find_problems
+    train, valid = dogscats_copy / "train", dogscats_copy / "valid"
+    (train / "birds").mkdir()                                  # an empty class folder
+    (train / "birds" / "notes.txt").write_text("no images here")
+    (valid / "horses").mkdir()                                 # cannot be listed
+    (dogscats_copy / "extra" / "cats").mkdir(parents=True)     # a tree with one class
+    (dogscats_copy / "extra" / "cats" / "cat.jpg").write_bytes((train / "cats" / "cat.1.jpg")
+                                                                .read_bytes())
+    (train / "cats" / "cat.0.jpg").write_bytes(b"broken")
+    deny_listing(monkeypatch, valid / "horses")
+    problems = find_problems(dogscats_copy)
+    assert [(os.path.relpath(path, dogscats_copy), reason.split(" (")[0].split(":")[0])
+            for path, reason in problems] == [
+        ("valid/horses", "folder cannot be listed"),
+        ("train/birds", "empty class folder"),
+        ("extra", "only one class folder"),
+        ("train/cats/cat.0.jpg", "not a readable image"),
+    ]
+    assert "Permission denied" in problems[0][1]
+
+
+def test_find_problems_accepts_the_course_layout(dogscats):
+    from vggcourse.image import find_problems
+    assert find_problems(dogscats) == []  # test/unknown is one folder, on purpose
+
+
+def test_sixteen_bit_images_are_scaled_alike_in_batches(tmp_path):
+    folder = tmp_path / "grays" / "all"
+    folder.mkdir(parents=True)
+    dark = np.full((8, 8), 32767, np.uint16)
+    Image.fromarray(np.minimum(dark, 255)).save(folder / "a.png")        # max 255
+    Image.fromarray(np.minimum(dark, 256)).save(folder / "b.png")        # max 256: almost equal
+    it = batches(tmp_path / "grays", target_size=(8, 8), shuffle=False, class_mode=None)
+    first, second = it[0]
+    assert first.mean() == pytest.approx(1.0) and second.mean() == pytest.approx(1.0)
+
+
+def test_batches_a_caller_holds_are_never_overwritten(dogscats):
+    it = batches(dogscats / "valid", batch_size=10, shuffle=False, class_mode=None)
+    held = [next(it) for _ in range(3)]
+    copies = [x.copy() for x in held]
+    for _ in range(2 * len(it)):  # dropped at once: their arrays may be reused
+        next(it)
+    assert all(np.array_equal(x, c) for x, c in zip(held, copies))
+    assert len({id(x) for x in held}) == 3
+
+
+def test_threads_and_read_ahead_scale_with_cores_or_the_environment(monkeypatch):
+    from vggcourse import image
+    monkeypatch.setattr(image, "_cores", lambda: 16)
+    monkeypatch.delenv("VGGCOURSE_DECODE_THREADS", raising=False)
+    monkeypatch.delenv("VGGCOURSE_READ_AHEAD", raising=False)
+    assert image._decode_threads() == 32 and image._read_ahead() == 4
+    monkeypatch.setattr(image, "_cores", lambda: 2)
+    assert image._decode_threads() == 4 and image._read_ahead() == 2
+    monkeypatch.setenv("VGGCOURSE_READ_AHEAD", "6")
+    assert image._read_ahead() == 6
+    monkeypatch.setenv("VGGCOURSE_DECODE_THREADS", "zero")
+    with pytest.raises(ValueError, match="VGGCOURSE_DECODE_THREADS.*zero"):
+        image._decode_threads()

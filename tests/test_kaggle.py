@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+from vggcourse.errors import UserInputError
 from vggcourse.kaggle import (best_clip, do_clip, file_ids, log_loss, predict_in_order, score_submission,
                               submit, write_submission)
 
@@ -27,8 +28,10 @@ def test_ids_are_file_stems(name, expected):
 
 
 def test_non_numeric_ids_are_refused_and_kept_for_multiclass():
-    with pytest.raises(ValueError, match="numeric file names.*cat.1.jpg"):
+    with pytest.raises(UserInputError, match="numeric file names.*cat.1.jpg"):
         file_ids(["unknown/cat.1.jpg"])
+    with pytest.raises(UserInputError, match="numeric file names.*\u00b23.jpg"):  # isdigit() says yes
+        file_ids(["unknown/\u00b23.jpg", "unknown/\u0663.jpg"])
     assert file_ids(["test\\img_1.jpg"], numeric=False).tolist() == ["img_1.jpg"]
 
 
@@ -80,8 +83,12 @@ P = np.array([[0.2, 0.8], [0.6, 0.4]])
     ((P[:1],), GOOD, "1 rows of predictions for 2 test files"),
     ((P,), dict(GOOD, filenames=["a/1.jpg", "b/1.jpg"]), r"ids must be unique; repeated: \[1\]"),
     ((P,), dict(GOOD, filenames=["cat.1.jpg", "2.jpg"]), "numeric file names"),
-    ((np.array([[0.2, np.nan], [0.5, 0.5]]),), GOOD, "1 probabilities are NaN or infinite"),
-    ((np.array([[0.2, 1.3], [0.5, 0.5]]),), GOOD, r"must lie in \[0, 1\]"),
+    ((np.array([[0.2, np.nan], [0.5, 0.5]]),), GOOD, r"1 row\(s\) .*NaN or infinite.*row 0 \(1.jpg\)"),
+    ((np.array([[0.2, 1.3], [0.5, 0.5]]),), GOOD, r"outside \[0, 1\]"),
+    # every column is checked, not only the positive one (issue 12, item 10)
+    ((np.array([[np.nan, 0.6], [0.5, 0.5]]),), GOOD, r"NaN or infinite values, e.g. row 0 \(1.jpg\)"),
+    ((np.array([[0.5, 0.5], [0.9, 0.9]]),), GOOD, r"do not sum to 1 .*, e.g. row 1 \(2.jpg\): \[0.9, 0.9\]"),
+    ((np.array([[0.5, 0.5], [-0.2, 0.6]]),), GOOD, r"outside \[0, 1\], e.g. row 1"),
     ((P,), dict(GOOD, expected_rows=12500), "2 rows; the competition expects 12500"),
     ((P,), dict(filenames=["1.jpg", "2.jpg"]), "pass `class_indices=`"),
     ((P,), dict(GOOD, positive="birds"), r"'birds' is not a class name; classes are \['cats', 'dogs'\]"),
@@ -96,7 +103,7 @@ P = np.array([[0.2, 0.8], [0.6, 0.4]])
 def test_refused_submissions_write_nothing(tmp_path, args, kwargs, message):
     path = tmp_path / "sub.csv"
     path.write_text("previous\n")
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(UserInputError, match=message):
         write_submission(path, *args, **kwargs)
     assert path.read_text() == "previous\n"
     assert os.listdir(tmp_path) == ["sub.csv"]
@@ -148,7 +155,7 @@ def test_score_submission_with_the_sample_labels(tmp_path, dogscats):
     assert score.log_loss == pytest.approx(log_loss(p_dog, [truth[i] for i in ids]), abs=1e-4)
     short = tmp_path / "short.csv"
     short.write_text("id,label\n" + "".join(f"{i},0.5\n" for i in ids[1:]))
-    with pytest.raises(ValueError, match="1 labelled ids have no row"):
+    with pytest.raises(ValueError, match="1 ids of .*test_labels.csv have no row in .*short.csv"):
         score_submission(short, dogscats / "test_labels.csv")
     with pytest.raises(FileNotFoundError, match="nothere.csv"):
         score_submission(tmp_path / "nothere.csv", dogscats / "test_labels.csv")
@@ -221,3 +228,62 @@ def test_submit_without_the_client(tmp_path, monkeypatch):
     sub.write_text("id,label\n1,0.5\n")
     with pytest.raises(RuntimeError, match="pip install kaggle"):
         submit(sub)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("id,label\n1,0.5\n2,0.5\n\n", None),  # a trailing blank line is fine
+    ("id,label\n1,0.5\n2\n", r"sub.csv, line 3: 1 cell\(s\)"),
+    ("id,label\n1,0.5\n2,abc\n", r"sub.csv, line 3: 'abc' is not a probability"),
+    ("id,label\n1,0.5\n2,nan\n", r"sub.csv, line 3: 'nan' is not a probability"),
+    ("id,label\n1,1.9\n2,0.5\n", r"sub.csv, line 2: '1.9' is not a probability"),
+    ("id,label\n1,-5\n2,0.5\n", r"sub.csv, line 2: '-5' is not a probability"),
+    ("id;label\n1;0.5\n2;0.5\n", r"sub.csv, line 1: header \['id;label'\]"),
+    ("id,label\nx1,0.5\n2,0.5\n", r"sub.csv, line 2: 'x1' is not a numeric id"),
+    ("id,label\n1,0.5\n1,0.5\n", r"sub.csv, line 3: id 1 repeats line 2"),
+])
+def test_score_submission_checks_every_cell_and_names_file_and_line(tmp_path, text, message):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("id,label\n1,1\n2,0\n")
+    sub = tmp_path / "sub.csv"
+    sub.write_text(text)
+    if message is None:
+        assert score_submission(sub, labels).n == 2
+    else:
+        with pytest.raises(UserInputError, match=message):
+            score_submission(sub, labels)
+
+
+def test_score_submission_refuses_binary_and_bad_label_files(tmp_path):
+    sub = tmp_path / "sub.csv"
+    sub.write_text("id,label\n1,0.5\n")
+    labels = tmp_path / "labels.csv"
+    labels.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe")
+    with pytest.raises(UserInputError, match="labels.csv' is not a UTF-8 text CSV"):
+        score_submission(sub, labels)
+    labels.write_text("id,label\n1,2\n")
+    with pytest.raises(UserInputError, match=r"labels.csv, line 2: '2' is not a label 0 or 1"):
+        score_submission(sub, labels)
+    multi = tmp_path / "multi.csv"
+    multi.write_text("img,c0,c1,c2\na.jpg,0.2,0.3,0.5\n")
+    labels.write_text("img,label\na.jpg,c9\n")
+    with pytest.raises(UserInputError, match=r"line 2: 'c9' is not one of the submission's classes"):
+        score_submission(multi, labels)
+
+
+def test_image_count_agrees_with_the_batches_on_symlinks(tmp_path, dogscats):
+    from vggcourse.image import ImageDataGenerator
+    from vggcourse.kaggle import _count_images
+
+    test_dir = tmp_path / "test"
+    (test_dir / "unknown").mkdir(parents=True)
+    for f in sorted((dogscats / "test" / "unknown").glob("*.jpg"))[:5]:
+        (test_dir / "unknown" / f.name).symlink_to(f)  # linked files count, as in the batches
+    (test_dir / "unknown" / "loop").symlink_to(test_dir)  # a loop: never walked
+    (test_dir / "unknown" / "up").symlink_to(test_dir / "unknown")
+    batches = ImageDataGenerator().flow_from_directory(test_dir, target_size=(32, 32), class_mode=None,
+                                                       shuffle=False)
+    assert len(batches.filenames) == 5
+    assert _count_images(test_dir) == 5
+    files = [f"unknown/{f.name}" for f in sorted((dogscats / "test" / "unknown").glob("*.jpg"))[:5]]
+    write_submission(tmp_path / "s.csv", np.full((5, 2), 0.5), filenames=files, class_indices=CATS_DOGS,
+                     test_dir=test_dir)

@@ -1,4 +1,4 @@
-"""The course's two notebooks run top to bottom on the shared sample (small images, random weights)."""
+"""The course's notebooks run top to bottom on the shared sample (small images, random weights)."""
 import json
 from pathlib import Path
 
@@ -31,12 +31,14 @@ def _text(nb):
 def test_notebooks_have_a_parameters_cell_and_match_their_generator(tmp_path):
     import runpy
 
-    for name in ("lesson1.ipynb", "dogs_cats_redux.ipynb"):
+    module = runpy.run_path(str(NOTEBOOKS / "make_notebooks.py"), run_name="not_main")
+    generated = {"lesson1.ipynb": module["LESSON1"], "lesson2.ipynb": module["LESSON2"],
+                 "lesson3.ipynb": module["LESSON3"], "dogs_cats_redux.ipynb": module["REDUX"]}
+    for name in generated:
         committed = nbformat.read(NOTEBOOKS / name, as_version=4)
         tags = [c.metadata.get("tags", []) for c in committed.cells]
         assert sum("parameters" in t for t in tags) == 1
-    module = runpy.run_path(str(NOTEBOOKS / "make_notebooks.py"), run_name="not_main")
-    for name, cells in (("lesson1.ipynb", module["LESSON1"]), ("dogs_cats_redux.ipynb", module["REDUX"])):
+    for name, cells in generated.items():
         committed = nbformat.read(NOTEBOOKS / name, as_version=4)
         assert [c["source"] for c in cells] == [c.source for c in committed.cells], \
             f"{name} is stale: run python notebooks/make_notebooks.py"
@@ -65,3 +67,24 @@ def test_dogs_cats_redux_runs_top_to_bottom(dogscats, tmp_path):
     assert "log_loss" in text or "logloss" in text.replace(" ", "").lower()
     images = [o for o in _outputs(nb) if "image/png" in o.get("data", {})]
     assert len(images) >= 6, "every analysis cell must draw a figure"
+
+
+@pytest.mark.slow
+def test_lesson2_runs_top_to_bottom(dogscats, tmp_path):
+    nb = _run("lesson2.ipynb", {"path": f"{dogscats}/", "model_path": f"{tmp_path}/models/", "size": (32, 32),
+                                "batch_size": 32, "epochs": 1, "weights": None}, tmp_path)
+    text = _text(nb)
+    assert "Random weights" in text and "learning rate: 0.01" in text
+    assert "validation loss" in text and (tmp_path / "models" / "finetune2.h5").is_file()
+    assert len([o for o in _outputs(nb) if "image/png" in o.get("data", {})]) >= 4
+
+
+@pytest.mark.slow
+def test_lesson3_runs_top_to_bottom(dogscats, tmp_path):
+    nb = _run("lesson3.ipynb", {"path": f"{dogscats}/", "model_path": f"{tmp_path}/models/", "size": (32, 32),
+                                "batch_size": 32, "epochs": 1, "aug_epochs": 1, "weights": None,
+                                "finetuned": None}, tmp_path)
+    text = _text(nb)
+    assert "block5_conv3 (None, 2, 2, 512)" in text
+    assert "same predictions as the whole model: True" in text  # dropout removed, weights unscaled
+    assert "learning rate: 0.0001" in text and (tmp_path / "models" / "final2.h5").is_file()

@@ -6,13 +6,25 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from vggcourse.plotting import (gray, load_image, mk_size, mk_square, plot, plot_confusion_matrix,  # noqa: E402
+from vggcourse.plotting import (gray, load_thumbnail, mk_size, mk_square, plot, plot_confusion_matrix,  # noqa: E402
                                 plots, to_plot)
 
 
 @pytest.fixture
 def cat(dogscats):
-    return load_image(dogscats / "valid" / "cats" / "cat.101.jpg", size=(64, 64))
+    return load_thumbnail(dogscats / "valid" / "cats" / "cat.101.jpg", (64, 64))
+
+
+def test_thumbnails_take_height_then_width_like_every_size_in_vggcourse(dogscats):
+    from PIL import Image
+
+    path = dogscats / "valid" / "cats" / "cat.101.jpg"
+    with Image.open(path) as im:
+        width, height = im.size
+    tall = load_thumbnail(path, (64, 16))
+    assert tall.dtype == np.uint8 and tall.shape[0] <= 64 and tall.shape[1] == 16
+    assert abs(tall.shape[0] / tall.shape[1] - height / width) < 0.1
+    assert load_thumbnail(path).shape == (height, width, 3)
 
 
 def _save(fig, path):

@@ -1,6 +1,7 @@
 """prepare_kaggle and scripts/prepare_data.py on a small fake Kaggle download of real images."""
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from vggcourse.errors import UserInputError
 from vggcourse.prepare import RECORD_NAME, prepare_kaggle
 
 REPO = Path(__file__).resolve().parents[1]
@@ -210,6 +212,29 @@ def test_refuses_images_missing_since_an_interrupted_run(kaggle):
 def test_refuses_bad_settings(kaggle, settings, message):
     with pytest.raises(ValueError, match=message):
         prepare_kaggle(kaggle, **dict(SMALL, **settings), log=lambda line: None)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[1, 2]", r"holds \[1, 2\], not a JSON object"),
+    ('{"valid": 20', "is not valid JSON"),
+    ('{"valid": "20", "sample_train": 10}', r"`valid` must be an integer; found valid='20'"),
+    ("\udcff", "is not valid JSON"),
+])
+def test_a_damaged_record_is_named(kaggle, text, message):
+    record = kaggle / RECORD_NAME
+    if text == "\udcff":
+        record.write_bytes(b"\xff\xfe{")
+    else:
+        record.write_text(text)
+    with pytest.raises(UserInputError, match=f"{RECORD_NAME}.*{message}"):
+        prepare_kaggle(kaggle, **SMALL, log=lambda line: None)
+
+
+def test_the_record_follows_the_umask(kaggle):
+    prepare_kaggle(kaggle, **SMALL, log=lambda line: None)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (kaggle / RECORD_NAME).stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def run_script(*args):

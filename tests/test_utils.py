@@ -95,3 +95,63 @@ def test_vgg_ft_and_split_at_on_vgg(dogscats):
     assert model.output_shape == (None, 2) and model.layers[-1].trainable
     convs, dense = utils.split_at(model, keras.layers.Conv2D)
     assert convs[-1].name == "block5_conv3" and dense[0].name == "block5_pool"
+
+
+# Every name that the course's utils.py, vgg16.py and vgg16bn.py put into a notebook's namespace.
+COURSE_NAMESPACE = [
+    "math", "os", "json", "sys", "re", "pickle", "glob", "np", "plt", "itemgetter", "attrgetter",
+    "methodcaller", "OrderedDict", "itertools", "chain", "pd", "PIL", "Image", "random", "permutation",
+    "randn", "normal", "uniform", "choice", "newaxis", "scipy", "misc", "ndimage", "zoom", "imread",
+    "confusion_matrix", "bcolz", "OneHotEncoder", "TSNE", "FileLink", "theano", "shared", "T", "conv2d",
+    "nnet", "pool", "keras", "K", "get_file", "np_utils", "to_categorical", "Sequential", "Model", "Input",
+    "Embedding", "Reshape", "merge", "LSTM", "Bidirectional", "TimeDistributed", "Activation", "SimpleRNN",
+    "GRU", "Flatten", "Dense", "Dropout", "Lambda", "l2", "activity_l2", "l1", "activity_l1",
+    "BatchNormalization", "SGD", "RMSprop", "Adam", "layer_from_config", "categorical_crossentropy",
+    "categorical_accuracy", "Convolution1D", "Convolution2D", "MaxPooling1D", "MaxPooling2D",
+    "ZeroPadding2D", "AveragePooling2D", "UpSampling2D", "image", "sequence", "Tokenizer",
+    "GlobalAveragePooling2D", "vgg_mean", "vgg_preprocess", "Vgg16", "Vgg16BN", "to_bw", "floor", "ceil",
+    "wrap_config", "copy_layer",
+]
+
+
+def test_the_course_namespace_is_there():
+    namespace = {}
+    exec("from vggcourse.utils import *", namespace)
+    assert not [name for name in COURSE_NAMESPACE if name not in namespace]
+    assert len(utils.__all__) == len(set(utils.__all__))
+
+
+@pytest.mark.parametrize("name, replacement", [
+    ("bcolz", "save_array"), ("theano", "keras.ops"), ("T", "keras.ops"), ("misc", "imread"),
+    ("Tokenizer", "TextVectorization"),
+])
+def test_gone_names_raise_naming_the_replacement(name, replacement):
+    gone = getattr(utils, name)
+    with pytest.raises(TypeError, match=replacement):
+        gone.carray([1], rootdir="x")
+    assert replacement in repr(gone)
+
+
+def test_plots_takes_the_course_extra_titles(dogscats):
+    imgs = utils.get_data(dogscats / "valid", target_size=(16, 16))[:4]
+    fig = utils.plots(imgs, titles=np.linspace(0, 1, 100))  # the course passed every probability
+    assert [ax.get_title() for ax in fig.axes][:2] == ["0.0", "0.010101010101010102"]
+    plt.close(fig)
+
+
+def test_imread_imresize_and_vgg_preprocess(dogscats):
+    path = sorted((dogscats / "valid" / "cats").glob("*.jpg"))[0]
+    img = utils.imread(path)
+    assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[-1] == 3
+    assert utils.imresize(img, (10, 20)).shape == (10, 20, 3)
+    x = np.full((1, 2, 2, 3), [123.68, 116.779, 103.939 + 1], dtype=np.float32)
+    np.testing.assert_allclose(utils.vgg_preprocess(x)[0, 0, 0], [1, 0, 0], atol=1e-4)  # BGR, mean-free
+    from vggcourse.preprocessing import VggPreprocess
+
+    np.testing.assert_allclose(utils.vgg_preprocess(x), np.asarray(VggPreprocess()(x)), atol=1e-4)
+
+
+def test_get_batches_has_keras1_names(dogscats):
+    batches = utils.get_batches(dogscats / "valid", target_size=(8, 8))
+    assert batches.N == batches.nb_sample == 100
+    assert "pandas" in repr(utils.pd)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from vggcourse import weights
+from vggcourse.errors import UserInputError
 from vggcourse.model import Vgg16, Vgg16BN, build_vgg16
 
 
@@ -198,6 +199,62 @@ def test_keras3_weights_file_is_accepted(tmp_path):
     other = build_vgg16((32, 32), include_top=False)
     weights.load_weights(other, tmp_path / "m.weights.h5")
     np.testing.assert_array_equal(other.get_weights()[0], model.get_weights()[0])
+
+
+def _same(model, values):
+    return all(np.array_equal(a, b) for a, b in zip(model.get_weights(), values))
+
+
+def test_failed_keras3_load_leaves_the_model_unchanged(tmp_path):
+    source = build_vgg16((32, 32), include_top=False)
+    path = tmp_path / "m.weights.h5"
+    source.save_weights(path)
+    with h5py.File(path, "a") as f:  # the last conv layer no longer fits: Keras fails half way
+        group = f["layers"]["conv2d_12"]["vars"]  # Keras 3 names groups by class: the 13th conv
+        del group["0"]
+        group.create_dataset("0", data=np.zeros((3, 3, 512, 7), "float32"))
+    target = build_vgg16((32, 32), include_top=False)
+    before = target.get_weights()
+    with pytest.raises(UserInputError, match="m.weights.h5 does not fit the model"):
+        weights.load_weights(target, path)
+    assert _same(target, before), "a failed load must change nothing"
+
+
+def test_keras3_file_with_a_course_name_loads(tmp_path):
+    source = build_vgg16((32, 32), include_top=False)
+    source.save_weights(tmp_path / "m.weights.h5")
+    (tmp_path / "m.weights.h5").rename(tmp_path / "ft1.h5")
+    target = build_vgg16((32, 32), include_top=False)
+    weights.load_weights(target, tmp_path / "ft1.h5")
+    assert _same(target, source.get_weights())
+
+
+def test_load_weights_atomically_restores_weights_and_optimizer_state(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")])
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0)
+    before = [keras.ops.convert_to_numpy(v) for v in [*model.weights, *model.optimizer.variables]]
+
+    def half_way(path):
+        model.layers[0].kernel.assign(np.zeros((3, 2)))
+        model.optimizer.variables[-1].assign(np.full(model.optimizer.variables[-1].shape, 7.0))
+        raise OSError(f"{path}: read error")
+
+    with pytest.raises(OSError, match="read error"):
+        weights.load_weights_atomically(model, tmp_path / "x.h5", half_way)
+    after = [keras.ops.convert_to_numpy(v) for v in [*model.weights, *model.optimizer.variables]]
+    assert all(np.array_equal(a, b) for a, b in zip(after, before))
+
+
+def test_a_cut_off_weights_file_is_named(tmp_path):
+    model = build_vgg16((32, 32), include_top=False)
+    path = weights.save_weights(model, tmp_path / "w.h5")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    before = model.get_weights()
+    with pytest.raises(UserInputError, match="w.h5"):
+        weights.load_weights(model, path)
+    assert _same(model, before)
 
 
 def test_bad_files(tmp_path):

@@ -1,26 +1,115 @@
-"""Writing a file so that it is either the old one or the complete new one, never half-written."""
+"""Writing a file so that it is either the old one or the complete new one, never half-written.
+
+The new content goes to a hidden temporary file beside the target (`.NAME.<pid>.<random>.tmp`),
+which is renamed over the target once complete. The result has the permissions any other program
+would give it: a new file follows the umask (0644 under the usual 022), an overwritten file keeps
+its mode. A temporary file left by a killed process is removed by the next write to the same
+target once its process is gone.
+"""
 import os
-import tempfile
+import re
+import secrets
+import stat
+import time
 from pathlib import Path
 
 __all__ = ["write_atomically"]
+
+STALE_SECONDS = 60  # a dead process's temporary file older than this is removed
 
 
 def write_atomically(path, write, suffix=".tmp"):
     """Call `write(tmp)` for a temporary file beside `path`, then rename it to `path`; returns `path`.
 
     If `write` raises (or the process is interrupted), the temporary file is removed and `path` is
-    untouched. `suffix` is the temporary file's ending, for writers that insist on one (`.keras`).
+    untouched; an error that names the temporary file names `path` instead. `suffix` is the
+    temporary file's ending, for writers that insist on one (`.keras`).
 
         write_atomically("history.json", lambda tmp: Path(tmp).write_text(text))
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
+    _remove_stale(path, suffix)
+    tmp, mode = _create_temporary(path, suffix)
     try:
-        write(tmp)
-        os.replace(tmp, path)
+        try:
+            write(tmp)
+            os.chmod(tmp, _existing_mode(path, mode))
+            os.replace(tmp, path)
+        except Exception as error:
+            _name_the_target(error, tmp, path)
+            raise
     finally:
-        if os.path.exists(tmp):
+        if os.path.lexists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _create_temporary(path, suffix):
+    """A new empty file beside `path`, created with mode 0666 so that the umask applies, and that
+    mode (what a new `path` should get)."""
+    prefix = f".{path.name}.{os.getpid()}."
+    for _ in range(100):
+        tmp = str(path.parent / f"{prefix}{secrets.token_hex(4)}{suffix}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        except OSError as error:
+            _name_the_target(error, tmp, path)
+            raise
+        try:
+            return tmp, stat.S_IMODE(os.fstat(fd).st_mode)
+        finally:
+            os.close(fd)
+    raise FileExistsError(f"could not create a temporary file beside {path}")
+
+
+def _existing_mode(path, default):
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return default
+
+
+def _name_the_target(error, tmp, path):
+    """Make `error` speak of `path`, the file the user asked for, not of the hidden `tmp`."""
+    if isinstance(error, OSError) and error.filename is not None:
+        if os.fspath(error.filename) == tmp:
+            error.filename = str(path)
+        return
+    if any(isinstance(arg, str) and tmp in arg for arg in error.args):
+        error.args = tuple(arg.replace(tmp, str(path)) if isinstance(arg, str) else arg
+                           for arg in error.args)
+
+
+def _remove_stale(path, suffix):
+    """Remove temporary files beside `path` left by processes that no longer run."""
+    # ours: .NAME.<pid>.<8 hex>SUFFIX; earlier versions (tempfile.mkstemp): .NAME.<8 chars>SUFFIX
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(?:([0-9]+)\.[0-9a-f]{{8}}|[a-z0-9_]{{8}})"
+                         rf"{re.escape(suffix)}")
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return
+    now = time.time()
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match is None or (match.group(1) and _alive(int(match.group(1)))):
+            continue
+        try:
+            if now - entry.stat(follow_symlinks=False).st_mtime > STALE_SECONDS:
+                os.unlink(entry.path)
+        except OSError:
+            pass  # gone already, or not ours to remove
+
+
+def _alive(pid):
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True

@@ -18,6 +18,7 @@ import numpy as np
 from keras.utils import PyDataset
 
 from vggcourse._atomic import write_atomically
+from vggcourse.errors import InputFileNotFoundError, UserInputError, UserTypeError
 
 __all__ = ["save_array", "load_array", "onehot", "MixIterator"]
 
@@ -36,7 +37,7 @@ def _as_storable(arr):
             return arr.astype(str)
         if kinds <= {bytes}:
             return arr.astype(bytes)
-        raise TypeError(
+        raise UserTypeError(
             "save_array stores numeric and string arrays; received an object array holding "
             f"{sorted(k.__name__ for k in kinds)}. Convert it to a numeric or str dtype first."
         )
@@ -52,12 +53,12 @@ def save_array(fname, arr, chunk_bytes=DEFAULT_CHUNK_BYTES):
     """
     fname = os.fspath(fname)
     if os.path.isdir(fname):
-        raise ValueError(
+        raise UserInputError(
             f"save_array: `fname` is a directory ({fname!r}), perhaps an old bcolz array. "
             "Give a file name; remove or rename the directory first."
         )
     if chunk_bytes < 1:
-        raise ValueError(f"save_array: `chunk_bytes` must be positive. Received: chunk_bytes={chunk_bytes}")
+        raise UserInputError(f"save_array: `chunk_bytes` must be positive. Received: chunk_bytes={chunk_bytes}")
     arr = _as_storable(arr)
     folder = os.path.dirname(os.path.abspath(fname))
     os.makedirs(folder, exist_ok=True)
@@ -91,26 +92,41 @@ def load_array(fname, mmap=False):
     """
     fname = os.fspath(fname)
     if os.path.isdir(fname):
-        raise ValueError(
+        raise UserInputError(
             f"load_array: {fname!r} is a directory, probably a bcolz array from the 2016 course. "
             "Load it with bcolz where it still installs and save it again with save_array."
         )
     if not os.path.exists(fname):
-        raise FileNotFoundError(f"load_array: no array file at {fname!r}; write it with save_array(fname, arr).")
+        raise InputFileNotFoundError(f"load_array: no array file at {fname!r}; write it with save_array(fname, arr).")
     mode = "r" if mmap is True else (mmap or None)
-    return np.load(fname, mmap_mode=mode, allow_pickle=False)
+    try:
+        return np.load(fname, mmap_mode=mode, allow_pickle=False)
+    except (EOFError, ValueError, OSError) as error:  # empty, cut off, or not a .npy file
+        raise UserInputError(f"load_array: {fname!r} is not a complete array file written by save_array "
+                             f"({type(error).__name__}: {error}); write it again") from error
 
 
 def onehot(x, num_classes=None):
-    """One-hot float32 rows for integer labels `x` (`num_classes` defaults to max(x) + 1)."""
+    """One-hot float32 rows for integer labels `x` (`num_classes` defaults to max(x) + 1).
+
+    The package's one one-hot encoder (batches, the feature cache, `utils` and Keras 1's
+    `to_categorical` call it). Like `to_categorical`, it takes a column `(n, 1)` and whole numbers
+    stored as floats (`3.0`):
+
+        onehot([0, 2, 1], 3)   # [[1, 0, 0], [0, 0, 1], [0, 1, 0]]
+    """
     x = np.asarray(x)
+    if x.ndim == 2 and x.shape[1] == 1:
+        x = x[:, 0]
+    if x.size and np.issubdtype(x.dtype, np.floating) and np.all(np.isfinite(x)) and np.all(x == np.round(x)):
+        x = x.astype(np.int64)
     if x.ndim != 1 or (x.size and not np.issubdtype(x.dtype, np.integer)):
-        raise ValueError("onehot: `x` must be a 1-D array of integer labels. "
-                         f"Received dtype {x.dtype}, shape {x.shape}")
+        raise UserInputError("onehot: `x` must be a 1-D array of integer labels. "
+                             f"Received dtype {x.dtype}, shape {x.shape}")
     if num_classes is None:
         num_classes = int(x.max()) + 1 if x.size else 0
     if x.size and (x.min() < 0 or x.max() >= num_classes):
-        raise ValueError(f"onehot: labels must lie in [0, {num_classes}). Received min {x.min()}, max {x.max()}")
+        raise UserInputError(f"onehot: labels must lie in [0, {num_classes}). Received min {x.min()}, max {x.max()}")
     out = np.zeros((x.size, num_classes), dtype=np.float32)
     out[np.arange(x.size), x] = 1.0
     return out
@@ -121,7 +137,7 @@ def _concat_batches(batches):
     first = batches[0]
     if isinstance(first, (tuple, list)):
         if any(len(b) != len(first) for b in batches):
-            raise ValueError("MixIterator: the iterators yield batches of different structure "
+            raise UserInputError("MixIterator: the iterators yield batches of different structure "
                              "(some with labels, some without).")
         return tuple(np.concatenate([np.asarray(b[i]) for b in batches]) for i in range(len(first)))
     return np.concatenate([np.asarray(b) for b in batches])
@@ -140,14 +156,14 @@ class MixIterator(PyDataset):
         super().__init__(**kwargs)
         self.iters = list(iters)
         if not self.iters:
-            raise ValueError("MixIterator: `iters` must hold at least one iterator. Received none.")
+            raise UserInputError("MixIterator: `iters` must hold at least one iterator. Received none.")
         self.N = self.n = self.samples = sum(int(getattr(it, "n", 0) or 0) for it in self.iters)
 
     def __len__(self):
         try:
             return max(len(it) for it in self.iters)
         except TypeError:
-            raise TypeError("MixIterator: len() needs iterators with a length (PyDataset, "
+            raise UserTypeError("MixIterator: len() needs iterators with a length (PyDataset, "
                             "DirectoryIterator); plain generators only support next().") from None
 
     def __getitem__(self, index):

@@ -4,39 +4,57 @@
     vggcourse prepare data/dogscats --dry-run   # Kaggle's flat folders -> the course layout
     vggcourse finetune data/dogscats --epochs 3 --out runs/dc
     vggcourse submit data/dogscats runs/dc/best.keras --out submission.csv
+    vggcourse port lesson2.ipynb                # a 2016 notebook -> Python 3 and vggcourse
 
-Exit codes: 0 success, 2 bad usage or bad input (one line, no traceback), 1 anything else.
+Exit codes: 0 success; 2 bad usage or bad input, that is a `vggcourse.errors` user error (one
+line, no traceback); 1 anything else, which is a failure or a bug. `VGGCOURSE_DEBUG=1` prints the
+traceback of every error.
 """
 import argparse
+import csv
 import os
 import sys
-from pathlib import Path
+import traceback
+
+from vggcourse.errors import UserInputError, is_user_error
 
 __all__ = ["main", "build_parser"]
 
+DEBUG_ENV = "VGGCOURSE_DEBUG"
 
-class UsageError(Exception):
-    """A mistake in what the user asked for: reported in one line, exit code 2."""
+
+def _number(text, convert, accept, expected):
+    """`convert(text)` if `accept` takes it, else argparse's usage error (exit 2) saying `expected`."""
+    try:
+        value = convert(text)
+    except ValueError:
+        value = None
+    if value is None or not accept(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+    return value
 
 
 def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    return value
+    return _number(text, int, lambda v: v > 0, "a positive whole number")
+
+
+def _non_negative_int(text):
+    return _number(text, int, lambda v: v >= 0, "a whole number >= 0")
 
 
 def _positive_float(text):
+    return _number(text, float, lambda v: v > 0, "a positive number")
+
+
+def _layer(text):
+    """A layer name ('fc1', 'block5_conv1') or a layer index (an int, negative counts from the end)."""
+    text = text.strip()
+    if not text:
+        raise argparse.ArgumentTypeError("expected a layer name such as fc1 or block5_conv1, or an index")
     try:
-        value = float(text)
+        return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
+        return text
 
 
 # ---------------------------------------------------------------- subcommands
@@ -63,25 +81,52 @@ def cmd_finetune(args):
     result = finetune_directory(
         args.data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, size=args.size,
         weights=args.weights, batch_norm=args.bn, out=args.out, resume=args.resume,
-        cache=not args.no_cache)
+        cache=not args.no_cache,
+        unfreeze=args.unfreeze, one_cycle=args.one_cycle, lr_find=args.lr_find, tta=args.tta)
     print(f"best val_accuracy {result.best_val_accuracy:.4f} (epoch {result.best_epoch + 1}); "
           f"models in {result.out}/ (best.keras, last.keras), plots: {len(result.pngs)} PNGs")
+    suggestion = getattr(result, "lr_suggestion", None)
+    if args.lr_find and suggestion is not None:
+        print(f"lr_find suggests lr={suggestion:.3g} (curve in {os.path.join(result.out, 'lr_find.png')})")
 
 
 def cmd_predict(args):
     from vggcourse.workflow import predict_directory
 
-    batches, probs, vgg = predict_directory(args.model, args.path, batch_size=args.batch_size)
-    lines = ["file,class,probability"]
+    batches, probs, vgg = predict_directory(args.model, args.path, batch_size=args.batch_size,
+                                            tta=args.tta)
+    _check_class_probabilities(probs, vgg.classes, args.model)
+    rows = [["file", "class", "probability"]]
     for name, row in zip(batches.filenames, probs):
         top = int(row.argmax())
-        lines.append(f"{name},{vgg.classes[top]},{row[top]:.5f}")
-    text = "\n".join(lines) + "\n"
+        rows.append([name, vgg.classes[top], f"{row[top]:.5f}"])
     if args.out:
-        _write_text(args.out, text)
-        print(f"wrote {len(lines) - 1} predictions to {args.out}")
+        from vggcourse._atomic import write_atomically
+
+        write_atomically(args.out, lambda tmp: _write_csv(tmp, rows))
+        print(f"wrote {len(rows) - 1} predictions to {args.out}")
     else:
-        sys.stdout.write(text)
+        csv.writer(sys.stdout, lineterminator="\n").writerows(rows)
+
+
+def _write_csv(path, rows):
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f, lineterminator="\n").writerows(rows)
+
+
+def _check_class_probabilities(probs, classes, model):
+    """Refuse a model whose outputs are not one probability per class (a regression head, say)."""
+    import numpy as np
+
+    probs = np.asarray(probs)
+    if probs.ndim != 2 or probs.shape[1] != len(classes):
+        raise UserInputError(f"the model {model} gives outputs of shape {probs.shape[1:]} but names "
+                             f"{len(classes)} classes; predict needs one probability per class")
+    if probs.size and (probs.min() < 0 or probs.max() > 1 or not np.allclose(probs.sum(axis=1), 1, atol=0.01)):
+        raise UserInputError(f"the model {model} does not output class probabilities (values from "
+                             f"{probs.min():.4g} to {probs.max():.4g}, rows summing to "
+                             f"{probs.sum(axis=1).min():.4g}..{probs.sum(axis=1).max():.4g}); "
+                             "predict needs a classifier ending in a softmax")
 
 
 def cmd_submit(args):
@@ -89,18 +134,28 @@ def cmd_submit(args):
 
     clip = tuple(args.clip) if args.clip else "auto"
     submit_directory(args.data, args.model, out=args.out, batch_size=args.batch_size,
-                     positive=args.positive, clip=clip, expected_rows=args.expected_rows)
+                     positive=args.positive, clip=clip, expected_rows=args.expected_rows,
+                     tta=args.tta)
     print(f"wrote {args.out}")
 
 
 def cmd_verify(args):
-    from vggcourse.image import find_unreadable_images
+    from vggcourse.image import find_problems
 
-    bad = find_unreadable_images(args.path)
-    for path, reason in bad:
+    problems = find_problems(args.path)
+    for path, reason in problems:
         print(f"{path}: {reason}")
-    print(f"{len(bad)} unreadable image(s) under {args.path}")
-    return 1 if bad and args.strict else 0
+    print(f"{len(problems)} problem(s) under {args.path}")
+    return 1 if problems and args.strict else 0
+
+
+def cmd_port(args):
+    from vggcourse.port import port_notebook
+
+    result = port_notebook(args.notebook, out=args.out)
+    for change in result.changes:
+        print(change)
+    print(f"wrote {result.path}: {len(result.changes)} change(s) in {result.cells} code cell(s)")
 
 
 def cmd_weights(args):
@@ -145,7 +200,8 @@ def build_parser():
     p.add_argument("data", help="folder with train/<class>/ and valid/<class>/")
     p.add_argument("--epochs", type=_positive_int, default=1)
     p.add_argument("--batch-size", type=_positive_int, default=64)
-    p.add_argument("--lr", type=_positive_float, default=0.001, help="Adam learning rate (default: %(default)s)")
+    p.add_argument("--lr", type=_positive_float,
+                   help="Adam learning rate (default: 0.001, or lr_find's suggestion with --lr-find)")
     p.add_argument("--size", type=_positive_int, default=224, help="image size in pixels (default: %(default)s)")
     p.add_argument("--weights", default="imagenet",
                    help="'imagenet', 'none' (random) or a weights file, e.g. the course's vgg16.h5")
@@ -153,6 +209,13 @@ def build_parser():
     p.add_argument("--out", default="vggcourse-run", help="output folder (default: %(default)s)")
     p.add_argument("--resume", help="weights file of an earlier run (OUT/last.weights.h5)")
     p.add_argument("--no-cache", action="store_true", help="do not cache the frozen body's features")
+    p.add_argument("--unfreeze", type=_layer, metavar="LAYER",
+                   help="also train LAYER (a name such as fc1 or block5_conv1, or an index) and every layer above it")
+    p.add_argument("--one-cycle", action="store_true", help="train with the one-cycle schedule (warm-up, then cosine)")
+    p.add_argument("--lr-find", action="store_true",
+                   help="run the learning-rate range test first: writes lr_find.png and prints the suggestion")
+    p.add_argument("--tta", type=_non_negative_int, default=0, metavar="N",
+                   help="validation analysis: average the plain prediction with N augmented ones")
     p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("predict", help="predict every image under PATH with a saved model")
@@ -160,6 +223,8 @@ def build_parser():
     p.add_argument("path", help="an image folder (class folders, test/unknown/ or flat)")
     p.add_argument("--batch-size", type=_positive_int, default=64)
     p.add_argument("--out", help="CSV file to write (default: print)")
+    p.add_argument("--tta", type=_non_negative_int, default=0, metavar="N",
+                   help="average the plain prediction with N augmented ones (default: %(default)s)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("submit", help="predict DATA/test and write a checked Kaggle submission")
@@ -170,11 +235,14 @@ def build_parser():
     p.add_argument("--positive", help="class whose probability is the label column (two classes; default: dogs)")
     p.add_argument("--clip", type=float, nargs=2, metavar=("LOW", "HIGH"), help="clip probabilities (binary default 0.05 0.95)")
     p.add_argument("--expected-rows", type=_positive_int, help="refuse unless there are exactly this many rows (12500 for Kaggle)")
+    p.add_argument("--tta", type=_non_negative_int, default=0, metavar="N",
+                   help="average the plain prediction with N augmented ones (default: %(default)s)")
     p.set_defaults(func=cmd_submit)
 
-    p = sub.add_parser("verify", help="list unreadable images under PATH")
+    p = sub.add_parser("verify", help="list unreadable images, empty or unreadable class folders and "
+                                      "single-class trees under PATH")
     p.add_argument("path")
-    p.add_argument("--strict", action="store_true", help="exit 1 when any image is unreadable")
+    p.add_argument("--strict", action="store_true", help="exit 1 when anything is reported")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("weights", help="the weights cache: list, fetch, import, convert")
@@ -190,32 +258,42 @@ def build_parser():
     w.add_argument("file", help="the course's vgg16.h5 or vgg16_bn.h5")
     w.add_argument("output", help="the .h5 file to write")
     p.set_defaults(func=cmd_weights)
+
+    p = sub.add_parser("port", help="rewrite a 2016 course notebook for Python 3 and vggcourse")
+    p.add_argument("notebook", help="the course's .ipynb file")
+    p.add_argument("-o", "--out", help="the .ipynb to write (default: NOTEBOOK_ported.ipynb beside it)")
+    p.set_defaults(func=cmd_port)
     return parser
 
 
-def _write_text(path, text):
-    from vggcourse._atomic import write_atomically
-
-    write_atomically(path, lambda tmp: Path(tmp).write_text(text))
+_WITHOUT_KERAS = ("prepare", "port")  # commands that never import Keras: no need to start it early
 
 
 def main(argv=None):
     """Run the command line; returns the exit code (0 ok, 1 failure, 2 bad usage or input)."""
     args = build_parser().parse_args(argv)
+    if args.command not in _WITHOUT_KERAS:
+        from vggcourse._console import quiet_tensorflow
+
+        quiet_tensorflow()  # TensorFlow's start-up lines stay out of the output (VGGCOURSE_DEBUG=1 shows them)
     if getattr(args, "weights", None) == "none":
         args.weights = None
+    debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
         return args.func(args) or 0
-    except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, UsageError) as err:
-        print(f"vggcourse {args.command}: error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"vggcourse {args.command}: interrupted", file=sys.stderr)
         return 1
     except Exception as err:  # noqa: BLE001 - the command line reports, the library raises
+        if debug:
+            traceback.print_exc()
+        if is_user_error(err):
+            print(f"vggcourse {args.command}: error: {err}", file=sys.stderr)
+            return 2
         print(f"vggcourse {args.command}: failed: {type(err).__name__}: {err}", file=sys.stderr)
-        if os.environ.get("VGGCOURSE_DEBUG"):
-            raise
+        if not debug:
+            print(f"(a bug or a failure, not a mistake in the command: set {DEBUG_ENV}=1 to see where "
+                  "it happened)", file=sys.stderr)
         return 1
 
 

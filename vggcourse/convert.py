@@ -18,6 +18,8 @@ trips.
 """
 import numpy as np
 
+from vggcourse.errors import UserInputError
+
 __all__ = [
     "theano_kernel_to_channels_last",
     "channels_last_kernel_to_theano",
@@ -32,7 +34,7 @@ def theano_kernel_to_channels_last(kernel):
     """`(out, in, kh, kw)` Theano convolution kernel -> `(kh, kw, in, out)` correlation kernel."""
     kernel = np.asarray(kernel)
     if kernel.ndim != 4:
-        raise ValueError(f"`kernel` must be 4-D (out, in, kh, kw). Received shape {kernel.shape}.")
+        raise UserInputError(f"`kernel` must be 4-D (out, in, kh, kw). Received shape {kernel.shape}.")
     return np.ascontiguousarray(kernel.transpose(2, 3, 1, 0)[::-1, ::-1])
 
 
@@ -40,7 +42,7 @@ def channels_last_kernel_to_theano(kernel):
     """Inverse of `theano_kernel_to_channels_last`: `(kh, kw, in, out)` -> `(out, in, kh, kw)`."""
     kernel = np.asarray(kernel)
     if kernel.ndim != 4:
-        raise ValueError(f"`kernel` must be 4-D (kh, kw, in, out). Received shape {kernel.shape}.")
+        raise UserInputError(f"`kernel` must be 4-D (kh, kw, in, out). Received shape {kernel.shape}.")
     return np.ascontiguousarray(kernel[::-1, ::-1].transpose(3, 2, 0, 1))
 
 
@@ -55,7 +57,7 @@ def _flatten_kernel(kernel, hwc):
     h, w, c = hwc
     kernel = np.asarray(kernel)
     if kernel.ndim != 2 or kernel.shape[0] != h * w * c:
-        raise ValueError(
+        raise UserInputError(
             f"`kernel` must have {h}*{w}*{c}={h * w * c} rows for a flatten of {tuple(hwc)}. "
             f"Received shape {kernel.shape}."
         )

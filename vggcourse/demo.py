@@ -9,21 +9,14 @@ steps run on them with this package: `get_batches`, `Vgg16BN`, `finetune`, `fit`
 submission file and the analysis plots. It needs no network and finishes in a few minutes on a CPU.
 
 ImageNet weights cannot be downloaded offline, so the model starts from random weights. The recipe
-keeps the random convolutional body frozen, as `finetune` leaves it, and trains the dense layers
-from scratch on top: random convolutions of 32x32 digits already separate the classes well, and with
-the body frozen `fit` computes its output once and reuses it (`vggcourse.features`), so each epoch
-after the first costs only the dense layers. Recipes measured on 2 CPU cores shared with other jobs
-(val accuracy on 339 images; seconds of training, the conv body's output included):
+(`RECIPE`) keeps the random convolutional body frozen, as `finetune` leaves it, and trains the dense
+layers from scratch on top: random convolutions of 32x32 digits already separate the classes well,
+and with the body frozen `fit` computes its output once and reuses it (`vggcourse.features`), so
+each epoch after the first costs only the dense layers. Batch norm follows the batches faster than
+Keras' default (momentum 0.9: an epoch is only ~40 steps), and the rate drops tenfold half way.
+How the recipe was chosen, with measured accuracies and times: bench/RESULTS.md.
 
-| model, trained layers | epochs x lr (Adam), batch | val acc | s |
-| --- | --- | --- | --- |
-| Vgg16BN, all layers | 1 x 1e-4, 64 | 0.09 (train 0.66; BN running stats unsettled) | 188 / epoch |
-| Vgg16, dense only | 4 x 1e-3, 64 | 0.37 (train 0.34) | 97 |
-| Vgg16BN, dense only | 20 x 1e-3, 64 | 0.09 - 0.83, erratic (train 0.99) | 584 |
-| Vgg16BN, dense only, BN momentum 0.9 | 6 x 1e-3, 32 | 0.92 (0.87 - 0.93 from epoch 3) | 317 |
-| Vgg16BN, dense only, BN momentum 0.9 | 3 x 1e-3 + 3 x 1e-4, 32 | 0.968, 0.971, 0.974 (seeds 0, 1, 2) | 158 - 178 |
-
-The last is RECIPE. `run_demo()` with it: val 0.971, test 0.99, 3.4 minutes in all.
+The submission is scored as any other: `kaggle.score_submission` against `test_labels.csv`.
 """
 import csv
 import json
@@ -35,9 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
+from vggcourse.errors import UserInputError
+
 __all__ = ["RECIPE", "DemoResult", "run_demo", "write_digits"]
 
-# The measured recipe (the table above). `epochs` counts both stages: the first half (rounded up)
+# The measured recipe (bench/RESULTS.md). `epochs` counts both stages: the first half (rounded up)
 # at `lr`, the rest at `lr / 10`.
 RECIPE = dict(size=32, epochs=6, batch_size=32, lr=1e-3, bn_momentum=0.9,
               trained=("fc1", "fc1_bn", "fc2", "fc2_bn"))
@@ -95,11 +90,13 @@ def write_digits(data_dir, size=32, valid_fraction=0.2, n_test=100, seed=0, limi
     """scikit-learn's digits as `train/<digit>`, `valid/<digit>`, `test/unknown` PNGs of `size` pixels.
 
     A seeded split: `n_test` images go to `test/unknown/<id>.png` (their labels to
-    `test_labels.csv`, `id,label`), then `valid_fraction` of the rest to `valid/`. The settings are
+    `test_labels.csv`, `img,label` as `kaggle.score_submission` reads them: `17.png,3`), then
+    `valid_fraction` of the rest to `valid/`. The settings are
     recorded in `digits.json`; a folder written with the same settings is reused as it is.
     """
     data_dir = Path(data_dir)
-    settings = dict(size=size, valid_fraction=valid_fraction, n_test=n_test, seed=seed, limit=limit)
+    settings = dict(size=size, valid_fraction=valid_fraction, n_test=n_test, seed=seed, limit=limit,
+                    labels="img,label")
     if _reusable(data_dir, settings):
         log(f"Using the digits already written to {data_dir}")
         return data_dir
@@ -120,10 +117,18 @@ def _reusable(data_dir, settings):
     if not data_dir.exists():
         return False
     record = data_dir / _DATA_RECORD
-    if record.is_file() and json.loads(record.read_text()) == settings:
+    if record.is_file() and _read_record(record) == settings:
         return True
-    raise ValueError(f"{data_dir} already exists and does not hold the demo's digits written with "
+    raise UserInputError(f"{data_dir} already exists and does not hold the demo's digits written with "
                      f"{settings}; choose another `out_dir` or move that folder away")
+
+
+def _read_record(path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UserInputError(f"{path} is not valid JSON ({error}); it records how the demo wrote its "
+                             f"digits: move {path.parent} away and run the demo again") from None
 
 
 def _load_digits(size):
@@ -158,10 +163,10 @@ def _write_split(root, images, labels, split):
     (root / "test" / "unknown").mkdir(parents=True, exist_ok=True)
     with open(root / "test_labels.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["id", "label"])
+        writer.writerow(["img", "label"])
         for i in sorted(split["test"]):
             Image.fromarray(images[i]).save(root / "test" / "unknown" / f"{i}.png")
-            writer.writerow([i, labels[i]])
+            writer.writerow([f"{i}.png", labels[i]])
 
 
 def _count(folder):
@@ -201,25 +206,15 @@ def _train(data_dir, epochs, size, batch_size, lr, log):
 def _write_outputs(vgg, val_batches, result, log):
     """The model, the submission, the analysis PNGs, and the accuracies, into `result`."""
     from vggcourse.interpret import Interpretation
-    from vggcourse.kaggle import write_submission
+    from vggcourse.kaggle import score_submission, write_submission
 
     out = result.out_dir
     result.model = vgg.save(out / "digits.keras", include_optimizer=False)
     test_batches, probs = vgg.test(result.data_dir / "test", batch_size=64)
     result.submission = write_submission(out / "submission.csv", probs, test_batches,
                                          class_indices=vgg.classes, kind="multiclass")
-    result.test_accuracy = _test_accuracy(test_batches.filenames, probs, vgg.classes,
-                                          result.data_dir / "test_labels.csv")
+    result.test_accuracy = score_submission(result.submission, result.data_dir / "test_labels.csv").accuracy
     interp = Interpretation.from_vgg(vgg, val_batches)
     result.val_accuracy = float(interp.accuracy())
     result.pngs = [Path(p) for p in interp.save_pngs(out / "analysis")]
     log(f"Wrote {result.model.name}, {result.submission.name} and {len(result.pngs)} plots in analysis/")
-
-
-def _test_accuracy(filenames, probs, classes, labels_csv):
-    with open(labels_csv, newline="") as f:
-        truth = {row["id"]: row["label"] for row in csv.DictReader(f)}
-    predicted = [classes[i] for i in np.argmax(probs, axis=1)]
-    ids = [Path(name).stem for name in filenames]
-    return float(np.mean([truth[i] == p for i, p in zip(ids, predicted)]))
-

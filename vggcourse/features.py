@@ -22,7 +22,7 @@ so `fit` then prints one line and runs the full model). `predict` uses the same 
 `shuffle=False` batches, so `vgg.test(...)` after `fit` reuses validation or test features.
 
 Where the features live: in memory for the session, and in `$VGGCOURSE_CACHE` (default
-`~/.cache/vggcourse/features`) as one `.npy` file per set of files. The file's name is a hash of
+`~/.cache/vggcourse/features`) as one `.npz` file per set of files (each array with a CRC-32, checked on every read). The file's name is a hash of
 every input that changes the features: each file's path, size and modification time, the image
 size, interpolation and rescale, the backend, and each frozen layer's class, config and weights.
 Any change gives a new name, so an outdated file is simply never read again; past 10 GB
@@ -57,15 +57,19 @@ __all__ = [
     "cache_boundary",
     "cache_dir",
     "clear_cache",
+    "CachedSequential",
+    "compile_like",
     "compute_features",
     "enable_mixed_precision",
+    "evaluate",
     "fit",
     "predict",
+    "predict_in_order",
 ]
 
 STORE_DTYPE = np.float32
 DISK_LIMIT = 10 << 30  # bytes of cache files kept on disk; the least recently used go first
-_FORMAT = "vggcourse-features-1"  # part of every key: bump it when the stored format changes
+_FORMAT = "vggcourse-features-2"  # an .npz whose members carry a CRC-32 each  # part of every key: bump it when the stored format changes
 _MEMORY_LIMIT = 2 << 30  # bytes of features kept in memory between calls
 _memory = collections.OrderedDict()  # key -> features array, least recently used first
 _splits = weakref.WeakKeyDictionary()  # model -> (layer ids, boundary, body, head); see _split
@@ -80,7 +84,7 @@ def cache_dir():
 def clear_cache():
     """Forget every cached feature array, in memory and on disk."""
     _memory.clear()
-    for path in cache_dir().glob("*.npy"):
+    for path in cache_dir().glob("*.np[yz]"):
         path.unlink(missing_ok=True)
 
 
@@ -168,8 +172,12 @@ def _files_key(batches, hasher):
     }
     hasher.update(json.dumps(about, sort_keys=True).encode())
     for path in batches.filepaths:
-        stat = os.stat(path)
-        hasher.update(f"{os.path.abspath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        try:
+            stat = os.stat(path)
+            about = f"{stat.st_size}\0{stat.st_mtime_ns}"
+        except FileNotFoundError:  # deleted after the scan: it fails in the pass and gets a NaN row
+            about = "missing"
+        hasher.update(f"{os.path.abspath(path)}\0{about}\n".encode())
 
 
 def _layers_digest(layers):
@@ -201,14 +209,29 @@ def _remember(key, features):
         _memory.popitem(last=False)
 
 
-def _load(key, count):
-    path = cache_dir() / f"{key}.npy"
-    try:
-        features = np.load(path)
-        os.utime(path)  # recently used: pruned last
-    except (OSError, ValueError):  # missing, unreadable or not a complete .npy file
+def _load(key, count, row_shape=None):
+    """The cached features of `key`, or None. A damaged file is reported in one line, and deleted
+    so that it is computed again and replaced.
+
+    Each file is an uncompressed `.npz`: the zip format keeps a CRC-32 of the array's bytes, which
+    is checked as the array is read, so a file damaged after its header is caught too.
+    """
+    path = cache_dir() / f"{key}.npz"
+    if not path.is_file():
         return None
-    return features if features.shape[:1] == (count,) else None
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            features = archive["features"]
+        if features.shape[:1] != (count,) or (row_shape is not None and features.shape[1:] != tuple(row_shape)):
+            raise ValueError(f"holds {features.shape[0]} rows of shape {features.shape[1:]}, expected "
+                             f"{count} of {tuple(row_shape) if row_shape is not None else '?'}")
+        os.utime(path)  # recently used: pruned last
+        return features
+    except Exception as error:  # noqa: BLE001 - any damage: truncation, bad CRC, wrong array
+        print(f"vggcourse: the feature cache file {path} is unreadable ({type(error).__name__}: "
+              f"{error}); computing the features again and replacing it")
+        path.unlink(missing_ok=True)
+        return None
 
 
 def _save(key, features):
@@ -217,20 +240,20 @@ def _save(key, features):
     try:
         folder.mkdir(parents=True, exist_ok=True)
         _remove_stale_temporaries(folder)
-        write_atomically(folder / f"{key}.npy", lambda tmp: _save_npy(tmp, features))
+        write_atomically(folder / f"{key}.npz", lambda tmp: _save_npz(tmp, features))
         _prune(folder)
     except OSError as error:
         print(f"vggcourse: features kept in memory only, could not write {folder}: {error}")
 
 
-def _save_npy(path, array):
-    with open(path, "wb") as file:  # np.save(path) would append ".npy" to the temporary name
-        np.save(file, array)
+def _save_npz(path, array):
+    with open(path, "wb") as file:  # np.savez(path) would append ".npz" to the temporary name
+        np.savez(file, features=array)
 
 
 def _prune(folder, limit=DISK_LIMIT):
     """Delete the least recently used cache files while the folder holds more than `limit` bytes."""
-    files = sorted(folder.glob("*.npy"), key=lambda path: path.stat().st_mtime)
+    files = sorted(folder.glob("*.npz"), key=lambda path: path.stat().st_mtime)
     total = sum(path.stat().st_size for path in files)
     for path in files[:-1]:  # never the newest: the one just written
         if total <= limit:
@@ -264,7 +287,7 @@ def compute_features(body, batches, verbose=1):
     """
     chunk = _inference_batch_size(batches)
     images = batches.for_inference(batch_size=chunk)
-    progress = keras.utils.Progbar(len(images)) if verbose else None
+    progress = keras.utils.Progbar(len(images)) if verbose == 1 else None
     out, start = None, 0
     for step in range(len(images)):
         x = images[step]
@@ -274,11 +297,34 @@ def compute_features(body, batches, verbose=1):
         y = keras.ops.convert_to_numpy(y)
         if out is None:
             out = np.empty((len(images.filepaths), *y.shape[1:]), STORE_DTYPE)
+        if not len(y):
+            continue  # every file of this chunk failed to decode (image.py warned)
         out[start:start + len(y)] = y
         start += len(y)
         if progress:
             progress.update(step + 1)
-    return out
+    return _with_failed_rows(out, start, batches.filenames, getattr(images, "failed", ()))
+
+
+def _with_failed_rows(rows, count, filenames, failed):
+    """`rows[:count]` were made from `filenames` minus `failed`, in order: put them in place and
+    give each failed file a row of NaN, so that row i stays filenames[i] (`_usable` drops them)."""
+    if not failed:
+        return rows
+    failed = set(failed)
+    kept = [i for i, name in enumerate(filenames) if name not in failed]
+    full = np.full((len(filenames), *rows.shape[1:]), np.nan, dtype=rows.dtype)
+    full[kept] = rows[:count]
+    return full
+
+
+def _usable(features, labels):
+    """Leave out the rows of files that failed to decode (NaN rows), and their labels."""
+    flat = features.reshape(len(features), -1)
+    keep = ~np.isnan(flat[:, 0]) if flat.shape[1] else np.ones(len(features), bool)
+    if keep.all():
+        return features, labels
+    return features[keep], None if labels is None else labels[keep]
 
 
 def _features(body, batches, cache, verbose, layers_digest=None):
@@ -286,7 +332,7 @@ def _features(body, batches, cache, verbose, layers_digest=None):
     key = _key(body, batches, layers_digest)
     features = _memory.get(key)
     if features is None and cache != "memory":
-        features = _load(key, len(batches.filepaths))
+        features = _load(key, len(batches.filepaths), body.output_shape[1:])
     if features is None:
         if verbose:
             print(f"vggcourse: running the frozen layers once over {len(batches.filepaths)} images "
@@ -302,7 +348,9 @@ def _labels(batches):
     """What the batches would yield as y, for every file in `filenames` order."""
     classes = np.asarray(batches.classes)
     if batches.class_mode == "categorical":
-        return keras.utils.to_categorical(classes, batches.num_classes).astype("float32")
+        from vggcourse.arrays import onehot
+
+        return onehot(classes, batches.num_classes)
     if batches.class_mode == "binary":
         return classes.astype("float32")
     if batches.class_mode == "sparse":
@@ -333,9 +381,14 @@ class _FeatureBatches(keras.utils.PyDataset):
             self._rng.shuffle(self._order)
 
 
-def _compile_like(head, model):
-    """Compile `head` with `model`'s optimizer object (its state carries on), loss and metrics."""
+def compile_like(head, model, optimizer=None):
+    """Compile `head` with `model`'s loss and metrics, and `optimizer` or `model`'s own (its state carries on)."""
     config = model.get_compile_config() or {}
+    optimizer = model.optimizer if optimizer is None else optimizer
+    # A head compiled the same way keeps its traced train function: no retracing on the next fit.
+    signature = (id(optimizer), repr(model.loss), json.dumps(config, sort_keys=True, default=str))
+    if head is not model and head.compiled and getattr(head, "_compiled_like", None) == signature:
+        return
 
     def user(spec):
         if isinstance(spec, dict) and "class_name" in spec:
@@ -345,13 +398,14 @@ def _compile_like(head, model):
         return spec
 
     head.compile(
-        optimizer=model.optimizer,
+        optimizer=optimizer,
         loss=model.loss,
         metrics=user(config.get("metrics")),
         weighted_metrics=user(config.get("weighted_metrics")),
         loss_weights=config.get("loss_weights"),
         run_eagerly=config.get("run_eagerly", False),
     )
+    head._compiled_like = signature
 
 
 def _trained_split(model):
@@ -364,45 +418,121 @@ def _trained_split(model):
     return (boundary, *_split(model, boundary))
 
 
-# What fit() passes on to Keras. `shuffle` (default True) makes Keras visit the batches of an
-# epoch in a random order, in both paths; rows are also reshuffled each epoch when batches.shuffle.
-_FIT_ARGUMENTS = ("verbose", "callbacks", "initial_epoch", "shuffle")
+# `keras.Model.fit` keywords the cached path honours (passed on to the head's fit as they are).
+# `shuffle` (default True) makes Keras visit the batches of an epoch in a random order, in both
+# paths; rows are also reshuffled each epoch when batches.shuffle.
+_FIT_ARGUMENTS = ("verbose", "callbacks", "initial_epoch", "shuffle", "class_weight",
+                  "steps_per_epoch", "validation_steps", "validation_freq", "validation_batch_size")
+_EVALUATE_ARGUMENTS = ("verbose", "callbacks", "steps", "return_dict")
 
 
-def fit(model, batches, val_batches=None, epochs=1, cache=True, **fit_kwargs):
-    """`model.fit(batches, validation_data=val_batches, epochs=epochs)` on cached features.
+class _FollowWholeModel(keras.callbacks.Callback):
+    """Carries what callbacks do to the whole model over to the head that actually trains.
 
-    Returns the Keras `History` (loss, metrics, val_loss, val_metrics per epoch), or None when the
-    cache does not apply (see the module docstring) and the caller should run the plain fit.
-    `fit_kwargs` may be `verbose`, `callbacks` (they see the head model), `initial_epoch` and
-    `shuffle`; any other `keras.Model.fit` argument returns None. `cache='memory'` skips the disk.
+    `EarlyStopping` sets `model.stop_training`, `BackupAndRestore` sets `model._initial_epoch`:
+    the callbacks see `vgg.model`, the training loop reads the head.
+    """
+
+    def __init__(self, whole, head):
+        super().__init__()
+        self.whole, self.head = whole, head
+
+    def on_train_begin(self, logs=None):
+        self.head._initial_epoch = getattr(self.whole, "_initial_epoch", None)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if getattr(self.whole, "stop_training", False):
+            self.head.stop_training = True
+
+    on_epoch_end = on_train_batch_end
+
+
+def _callbacks_on_whole_model(model, head, callbacks, verbose, epochs, steps):
+    """A CallbackList whose callbacks see `model` (vgg.model), plus the History it fills."""
+    history = keras.callbacks.History()
+    callback_list = keras.callbacks.CallbackList(
+        [*(callbacks or []), history, _FollowWholeModel(model, head)],
+        add_history=False, add_progbar=verbose != 0, verbose=verbose, epochs=epochs, steps=steps,
+        model=model)
+    return callback_list, history
+
+
+def _why_not_cached(model, x, validation_data, fit_kwargs):
+    """None when the cached path applies; else the one line to print ('' when nothing to say)."""
+    if not _from_folder(x) or _labels(x) is None:
+        return ""  # arrays, generators, unlabelled batches: nothing to key a cache on
+    if _augments(x) or (validation_data is not None and _augments(validation_data)):
+        return ("vggcourse: the batches augment images, so every epoch runs the whole model "
+                "(no feature cache)")
+    unknown = sorted(set(fit_kwargs) - set(_FIT_ARGUMENTS))
+    if unknown:
+        return (f"vggcourse: fit({unknown[0]}=...) is not supported on the feature cache, so every "
+                f"epoch runs the frozen layers again (a full forward pass over every image); "
+                f"pass cache=False to run that way without this line")
+    if validation_data is not None and (not _from_folder(validation_data)
+                                        or _labels(validation_data) is None):
+        return ("vggcourse: validation_data is not labelled folder batches, so every epoch runs the "
+                "whole model, frozen layers included (cache=False: the same, without this line)")
+    return None
+
+
+def fit(model, x, validation_data=None, epochs=1, cache=True, **fit_kwargs):
+    """`model.fit(x, validation_data=..., epochs=...)` on cached features, when that applies.
+
+    Returns the Keras `History`, or None when the cache does not apply and the caller should run
+    the plain fit (a printed line says why, where the reason is worth knowing). Callbacks see the
+    whole `model` (a ModelCheckpoint saves it all); every keyword in `_FIT_ARGUMENTS` is honoured.
+    `cache='memory'` keeps the features in memory only.
+
+        history = features.fit(vgg.model, batches, val_batches, epochs=3)
     """
     split = _trained_split(model) if cache else None
     if split is None or getattr(model, "optimizer", None) is None:
         return None
-    if set(fit_kwargs) - set(_FIT_ARGUMENTS):
-        return None
-    if not _from_folder(batches) or _labels(batches) is None:
-        return None
-    if val_batches is not None and (not _from_folder(val_batches) or _labels(val_batches) is None):
-        return None
-    verbose = fit_kwargs.get("verbose", "auto")
-    if _augments(batches) or (val_batches is not None and _augments(val_batches)):
-        if verbose:
-            print("vggcourse: the batches augment images, so every epoch runs the whole model "
-                  "(no feature cache)")
+    reason = _why_not_cached(model, x, validation_data, fit_kwargs)
+    if reason is not None:
+        if reason and fit_kwargs.get("verbose", "auto"):
+            print(reason)
         return None
     _, body, head = split
-    shows = 1 if verbose == "auto" else verbose
+    fit_kwargs = dict(fit_kwargs)
+    verbose = _console_verbose(fit_kwargs.pop("verbose", "auto"))
     digest = _layers_digest(body.layers)  # once: hashing VGG16's frozen weights takes ~0.5 s
-    train = _FeatureBatches(_features(body, batches, cache, shows, digest), _labels(batches),
-                            batches.batch_size, batches.shuffle, getattr(batches, "seed", None))
+    train = _FeatureBatches(*_usable(_features(body, x, cache, verbose, digest), _labels(x)),
+                            x.batch_size, x.shuffle, getattr(x, "seed", None))
     validation = None
-    if val_batches is not None:
-        validation = _FeatureBatches(_features(body, val_batches, cache, shows, digest),
-                                     _labels(val_batches), val_batches.batch_size)
-    _compile_like(head, model)
-    return head.fit(train, validation_data=validation, epochs=epochs, **fit_kwargs)
+    if validation_data is not None:
+        validation = _FeatureBatches(
+            *_usable(_features(body, validation_data, cache, verbose, digest), _labels(validation_data)),
+            validation_data.batch_size)
+    compile_like(head, model)
+    steps = fit_kwargs.get("steps_per_epoch") or len(train)
+    callbacks, history = _callbacks_on_whole_model(
+        model, head, fit_kwargs.pop("callbacks", None), verbose, epochs, steps)
+    model.stop_training = False
+    head.history = history  # Keras' fit returns `self.history`; the History lives in our list
+    head.fit(train, validation_data=validation, epochs=epochs, callbacks=callbacks, verbose=verbose,
+             **fit_kwargs)
+    return history
+
+
+def evaluate(model, x, cache=True, **evaluate_kwargs):
+    """`model.evaluate(x)` for labelled folder batches, from cached features; None when n/a."""
+    split = _trained_split(model) if cache else None
+    if (split is None or getattr(model, "optimizer", None) is None or not _from_folder(x)
+            or _labels(x) is None or _augments(x)
+            or set(evaluate_kwargs) - set(_EVALUATE_ARGUMENTS)):
+        return None
+    _, body, head = split
+    evaluate_kwargs = dict(evaluate_kwargs)
+    verbose = _console_verbose(evaluate_kwargs.pop("verbose", "auto"))
+    data = _FeatureBatches(*_usable(_features(body, x, cache, verbose), _labels(x)), x.batch_size)
+    compile_like(head, model)
+    callbacks = evaluate_kwargs.pop("callbacks", None)
+    if callbacks:
+        callbacks = keras.callbacks.CallbackList(callbacks, add_progbar=verbose != 0,
+                                                 verbose=verbose, steps=len(data), model=model)
+    return head.evaluate(data, verbose=verbose, callbacks=callbacks, **evaluate_kwargs)
 
 
 def predict(model, batches, verbose="auto", cache=True):
@@ -414,5 +544,84 @@ def predict(model, batches, verbose="auto", cache=True):
     if split is None or not _from_folder(batches) or batches.shuffle or _augments(batches):
         return None
     _, body, head = split
-    features = _features(body, batches, cache, 1 if verbose == "auto" else verbose)
-    return head.predict(_FeatureBatches(features, None, max(batches.batch_size, 64)), verbose=0)
+    features = _features(body, batches, cache, _console_verbose(verbose))
+    preds = head.predict(_FeatureBatches(features, None, max(batches.batch_size, 64)), verbose=0)
+    failed = np.isnan(features.reshape(len(features), -1)[:, :1]).any(axis=1)
+    if failed.any():  # files that failed to decode have no prediction
+        preds = np.asarray(keras.ops.convert_to_numpy(preds)).astype("float32")
+        preds[failed] = np.nan
+    return preds
+
+
+def predict_in_order(model, batches, batch_size=None, cache=True, verbose=0):
+    """Predictions of `model` (a Keras model or a `Vgg16`) for every file of `batches`, in
+    `batches.filenames` order, whatever `batches.shuffle` is; from cached features where they apply.
+
+    The one function that predicts a folder in file order: `Vgg16.test`, `Interpretation.from_vgg`,
+    the Kaggle helpers and the command line call it.
+
+        probs = predict_in_order(vgg, val_batches)     # row i is val_batches.filenames[i]
+    """
+    model = getattr(model, "model", model)
+    if not _from_folder(batches):
+        raise TypeError(f"`batches` must be folder batches (vgg.get_batches / flow_from_directory), "
+                        f"whose `filenames` give the order. Received: {type(batches).__name__}")
+    ordered = batches.for_inference(batch_size)
+    preds = predict(model, ordered, verbose=verbose, cache=cache)
+    if preds is None:
+        options = {"cache": cache} if isinstance(model, CachedSequential) else {}
+        preds = np.asarray(keras.ops.convert_to_numpy(model.predict(ordered, verbose=verbose, **options)))
+        if len(preds) != len(batches.filenames):  # files that failed to decode: NaN rows
+            preds = _with_failed_rows(preds.astype("float32"), len(preds), ordered.filenames,
+                                      getattr(ordered, "failed", ()))
+    preds = np.asarray(keras.ops.convert_to_numpy(preds))
+    if len(preds) != len(batches.filenames):
+        raise RuntimeError(f"predict_in_order: {len(preds)} predictions for {len(batches.filenames)} "
+                           f"files in {batches.directory}")
+    return preds
+
+
+def _console_verbose(verbose):
+    """Keras' `verbose`: 'auto' is a progress bar on a terminal and one line per epoch otherwise."""
+    if verbose != "auto":
+        return verbose
+    try:
+        from vggcourse._console import keras_verbose
+    except ImportError:  # pragma: no cover - _console arrives with the device work
+        return 1
+    return keras_verbose(verbose)
+
+
+@keras.saving.register_keras_serializable(package="vggcourse")
+class CachedSequential(keras.Sequential):
+    """A `keras.Sequential` whose `fit`, `evaluate` and `predict` use the feature cache.
+
+    With a frozen bottom and folder batches that do not augment, the frozen layers run once per
+    image; every other case is Keras' own method. `cache=False` turns the cache off for one call.
+
+        model.fit(batches, validation_data=val_batches, epochs=3)   # epochs 2 and 3 are cheap
+    """
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, *, validation_data=None, cache=True,
+            **kwargs):
+        if y is None and batch_size is None:
+            history = fit(self, x, validation_data, epochs, cache, **kwargs)
+            if history is not None:
+                return history
+        return super().fit(x, y, batch_size=batch_size, epochs=epochs,
+                           validation_data=validation_data, **kwargs)
+
+    def evaluate(self, x=None, y=None, batch_size=None, *, cache=True, **kwargs):
+        if y is None and batch_size is None:
+            result = evaluate(self, x, cache, **kwargs)
+            if result is not None:
+                return result
+        return super().evaluate(x, y, batch_size=batch_size, **kwargs)
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, *, cache=True):
+        if batch_size is None and steps is None and callbacks is None:
+            result = predict(self, x, verbose=verbose, cache=cache)
+            if result is not None:
+                return result
+        return super().predict(x, batch_size=batch_size, verbose=verbose, steps=steps,
+                               callbacks=callbacks)

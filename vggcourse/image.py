@@ -5,145 +5,171 @@
     x, y = next(batches)          # x: float32 (64, 224, 224, 3), RGB 0-255; y: one-hot labels
     model.fit(batches, epochs=1)  # a keras.utils.PyDataset: no step counts needed
 
-Decoding and resizing run on a shared pool of threads, two per core (PIL releases the GIL;
-$VGGCOURSE_DECODE_THREADS overrides the count). A JPEG at least twice the target size in both
-dimensions is decoded at a reduced scale (`Image.draft`: libjpeg's DCT scaling by 1/2, 1/4 or
-1/8, never below the target) and then resized: several times faster, and within a few grey
-levels of a full decode. When indices are read in order (`next()`,
-`predict`, `for` loops, `fit(..., shuffle=False)`) the next batch is prepared in the background.
+Each image is decoded by `vggcourse.decode` (libjpeg-turbo for JPEGs, Pillow for the rest) on a
+shared pool of threads that release the GIL while they decode: two per core, or
+$VGGCOURSE_DECODE_THREADS. When batches are read in order (`next()`, `predict`, the feature
+cache, `for` loops) the next ones are decoded in the background while the model works: a quarter
+as many batches as there are cores, at least two, or $VGGCOURSE_READ_AHEAD.
+
+A file that cannot be read at scan time is skipped (`.skipped`); one that fails later (deleted or
+overwritten) is left out of its batch, which comes out smaller, and of every later batch, with
+one warning naming it (`.failed`). Also Keras' `load_img`, `img_to_array` and `array_to_img`.
 """
 import math
 import os
+import sys
 import threading
 import warnings
 from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor
-from io import BytesIO
 
 import keras
 import numpy as np
 from PIL import Image
 
-from vggcourse import augment
+from vggcourse import augment, decode
+from vggcourse.decode import IMAGE_EXTENSIONS, INTERPOLATIONS
+from vggcourse.errors import InputFileNotFoundError, UserInputError
 
-__all__ = ["ArrayIterator", "DirectoryIterator", "ImageDataGenerator", "find_unreadable_images",
-           "load_image"]
+__all__ = ["ArrayIterator", "DirectoryIterator", "ImageDataGenerator", "array_to_img",
+           "find_problems", "find_unreadable_images", "img_to_array", "load_image", "load_img"]
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".pbm", ".gif", ".tif",
-                    ".tiff", ".webp")
-INTERPOLATIONS = {
-    "nearest": Image.Resampling.NEAREST,
-    "bilinear": Image.Resampling.BILINEAR,
-    "bicubic": Image.Resampling.BICUBIC,
-    "hamming": Image.Resampling.HAMMING,
-    "box": Image.Resampling.BOX,
-    "lanczos": Image.Resampling.LANCZOS,
-}
 CLASS_MODES = ("categorical", "binary", "sparse", "input", None)
-_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+COLOR_MODES = {"grayscale": "L", "rgb": "RGB", "rgba": "RGBA"}
+DATA_FORMATS = (None, "channels_last", "channels_first")
+UNLABELLED_FOLDER = "unknown"  # the course's name for the one folder of unlabelled test images
 
 
-# ---------------------------------------------------------------- decoding one image
+# ---------------------------------------------------------------- one image
 
 def load_image(path, target_size=None, interpolation="nearest"):
     """An image file as a uint8 RGB array `(h, w, 3)`, resized to `target_size=(h, w)` if given.
 
-    Grayscale, palette, CMYK, RGBA and 16-bit images are converted to RGB. A truncated JPEG is
-    decoded as far as it goes (the rest is grey) with a warning naming the file.
+    Exactly what the batches hold for that file (see `vggcourse.decode`).
 
         pixels = load_image("data/dogscats/train/cats/cat.1.jpg", target_size=(224, 224))
     """
-    if interpolation not in INTERPOLATIONS:
-        raise ValueError(f"`interpolation` must be one of {sorted(INTERPOLATIONS)}. "
-                         f"Received: interpolation={interpolation!r}")
+    size = None if target_size is None else _check_target_size(target_size)
+    return decode.decode_image(path, size, interpolation)
+
+
+def load_img(path, grayscale=False, color_mode="rgb", target_size=None, interpolation="nearest"):
+    """A PIL image of `path` in `color_mode` ('rgb', 'grayscale', 'rgba'), as Keras' `load_img`.
+
+    The whole file is decoded, then resized to `target_size=(h, w)` with `interpolation`;
+    `grayscale=True` is Keras 1's spelling of `color_mode='grayscale'`.
+
+        img = load_img("data/dogscats/train/cats/cat.1.jpg", target_size=(224, 224))
+        x = img_to_array(img)   # float32 (224, 224, 3)
+    """
+    if color_mode not in COLOR_MODES:
+        raise UserInputError(f"`color_mode` must be one of {sorted(COLOR_MODES)}. "
+                             f"Received: color_mode={color_mode!r}")
+    resample = INTERPOLATIONS[decode.check_interpolation(interpolation)]
     size = None if target_size is None else _check_target_size(target_size)[::-1]
-    return np.asarray(_open_rgb(os.fspath(path), size, INTERPOLATIONS[interpolation]))
-
-
-def _open_rgb(path, size, resample):
-    """PIL RGB image of `path` resized to `size=(w, h)` (None: keep), JPEG drafts when 2x larger."""
-    try:
-        image = _decode(Image.open(path), size)
-    except OSError as error:
-        with open(path, "rb") as stream:
-            data = stream.read()
-        if "truncated" not in str(error) or not data.startswith(b"\xff\xd8"):
-            raise
-        # What PIL does under LOAD_TRUNCATED_IMAGES, for this file only: end the JPEG stream early.
-        image = _decode(Image.open(BytesIO(data + b"\xff\xd9")), size)
-        warnings.warn(f"{path} is truncated; decoded as far as it goes (the rest is grey).",
-                      stacklevel=2)
-    image = _to_rgb(image)
+    image = decode.open_image(path, "L" if grayscale else COLOR_MODES[color_mode])
     if size is not None and image.size != size:
         image = image.resize(size, resample)
     return image
 
 
-def _decode(image, size):
-    """Load `image` (reduced by JPEG draft when it is at least twice `size` in both dimensions)."""
-    with image:
-        if size is not None and image.format == "JPEG":
-            if image.width >= 2 * size[0] and image.height >= 2 * size[1]:
-                image.draft("RGB", size)
-        image.load()
-    return image
+def _check_data_format(data_format):
+    if data_format not in DATA_FORMATS:
+        raise UserInputError(f"`data_format` must be one of {DATA_FORMATS}. "
+                             f"Received: data_format={data_format!r}")
+    return data_format or "channels_last"
 
 
-def _to_rgb(image):
-    """`image` as mode RGB: 16-bit scaled to 8 bits, transparency dropped, CMYK converted."""
-    if image.mode == "RGB":
-        return image
-    if image.mode in _SIXTEEN_BIT_MODES or image.mode == "F":
-        pixels = np.asarray(image, dtype=np.float64)
-        if image.mode != "F" and pixels.max() > 255:
-            pixels = pixels / 257.0
-        gray = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
-        return Image.fromarray(gray, mode="L").convert("RGB")
-    if image.mode in ("P", "PA"):
-        image = image.convert("RGBA")
-    return image.convert("RGB")
+def img_to_array(img, data_format=None, dtype="float32"):
+    """A PIL image as a numpy array `(h, w, channels)` (`(channels, h, w)` for 'channels_first').
+
+        x = img_to_array(load_img(path, target_size=(224, 224)))[None]   # a batch of one
+    """
+    data_format = _check_data_format(data_format)
+    x = np.asarray(img, dtype=dtype)
+    if x.ndim == 2:
+        x = x[..., None]
+    if x.ndim != 3:
+        raise UserInputError("`img` must be an image (height, width[, channels]). "
+                             f"Received: an array of shape {x.shape}")
+    return x.transpose(2, 0, 1) if data_format == "channels_first" else x
 
 
-def _load_or_blank(path, size, resample):
-    """uint8 array of `path`, or zeros with a warning when it cannot be decoded at all."""
-    try:
-        return np.asarray(_open_rgb(path, size, resample))
-    except Exception as error:  # a bad file must not stop an epoch
-        warnings.warn(f"{path} could not be decoded ({error}); using a black image instead.",
-                      stacklevel=2)
-        return np.zeros((size[1], size[0], 3), np.uint8)
+def array_to_img(x, data_format=None, scale=True):
+    """An array `(h, w, 1|3|4)` (channels first with 'channels_first') as a PIL image.
+
+    `scale=True` stretches the values to 0-255 (min to 0, max to 255) as Keras does; otherwise
+    they are rounded and clipped to 0-255.
+
+        array_to_img(batch[0]).save("first.png")
+    """
+    data_format = _check_data_format(data_format)
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 3:
+        raise UserInputError(f"`x` must be one image (3 dimensions). Received: shape {x.shape}")
+    if data_format == "channels_first":
+        x = x.transpose(1, 2, 0)
+    if x.shape[-1] not in (1, 3, 4):
+        raise UserInputError(f"`x` must have 1, 3 or 4 channels. Received: shape {x.shape}")
+    if scale:
+        x = x - x.min()
+        x = x * (255.0 / x.max()) if x.max() > 0 else x
+    pixels = np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    if x.shape[-1] == 1:
+        return Image.fromarray(pixels[..., 0], "L")
+    return Image.fromarray(pixels, "RGB" if x.shape[-1] == 3 else "RGBA")
 
 
-# ---------------------------------------------------------------- thread pools
+# ---------------------------------------------------------------- threads
 
 _POOLS = {}
 _POOLS_LOCK = threading.Lock()
 
 
-def _pool(kind):
-    """The process's shared thread pool: 'decode' (one thread per core) or 'ahead' (read-ahead)."""
-    key = (os.getpid(), kind)  # pools do not survive fork: a worker process makes its own
-    with _POOLS_LOCK:
-        if key not in _POOLS:
-            threads = _decode_threads() if kind == "decode" else 2
-            _POOLS[key] = ThreadPoolExecutor(threads, thread_name_prefix=f"vggcourse-{kind}")
-        return _POOLS[key]
+def _cores():
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def _setting(name, default):
+    """A positive integer from the environment variable `name`, else `default`."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdecimal() or int(value) < 1:
+        raise UserInputError(f"${name} must be a positive integer. Received: {value!r}")
+    return int(value)
 
 
 def _decode_threads():
     """Threads that decode images: $VGGCOURSE_DECODE_THREADS, else 2 per usable core."""
-    if os.environ.get("VGGCOURSE_DECODE_THREADS"):
-        return max(1, int(os.environ["VGGCOURSE_DECODE_THREADS"]))
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
-    return 2 * max(1, cores)
+    return _setting("VGGCOURSE_DECODE_THREADS", 2 * _cores())
+
+
+def _read_ahead():
+    """Batches decoded ahead of the one asked for: $VGGCOURSE_READ_AHEAD, else cores / 4, >= 2."""
+    return _setting("VGGCOURSE_READ_AHEAD", max(2, _cores() // 4))
+
+
+def _pool():
+    """The process's shared decoding pool (pools do not survive fork: a worker makes its own)."""
+    key = os.getpid()
+    with _POOLS_LOCK:
+        if key not in _POOLS:
+            _POOLS[key] = ThreadPoolExecutor(_decode_threads(), thread_name_prefix="vggcourse")
+        return _POOLS[key]
+
+
+def _split(items, parts):
+    """`items` dealt into at most `parts` non-empty lists."""
+    return [items[start::parts] for start in range(min(parts, len(items)))]
 
 
 # ---------------------------------------------------------------- scanning directories
 
-_Scan = namedtuple("_Scan", "filenames classes class_names skipped")
+_Scan = namedtuple("_Scan", "filenames classes class_names skipped failed")
 
 
 def _layout_hint(directory):
@@ -155,63 +181,104 @@ def _layout_hint(directory):
 def _check_directory(directory):
     directory = os.path.abspath(os.fspath(directory))
     if not os.path.exists(directory):
-        raise FileNotFoundError(f"Image directory not found: {directory}. "
-                                f"{_layout_hint(directory)}")
+        raise InputFileNotFoundError(f"Image directory not found: {directory}. "
+                                     f"{_layout_hint(directory)}")
     if not os.path.isdir(directory):
-        raise ValueError(f"`directory` must be a folder, but {directory} is a file. "
-                         f"{_layout_hint(directory)}")
+        raise UserInputError(f"`directory` must be a folder, but {directory} is a file. "
+                             f"{_layout_hint(directory)}")
     return directory
+
+
+def _entries(folder):
+    """The non-hidden entries of `folder`; a `UserInputError` naming it when it cannot be listed."""
+    try:
+        with os.scandir(folder) as found:
+            return [entry for entry in found if not entry.name.startswith(".")]
+    except OSError as error:
+        raise UserInputError(f"Cannot list the folder {folder} ({error.strerror or error}): "
+                             "its images would be left out. Fix its permissions, or move it "
+                             "out of the data folder.") from error
 
 
 def _class_folders(directory):
     """Sorted names of the non-hidden sub-folders of `directory`."""
-    return sorted(entry.name for entry in os.scandir(directory)
-                  if entry.is_dir() and not entry.name.startswith("."))
+    return sorted(entry.name for entry in _entries(directory) if entry.is_dir())
 
 
 def _image_files(directory, folder, recursive=True):
-    """Sorted paths (relative to `directory`) of image files in `folder`, hidden ones left out."""
-    found = []
-    for root, dirs, files in os.walk(os.path.join(directory, folder)):
-        dirs[:] = [name for name in dirs if not name.startswith(".")] if recursive else []
-        found += [os.path.relpath(os.path.join(root, name), directory) for name in files
-                  if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)]
+    """Sorted paths (relative to `directory`) of image files in `folder`, hidden ones left out.
+
+    Sub-folders are searched when `recursive` (links to folders are not followed); a folder that
+    cannot be listed is an error naming it.
+    """
+    found, pending = [], [os.path.join(directory, folder)]
+    while pending:
+        for entry in _entries(pending.pop()):
+            if entry.is_dir():
+                if recursive and not entry.is_symlink():
+                    pending.append(entry.path)
+            elif decode.is_image_name(entry.name):
+                found.append(os.path.relpath(entry.path, directory))
     return sorted(found)
-
-
-def _readable(path):
-    """True when PIL can read the file's header."""
-    try:
-        with Image.open(path) as image:
-            return image.width > 0 and image.height > 0
-    except Exception:
-        return False
-
-
-def _decode_problem(path):
-    """None when the whole file decodes, else why not ('truncated', 'not an image: ...')."""
-    try:
-        with Image.open(path) as image:
-            image.load()
-    except OSError as error:
-        return "truncated" if "truncated" in str(error) else f"not a readable image ({error})"
-    except Exception as error:  # PIL raises several types for corrupt data
-        return f"not a readable image ({type(error).__name__}: {error})"
-    return None
 
 
 def find_unreadable_images(directory):
     """`[(path, reason)]` for every image file under `directory` that does not fully decode.
 
     Looks at every file with an image extension (hidden files and folders left out), decoding
-    each completely, in parallel. `vggcourse verify PATH` prints this list.
+    each completely, in parallel.
 
         for path, reason in find_unreadable_images("data/dogscats"): print(path, reason)
     """
     directory = _check_directory(directory)
     paths = [os.path.join(directory, name) for name in _image_files(directory, "")]
-    problems = _pool("decode").map(_decode_problem, paths)
+    problems = _pool().map(decode.decode_problem, paths)
     return [(path, reason) for path, reason in zip(paths, problems) if reason is not None]
+
+
+def find_problems(directory):
+    """`[(path, reason)]`: everything under `directory` that batches would lose or misread.
+
+    In this order: folders that cannot be listed; empty class folders; trees with a single class
+    folder (other than `unknown/`, the course's unlabelled test folder); then every image file
+    that does not fully decode. A *tree* is a folder with a sub-folder that holds images itself
+    (`train/` with `cats/` and `dogs/`); its sub-folders are its class folders. `vggcourse verify
+    PATH` prints these, one `path: reason` a line.
+
+        for path, reason in find_problems("data/dogscats"): print(f"{path}: {reason}")
+    """
+    directory = _check_directory(directory)
+    unlistable, listing, pending = [], {}, [directory]
+    while pending:  # listing[folder] = (sub-folders, image paths directly inside)
+        folder = pending.pop()
+        try:
+            entries = _entries(folder)
+        except UserInputError as error:
+            unlistable.append((folder, f"folder cannot be listed ({error.__cause__.strerror})"))
+            continue
+        subfolders = sorted(e.path for e in entries if e.is_dir() and not e.is_symlink())
+        images = [e.path for e in entries if not e.is_dir() and decode.is_image_name(e.name)]
+        listing[folder] = (subfolders, images)
+        pending += subfolders
+
+    def has_images(folder):
+        subfolders, images = listing.get(folder, ([], []))
+        return bool(images) or any(has_images(sub) for sub in subfolders)
+
+    empty, single = [], []
+    for folder, (subfolders, _) in sorted(listing.items()):
+        if not any(listing.get(sub, ((), ()))[1] for sub in subfolders):
+            continue  # not a tree of class folders
+        empty += [(sub, "empty class folder: no images") for sub in subfolders
+                  if sub in listing and not has_images(sub)]
+        names = [os.path.basename(sub) for sub in subfolders]
+        if len(names) == 1 and names[0] != UNLABELLED_FOLDER:
+            single.append((folder, f"only one class folder ({names[0]}/): a classifier needs "
+                                   "two or more (name a folder of unlabelled images unknown/)"))
+    paths = sorted(path for _, images in listing.values() for path in images)
+    reasons = _pool().map(decode.decode_problem, paths)
+    unreadable = [(path, reason) for path, reason in zip(paths, reasons) if reason is not None]
+    return sorted(unlistable) + empty + single + unreadable
 
 
 def _choose_classes(directory, classes, class_mode):
@@ -220,29 +287,29 @@ def _choose_classes(directory, classes, class_mode):
     if classes is None:
         return found
     if isinstance(classes, str) or len(set(classes)) != len(classes):
-        raise ValueError("`classes` must be a list of distinct folder names. "
-                         f"Received: classes={classes!r}")
+        raise UserInputError("`classes` must be a list of distinct folder names. "
+                             f"Received: classes={classes!r}")
     missing = [name for name in classes if name not in found]
     if missing:
-        raise ValueError(f"`classes` names folders that are not in {directory}: {missing}. "
-                         f"Folders found: {found}. {_layout_hint(directory)}")
+        raise UserInputError(f"`classes` names folders that are not in {directory}: {missing}. "
+                             f"Folders found: {found}. {_layout_hint(directory)}")
     return list(classes)
 
 
 def _list_files(directory, class_names, class_mode):
     """(relative paths, labels, class names); a flat folder of images when unlabelled."""
     if class_mode is not None and not class_names:
-        raise ValueError(f"No class folders in {directory}, and class_mode={class_mode!r} needs "
-                         f"labels. {_layout_hint(directory)} For unlabelled images in one folder, "
-                         "use class_mode=None.")
+        raise UserInputError(f"No class folders in {directory}, and class_mode={class_mode!r} "
+                             f"needs labels. {_layout_hint(directory)} For unlabelled images in "
+                             "one folder, use class_mode=None.")
     pairs = [(path, label) for label, name in enumerate(class_names)
              for path in _image_files(directory, name)]
     if not pairs and class_mode is None:  # a flat folder of images, e.g. test/unknown
         class_names = []
         pairs = [(path, 0) for path in _image_files(directory, "", recursive=False)]
     if not pairs:
-        raise ValueError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) found in {directory}. "
-                         f"{_layout_hint(directory)}")
+        raise UserInputError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) found in {directory}. "
+                             f"{_layout_hint(directory)}")
     return [path for path, _ in pairs], [label for _, label in pairs], class_names
 
 
@@ -250,11 +317,11 @@ def _scan_directory(directory, classes, class_mode):
     """Files, labels, class names of `directory`; unreadable files are `skipped`, one warning."""
     class_names = _choose_classes(directory, classes, class_mode)
     if class_mode == "binary" and len(class_names) != 2:
-        raise ValueError(f"class_mode='binary' needs exactly 2 classes, but {directory} has "
-                         f"{len(class_names)}: {class_names}. Use 'categorical' or 'sparse'.")
+        raise UserInputError(f"class_mode='binary' needs exactly 2 classes, but {directory} has "
+                             f"{len(class_names)}: {class_names}. Use 'categorical' or 'sparse'.")
     files, labels, class_names = _list_files(directory, class_names, class_mode)
     paths = [os.path.join(directory, name) for name in files]
-    readable = list(_pool("decode").map(_readable, paths))
+    readable = list(_pool().map(decode.readable, paths))
     skipped = [name for name, ok in zip(files, readable) if not ok]
     if skipped:
         more = f" and {len(skipped) - 50} more" if len(skipped) > 50 else ""
@@ -262,10 +329,10 @@ def _scan_directory(directory, classes, class_mode):
         warnings.warn(f"Skipped {len(skipped)} file(s) in {directory} that are not readable "
                       f"images: {listed}. They are listed in `.skipped`.", stacklevel=4)
     if len(skipped) == len(files):
-        raise ValueError(f"None of the {len(files)} image files in {directory} can be read.")
+        raise UserInputError(f"None of the {len(files)} image files in {directory} can be read.")
     kept = [(name, label) for name, label, ok in zip(files, labels, readable) if ok]
     return _Scan([name for name, _ in kept], np.array([label for _, label in kept], np.int32),
-                 class_names, skipped)
+                 class_names, skipped, {})
 
 
 # ---------------------------------------------------------------- argument checks
@@ -273,22 +340,23 @@ def _scan_directory(directory, classes, class_mode):
 def _check_target_size(target_size):
     if (not isinstance(target_size, (tuple, list)) or len(target_size) != 2
             or not all(isinstance(v, (int, np.integer)) and v > 0 for v in target_size)):
-        raise ValueError("`target_size` must be (height, width), two positive integers. "
+        raise UserInputError("`target_size` must be (height, width), two positive integers. "
                          f"Received: target_size={target_size!r}")
     return int(target_size[0]), int(target_size[1])
 
 
 def _check_batching(batch_size, seed):
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError("`batch_size` must be a positive integer. "
+        raise UserInputError("`batch_size` must be a positive integer. "
                          f"Received: batch_size={batch_size!r}")
     if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
-        raise ValueError(f"`seed` must be None or a non-negative integer. Received: seed={seed!r}")
+        raise UserInputError("`seed` must be None or a non-negative integer. "
+                             f"Received: seed={seed!r}")
 
 
 def _check_range(name, value):
     if not isinstance(value, (int, float, np.number)) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"`{name}` must be a number >= 0. Received: {name}={value!r}")
+        raise UserInputError(f"`{name}` must be a number >= 0. Received: {name}={value!r}")
 
 
 def _check_zoom(zoom_range):
@@ -297,7 +365,7 @@ def _check_zoom(zoom_range):
     except (TypeError, ValueError):
         low = high = None
     if low is None or not 0 < low <= high:
-        raise ValueError("`zoom_range` must be a float in [0, 1) or a pair (low, high) with "
+        raise UserInputError("`zoom_range` must be a float in [0, 1) or a pair (low, high) with "
                          f"0 < low <= high. Received: zoom_range={zoom_range!r}")
 
 
@@ -325,12 +393,13 @@ class ImageDataGenerator:
             _check_range(name, value)
         _check_zoom(zoom_range)
         if fill_mode not in augment.FILL_MODES:
-            raise ValueError(f"`fill_mode` must be one of {sorted(augment.FILL_MODES)}. "
+            raise UserInputError(f"`fill_mode` must be one of {sorted(augment.FILL_MODES)}. "
                              f"Received: fill_mode={fill_mode!r}")
         if rescale is not None and not isinstance(rescale, (int, float, np.number)):
-            raise ValueError(f"`rescale` must be None or a number. Received: rescale={rescale!r}")
+            raise UserInputError("`rescale` must be None or a number. "
+                                 f"Received: rescale={rescale!r}")
         if not isinstance(cval, (int, float, np.number)):
-            raise ValueError(f"`cval` must be a number. Received: cval={cval!r}")
+            raise UserInputError(f"`cval` must be a number. Received: cval={cval!r}")
         self.rotation_range, self.shear_range = rotation_range, shear_range
         self.width_shift_range, self.height_shift_range = width_shift_range, height_shift_range
         self.zoom_range, self.channel_shift_range = zoom_range, channel_shift_range
@@ -344,12 +413,18 @@ class ImageDataGenerator:
                     or self.shear_range or augment.zoom_bounds(self.zoom_range) != (1.0, 1.0)
                     or self.channel_shift_range or self.horizontal_flip or self.vertical_flip)
 
-    def random_transform(self, image, rng=None):
-        """One random augmentation of a float image `(h, w, c)`; `rng` a numpy Generator or seed."""
+    def random_transform(self, x, seed=None, rng=None):
+        """One random augmentation of one image `x` `(h, w, c)`, as float32 (Keras' signature).
+
+        `seed` (an int, or a numpy Generator) makes it reproducible; `rng=` is the older spelling.
+
+            out = ImageDataGenerator(rotation_range=10).random_transform(x, seed=0)
+        """
         if not self.augments:
-            return np.asarray(image, np.float32)
+            return np.asarray(x, np.float32)
+        source = np.random.default_rng(rng if rng is not None else seed)
         return augment.random_transform(
-            image, np.random.default_rng(rng), self.rotation_range, self.width_shift_range,
+            np.asarray(x, np.float32), source, self.rotation_range, self.width_shift_range,
             self.height_shift_range, self.shear_range, self.zoom_range, self.channel_shift_range,
             self.horizontal_flip, self.vertical_flip, self.fill_mode, self.cval)
 
@@ -364,7 +439,8 @@ class ImageDataGenerator:
 
         `interpolation` is the resize filter: 'nearest' (the default of Keras' ImageDataGenerator,
         and what the course's Keras 1 did), or 'bilinear', 'bicubic', 'lanczos', ... (Pillow's
-        antialiased filters: smoother when shrinking a lot, about twice the CPU per image).
+        antialiased filters: smoother when shrinking a lot, and slower). Whichever decoder
+        reads the file (`vggcourse.decode`), this filter makes the final resize.
 
             batches = ImageDataGenerator().flow_from_directory("train", target_size=(224, 224))
         """
@@ -381,12 +457,28 @@ class ImageDataGenerator:
 
 # ---------------------------------------------------------------- iterators
 
+class _Pending:
+    """A batch on its way: jobs on the decoding pool, and `finish(job results)` to assemble it."""
+
+    def __init__(self, jobs, finish):
+        self._jobs, self._finish = jobs, finish
+
+    def result(self):
+        return self._finish([job.result() for job in self._jobs])
+
+    def cancel(self):
+        for job in self._jobs:
+            job.cancel()
+
+
 class _BatchIterator(keras.utils.PyDataset):
     """Shared batching: a per-epoch permutation from (seed, epoch), `next()`, read-ahead.
 
     Batch `i` of epoch `e` is a pure function of (seed, e, i), so Keras worker threads or
     processes fetching batches in any order see one consistent shuffle; `on_epoch_end` moves to
     the next permutation. `next()` keeps its own position and wraps (and reshuffles) at the end.
+    Read in order, the next `_read_ahead()` batches are started on the decoding pool (by
+    `next()` across the end of an epoch too); read out of order, nothing is.
     """
 
     def __init__(self, n, batch_size, shuffle, seed, **pydataset_kwargs):
@@ -398,8 +490,8 @@ class _BatchIterator(keras.utils.PyDataset):
         self._epoch = 0
         self._next_position = (0, 0)  # (epoch, batch) that next() returns
         self._last_key = None
-        self._orders, self._ahead = {}, {}
-        self._lock = threading.Lock()
+        self._orders, self._ahead, self._buffers = {}, {}, []
+        self._lock = threading.RLock()
 
     def __len__(self):
         return math.ceil(self.n / self.batch_size)
@@ -407,20 +499,27 @@ class _BatchIterator(keras.utils.PyDataset):
     def __getitem__(self, index):
         if not -len(self) <= index < len(self):
             raise IndexError(f"batch index {index} out of range for {len(self)} batches")
-        return self._batch(self._epoch, int(index) % len(self))
+        return self._batch(self._epoch, int(index) % len(self), wrap=False)
 
     def __iter__(self):
         return self
 
     def __next__(self):
         with self._lock:
-            epoch, index = self._next_position
-            self._next_position = (epoch, index + 1) if index + 1 < len(self) else (epoch + 1, 0)
-        return self._batch(epoch, index)
+            key = self._next_position
+            self._next_position = self._following(key, wrap=True)
+        return self._batch(*key, wrap=True)
 
     def on_epoch_end(self):
         with self._lock:
             self._epoch += 1
+
+    def _following(self, key, wrap):
+        """The batch after `key` = (epoch, index); after the last: (epoch + 1, 0), or None."""
+        epoch, index = key
+        if index + 1 < len(self):
+            return epoch, index + 1
+        return (epoch + 1, 0) if wrap else None
 
     def _index_array(self, epoch, index):
         """File indices of batch `index` in `epoch`: a seeded permutation, or in order."""
@@ -438,45 +537,75 @@ class _BatchIterator(keras.utils.PyDataset):
         """The random generator for one image in one epoch (reproducible with `seed`)."""
         return np.random.default_rng([self._seed, 1, epoch, int(sample)])
 
-    def _batch(self, epoch, index):
-        """Batch (epoch, index), prepared ahead if it was; reading in order starts the next one."""
+    def _batch(self, epoch, index, wrap):
+        """Batch (epoch, index), started ahead if it was; reading in order starts the next ones."""
         key = (epoch, index)
         with self._lock:
-            future = self._ahead.pop(key, None)
-            in_order = index == 0 or self._last_key == (epoch, index - 1)
+            pending = self._ahead.pop(key, None)
+            in_order = index == 0 or self._last_key is None or (
+                self._following(self._last_key, wrap) == key)
             self._last_key = key
-            if future is None:  # out of order: what was read ahead will not be asked for
-                for stale in self._ahead.values():
+            if pending is None:
+                for stale in self._ahead.values():  # out of order: they will not be asked for
                     stale.cancel()
                 self._ahead = {}
-            ahead = (epoch, index + 1)
-            if (in_order and index + 1 < len(self) and ahead not in self._ahead
-                    and self._reads_ahead()):
-                self._ahead[ahead] = _pool("ahead").submit(self._make_batch, *ahead)
-        return future.result() if future is not None else self._make_batch(epoch, index)
+                pending = self._start_batch(epoch, index)
+            ahead = key
+            for _ in range(_read_ahead() if in_order and self._reads_ahead() else 0):
+                ahead = self._following(ahead, wrap)
+                if ahead is None:
+                    break
+                if ahead not in self._ahead:
+                    self._ahead[ahead] = self._start_batch(*ahead)
+        return pending.result()
+
+    def _buffer(self, shape):
+        """A float32 array of `shape` to fill: one returned earlier that nobody holds any more.
+
+        A fresh array of a batch's size costs the kernel a page fault per 4 KiB, about a tenth
+        of the work of decoding into it. An array is reused only when its reference count is
+        that of a probe held by this list alone, so no array a caller still holds (or a view of
+        it, or a tensor sharing its memory) is ever overwritten.
+        """
+        with self._lock:
+            arrays, self._buffers = self._buffers, []
+            arrays.append(np.empty(0, np.float32))  # the probe: nothing else refers to it
+            counts = [sys.getrefcount(array) for array in arrays]
+            arrays.pop()
+            free = [i for i, array in enumerate(arrays)
+                    if array.shape == shape and counts[i] <= counts[-1]]
+            array = arrays.pop(free[0]) if free else np.empty(shape, np.float32)
+            self._buffers = [array, *arrays[:_read_ahead() + 1]]
+            return array
 
     def _reads_ahead(self):
         """Keras workers fetch ahead themselves; otherwise we do."""
         return self.workers <= 1 and not self.use_multiprocessing
 
-    def _make_batch(self, epoch, index):
+    def _start_batch(self, epoch, index):
+        """A `_Pending` batch (epoch, index), its work submitted to the decoding pool."""
         raise NotImplementedError
 
-    def __getstate__(self):  # for worker processes: leave locks and futures behind
+    def __getstate__(self):  # for worker processes: leave locks and pending batches behind
         state = self.__dict__.copy()
-        state.update(_lock=None, _ahead={}, _orders={})
+        state.update(_lock=None, _ahead={}, _orders={}, _buffers=[])
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+
+
+_FAILED_LOCK = threading.Lock()
 
 
 class DirectoryIterator(_BatchIterator):
     """Batches from a class-per-folder directory, as a `keras.utils.PyDataset`.
 
     `it[i]` is `(x, y)` (or `x` when `class_mode=None`); `next(it)` never ends and reshuffles each
-    epoch; `len(it)` batches cover every image once (the last one may be smaller).
+    epoch; `len(it)` batches cover every image once (the last one may be smaller). A file that
+    cannot be decoded when its batch is made is left out of that batch (and every later one) and
+    named in `failed`.
 
         it = DirectoryIterator("data/dogscats/valid", target_size=(224, 224), shuffle=False)
         it.filenames[:2], it.class_indices  # ['cats/cat.1001.jpg', ...], {'cats': 0, 'dogs': 1}
@@ -487,11 +616,9 @@ class DirectoryIterator(_BatchIterator):
                  interpolation="nearest", _scan=None, **pydataset_kwargs):
         self.target_size = _check_target_size(target_size)
         if class_mode not in CLASS_MODES:
-            raise ValueError(f"`class_mode` must be one of {CLASS_MODES}. "
-                             f"Received: class_mode={class_mode!r}")
-        if interpolation not in INTERPOLATIONS:
-            raise ValueError(f"`interpolation` must be one of {sorted(INTERPOLATIONS)}. "
-                             f"Received: interpolation={interpolation!r}")
+            raise UserInputError(f"`class_mode` must be one of {CLASS_MODES}. "
+                                 f"Received: class_mode={class_mode!r}")
+        decode.check_interpolation(interpolation)
         _check_batching(batch_size, seed)
         self.directory = _check_directory(directory)
         scan = _scan or _scan_directory(self.directory, classes, class_mode)
@@ -505,6 +632,17 @@ class DirectoryIterator(_BatchIterator):
         self.class_indices = {name: i for i, name in enumerate(self.class_names)}
         self.num_classes = self.nb_class = len(self.class_names)
 
+    @property
+    def failed(self):
+        """Files (spelled as in `filenames`) that could not be decoded after the scan, sorted.
+
+        Each is left out of every batch since its failure, by this iterator and by every one
+        `for_inference()` made from it or from the same scan (they share this list). Rows of a
+        `shuffle=False` pass are therefore the `filenames` not in `failed`, in order.
+        """
+        with _FAILED_LOCK:
+            return sorted(self._scan.failed)
+
     def for_inference(self, batch_size=None):
         """The same files in `filenames` order: no shuffle, no labels, no random augmentation.
 
@@ -516,26 +654,57 @@ class DirectoryIterator(_BatchIterator):
             interpolation=self.interpolation, _scan=self._scan, workers=self.workers,
             use_multiprocessing=self.use_multiprocessing, max_queue_size=self.max_queue_size)
 
-    def _make_batch(self, epoch, index):
+    def _start_batch(self, epoch, index):
         samples = self._index_array(epoch, index)
-        images = np.empty((len(samples), *self.target_size, 3), np.float32)
-        slots, threads = list(enumerate(samples)), _decode_threads()
-        jobs = [_pool("decode").submit(self._load_into, images, slots[start::threads], epoch)
-                for start in range(min(threads, len(slots)))]
-        for job in jobs:
-            job.result()
-        return self._with_labels(images, samples)
+        images = self._buffer((len(samples), *self.target_size, 3))
+        jobs = [_pool().submit(self._load_into, images, part, epoch)
+                for part in _split(list(enumerate(samples)), _decode_threads())]
+        return _Pending(jobs, lambda lost: self._assemble(images, samples, lost))
 
     def _load_into(self, images, slots, epoch):
-        """Decode, resize, augment, rescale `(slot, file index)` pairs into `images` (a thread)."""
-        size, resample = self.target_size[::-1], INTERPOLATIONS[self.interpolation]
-        gen = self.image_data_generator
+        """Decode, resize, augment, rescale `(slot, file index)` pairs into `images` (a thread).
+
+        Returns the slots whose file could not be decoded.
+        """
+        gen, lost = self.image_data_generator, []
         for slot, sample in slots:
-            images[slot] = _load_or_blank(self.filepaths[sample], size, resample)
+            try:
+                if self.filenames[sample] in self._scan.failed:
+                    raise _AlreadyFailed
+                images[slot] = decode.decode_image(self.filepaths[sample], self.target_size,
+                                                   self.interpolation)
+            except _AlreadyFailed:
+                lost.append(slot)
+                continue
+            except Exception as error:  # a file that broke after the scan must not stop an epoch
+                self._record_failure(sample, error)
+                lost.append(slot)
+                continue
             if gen.augments:
                 images[slot] = gen.random_transform(images[slot], self._augment_rng(epoch, sample))
             if gen.rescale is not None:
                 images[slot] *= np.float32(gen.rescale)
+        return lost
+
+    def _record_failure(self, sample, error):
+        """Remember that file `sample` failed; the first time, one warning naming it."""
+        name = self.filenames[sample]
+        with _FAILED_LOCK:
+            first = name not in self._scan.failed
+            self._scan.failed[name] = f"{type(error).__name__}: {error}"
+        if first:
+            warnings.warn(f"{self.filepaths[sample]} could not be decoded ({type(error).__name__}: "
+                          f"{error}); it is left "
+                          "out of its batch and of every later one (listed in `.failed`).",
+                          stacklevel=2)
+
+    def _assemble(self, images, samples, lost):
+        lost = [slot for part in lost for slot in part]
+        if lost:
+            keep = np.ones(len(samples), bool)
+            keep[lost] = False
+            images, samples = images[keep], samples[keep]
+        return self._with_labels(images, samples)
 
     def _with_labels(self, images, samples):
         if self.class_mode is None:
@@ -548,6 +717,10 @@ class DirectoryIterator(_BatchIterator):
         if self.class_mode == "binary":
             return images, labels.astype(np.float32)
         return images, np.eye(self.num_classes, dtype=np.float32)[labels]
+
+
+class _AlreadyFailed(Exception):
+    """A file recorded in `failed` earlier: left out without trying again."""
 
 
 class ArrayIterator(_BatchIterator):
@@ -563,25 +736,32 @@ class ArrayIterator(_BatchIterator):
                  seed=None, **pydataset_kwargs):
         x = np.asarray(x)
         if x.ndim != 4 or len(x) == 0:
-            raise ValueError("`x` must be a non-empty array of images "
-                             "(n, height, width, channels). "
-                             f"Received: an array of shape {x.shape}")
+            raise UserInputError("`x` must be a non-empty array of images "
+                                 "(n, height, width, channels). "
+                                 f"Received: an array of shape {x.shape}")
         if y is not None:
             y = np.asarray(y)
             if len(y) != len(x):
-                raise ValueError(f"`x` and `y` must have the same length, but x has {len(x)} "
-                                 f"images and y has {len(y)} labels.")
+                raise UserInputError(f"`x` and `y` must have the same length, but x has "
+                                     f"{len(x)} images and y has {len(y)} labels.")
         super().__init__(len(x), batch_size, shuffle, seed, **pydataset_kwargs)
         self.x, self.y = x, y
         self.image_data_generator = image_data_generator or ImageDataGenerator()
 
-    def _make_batch(self, epoch, index):
+    def _start_batch(self, epoch, index):
         samples = self._index_array(epoch, index)
         images = self.x[samples].astype(np.float32)
-        gen = self.image_data_generator
-        if gen.augments:
-            jobs = [_pool("decode").submit(gen.random_transform, image, self._augment_rng(epoch, s))
-                    for image, s in zip(images, samples)]
-            images = np.stack([job.result() for job in jobs])
-        images = gen.standardize(images)
+        jobs = []
+        if self.image_data_generator.augments:
+            jobs = [_pool().submit(self._augment_into, images, part, epoch)
+                    for part in _split(list(enumerate(samples)), _decode_threads())]
+        return _Pending(jobs, lambda _: self._assemble(images, samples))
+
+    def _augment_into(self, images, slots, epoch):
+        for slot, sample in slots:
+            images[slot] = self.image_data_generator.random_transform(
+                images[slot], self._augment_rng(epoch, sample))
+
+    def _assemble(self, images, samples):
+        images = self.image_data_generator.standardize(images)
         return images if self.y is None else (images, self.y[samples])

@@ -61,21 +61,17 @@ class Interpretation:
         return cls(probs, labels, filenames, class_names, directory)
 
     @classmethod
-    def from_vgg(cls, vgg, val_batches, batch_size=None):
+    def from_vgg(cls, vgg, val_batches, batch_size=None, tta=0):
         """Predict every image of `val_batches` with `vgg.model`, in `val_batches.filenames` order.
 
-        Shuffling and augmentation of `val_batches` do not matter: prediction runs on
-        `val_batches.for_inference()`, which keeps the file order and switches them off. After a
-        cached `vgg.fit`, the frozen layers' output for these files is reused
-        (`vggcourse.features`), so only the trained layers run.
+        Shuffling and augmentation of `val_batches` do not matter: prediction runs on the same
+        files in file order (`vggcourse.features.predict_in_order`), reusing the frozen layers'
+        cached output after a cached `vgg.fit`. `tta=n` averages n augmented passes in.
         """
-        from vggcourse import features
+        from vggcourse import tta as tta_lib
 
-        model = getattr(vgg, "model", vgg)
-        batches = val_batches.for_inference(batch_size)
-        probs = features.predict(model, batches)
-        if probs is None:  # the cache does not apply (nothing frozen, or not a folder)
-            probs = model.predict(batches, verbose=0)
+        batches = val_batches.for_inference(batch_size) if batch_size else val_batches
+        probs = tta_lib.predict(vgg, batches, tta=tta)
         return cls(probs, val_batches.classes, val_batches.filenames, val_batches.class_names,
                    val_batches.directory)
 

@@ -11,7 +11,6 @@ Binary (dogs vs cats redux): header `id,label`, `%d,%.5f`, the id is the file na
 Nothing is written unless every check passes; the file appears atomically.
 """
 import csv
-import io
 import os
 import posixpath
 import shutil
@@ -21,13 +20,14 @@ from collections import namedtuple
 import numpy as np
 
 from vggcourse._atomic import write_atomically
+from vggcourse.decode import is_image_name
+from vggcourse.errors import InputFileNotFoundError, UserInputError, UserTypeError
 
 __all__ = [
     "write_submission", "score_submission", "submit", "predict_in_order", "best_clip", "do_clip",
     "log_loss", "file_ids", "Score",
 ]
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 REDUX = "dogs-vs-cats-redux-kernels-edition"
 _EPS = 1e-15
 Score = namedtuple("Score", ["log_loss", "accuracy", "n"])
@@ -48,10 +48,15 @@ def file_ids(filenames, numeric=True):
     if not numeric:
         return np.array(names, dtype=str)
     stems = [posixpath.splitext(n)[0] for n in names]
-    bad = [f for f, s in zip(filenames, stems) if not s.isdigit()]
+    bad = [f for f, s in zip(filenames, stems) if not _is_ascii_integer(s)]
     if bad:
-        raise ValueError(f"ids must be numeric file names (1234.jpg); {len(bad)} are not, e.g. {bad[:3]}")
+        raise UserInputError(f"ids must be numeric file names (1234.jpg); {len(bad)} are not, e.g. {bad[:3]}")
     return np.array([int(s) for s in stems], dtype=np.int64)
+
+
+def _is_ascii_integer(text):
+    """True for '0' .. '9' only: `str.isdigit` also accepts '²', which `int` refuses."""
+    return text.isascii() and text.isdigit()
 
 
 def _class_names(class_indices):
@@ -60,11 +65,11 @@ def _class_names(class_indices):
     if isinstance(class_indices, dict):
         names = sorted(class_indices, key=class_indices.get)
         if sorted(class_indices.values()) != list(range(len(names))):
-            raise ValueError(f"`class_indices` must map names to 0..k-1. Received: {class_indices}")
+            raise UserInputError(f"`class_indices` must map names to 0..k-1. Received: {class_indices}")
         return [str(n) for n in names]
     if isinstance(class_indices, (list, tuple, np.ndarray)):
         return [str(n) for n in class_indices]
-    raise TypeError("`class_indices` must be a dict {class name: index} (train_batches.class_indices) "
+    raise UserTypeError("`class_indices` must be a dict {class name: index} (train_batches.class_indices) "
                     f"or a list of class names in index order (vgg.classes). Received: {class_indices!r}")
 
 
@@ -81,11 +86,11 @@ def do_clip(arr, mx):
     if arr.ndim == 1:
         lo = 1.0 - mx
         if not 0.5 <= mx <= 1:
-            raise ValueError(f"do_clip: `mx` must lie in [0.5, 1] for two classes. Received: mx={mx}")
+            raise UserInputError(f"do_clip: `mx` must lie in [0.5, 1] for two classes. Received: mx={mx}")
         return np.clip(arr, lo, mx)
     k = arr.shape[1]
     if k < 2 or not 1.0 / k <= mx <= 1:
-        raise ValueError(f"do_clip: `mx` must lie in [1/{k}, 1] for {k} classes. Received: mx={mx}")
+        raise UserInputError(f"do_clip: `mx` must lie in [1/{k}, 1] for {k} classes. Received: mx={mx}")
     clipped = np.clip(arr, (1.0 - mx) / (k - 1), mx)
     return clipped / clipped.sum(axis=1, keepdims=True)
 
@@ -116,7 +121,7 @@ def best_clip(probs, labels, candidates=None):
         candidates = np.concatenate([np.linspace(max(0.5, 1.0 / k), 0.99, 50), [0.995, 0.999, 0.9999]])
     candidates = [float(c) for c in candidates if max(0.5, 1.0 / k) <= c <= 1]
     if not candidates:
-        raise ValueError("best_clip: no candidate in [max(0.5, 1/k), 1]")
+        raise UserInputError("best_clip: no candidate in [max(0.5, 1/k), 1]")
     losses = [log_loss(do_clip(probs, mx), labels) for mx in candidates]
     hi = candidates[int(np.argmin(losses))]
     return ((1.0 - hi) / (k - 1), hi)
@@ -128,7 +133,7 @@ def _apply_clip(p, clip):
         return p
     lo, hi = clip
     if not 0 <= lo < hi <= 1:
-        raise ValueError(f"`clip` must be (lo, hi) with 0 <= lo < hi <= 1. Received: clip={clip}")
+        raise UserInputError(f"`clip` must be (lo, hi) with 0 <= lo < hi <= 1. Received: clip={clip}")
     p = np.clip(p, lo, hi)
     return p if p.ndim == 1 else p / p.sum(axis=1, keepdims=True)
 
@@ -140,18 +145,36 @@ def predict_in_order(model, batches, batch_size=None):
     model = getattr(model, "model", model)
     preds = np.asarray(model.predict(batches.for_inference(batch_size), verbose=0))
     if len(preds) != len(batches.filenames):
-        raise ValueError(f"predict_in_order: {len(preds)} predictions for {len(batches.filenames)} files")
+        raise RuntimeError(f"predict_in_order: {len(preds)} predictions for {len(batches.filenames)} files")
     return preds
 
 
 def _count_images(folder):
-    """Image files under `folder` (recursively, hidden files and folders left out)."""
+    """Image files under `folder`, counted as the batches' scan finds them (`vggcourse.image`).
+
+    The files directly in `folder` and everything inside its sub-folders; hidden files and folders
+    are left out. A sub-folder of `folder` that is a symbolic link is followed (as the scan follows
+    a linked class folder), links to folders deeper down are not: a link loop is never walked.
+    """
     if not os.path.isdir(folder):
-        raise FileNotFoundError(f"write_submission: `test_dir` {os.fspath(folder)!r} is not a folder")
+        raise InputFileNotFoundError(f"write_submission: `test_dir` {os.fspath(folder)!r} is not a folder")
     count = 0
-    for _, dirs, files in os.walk(folder, followlinks=True):
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                count += _count_walk(entry.path)
+            elif is_image_name(entry.name):
+                count += 1
+    return count
+
+
+def _count_walk(top):
+    count = 0
+    for _, dirs, files in os.walk(top):  # followlinks=False: linked folders inside are not entered
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        count += sum(1 for f in files if not f.startswith(".") and f.lower().endswith(IMAGE_EXTENSIONS))
+        count += sum(1 for f in files if is_image_name(f))
     return count
 
 
@@ -162,14 +185,14 @@ def _unpack(predictions, batches, filenames):
         batches, predictions = predictions  # what vgg.test returns
     if batches is not None:
         if getattr(batches, "shuffle", False):
-            raise ValueError(
+            raise UserInputError(
                 "write_submission: `batches.shuffle` is True, so predictions made by iterating it are in "
                 "a random order that cannot be matched to `batches.filenames`. Predict with "
                 "vgg.test(path) or predict_in_order(model, batches).")
         if filenames is None:
             filenames = batches.filenames
     if filenames is None:
-        raise ValueError("write_submission: give `batches` (from vgg.test) or `filenames`, "
+        raise UserInputError("write_submission: give `batches` (from vgg.test) or `filenames`, "
                          "one per row of `predictions`.")
     return np.asarray(predictions, dtype=np.float64), batches, list(filenames)
 
@@ -178,35 +201,53 @@ def _rows(preds, filenames, names, positive, kind, clip):
     """(header, rows) with rows as lists of str, sorted by id."""
     if kind == "binary":
         if positive not in names:
-            raise ValueError(f"write_submission: `positive` {positive!r} is not a class name; classes are {names}")
+            raise UserInputError(f"write_submission: `positive` {positive!r} is not a class name; classes are {names}")
         col = names.index(positive)
         if preds.ndim == 2 and preds.shape[1] == len(names):
+            _check_probs(preds, filenames)
             p = preds[:, col]
         elif len(names) == 2 and (preds.ndim == 1 or preds.shape[1] == 1):
+            _check_probs(preds.reshape(-1, 1), filenames)
             p = preds.reshape(-1) if col == 1 else 1.0 - preds.reshape(-1)  # a sigmoid gives p(class 1)
         else:
-            raise ValueError(f"write_submission: predictions of shape {preds.shape} do not match the "
-                             f"{len(names)} classes {names}")
-        _check_probs(p)
+            raise UserInputError(f"write_submission: predictions of shape {preds.shape} do not match the "
+                                 f"{len(names)} classes {names}")
         p = _apply_clip(p, (0.05, 0.95) if clip == "auto" else clip)
         ids = file_ids(filenames, numeric=True)
         order = np.argsort(ids, kind="stable")
         return ["id", "label"], [["%d" % ids[i], "%.5f" % p[i]] for i in order], ids
     if preds.ndim != 2 or preds.shape[1] != len(names):
-        raise ValueError(f"write_submission: predictions of shape {preds.shape} need one column per class {names}")
-    _check_probs(preds)
+        raise UserInputError(f"write_submission: predictions of shape {preds.shape} need one column per class {names}")
+    _check_probs(preds, filenames)
     p = _apply_clip(preds, None if clip == "auto" else clip)
     ids = file_ids(filenames, numeric=False)
     order = np.argsort(ids, kind="stable")
     return ["img", *names], [[ids[i], *("%.5f" % v for v in p[i])] for i in order], ids
 
 
-def _check_probs(p):
-    if not np.all(np.isfinite(p)):
-        raise ValueError(f"write_submission: {int(np.sum(~np.isfinite(p)))} probabilities are NaN or infinite")
-    if p.size and (p.min() < 0 or p.max() > 1):
-        raise ValueError(f"write_submission: probabilities must lie in [0, 1]; "
-                         f"received values from {p.min():.4g} to {p.max():.4g}")
+_SUM_TOLERANCE = 0.01  # softmax rows in float16 / bfloat16 still sum to 1 within this
+
+
+def _check_probs(p, filenames):
+    """Every cell of `p` (n, k) finite and in [0, 1]; rows of two or more columns sum to 1.
+
+    Raises naming the first bad row, its file and its values.
+    """
+    def refuse(rows, why):
+        i = int(rows[0])
+        raise UserInputError(f"write_submission: {len(rows)} row(s) of predictions {why}, e.g. row {i} "
+                             f"({filenames[i]}): {np.round(p[i], 5).tolist()}")
+
+    bad = np.flatnonzero(~np.all(np.isfinite(p), axis=1))
+    if bad.size:
+        refuse(bad, "hold NaN or infinite values")
+    bad = np.flatnonzero(np.any((p < 0) | (p > 1), axis=1))
+    if bad.size:
+        refuse(bad, "hold values outside [0, 1]")
+    if p.shape[1] > 1:
+        bad = np.flatnonzero(np.abs(p.sum(axis=1) - 1) > _SUM_TOLERANCE)
+        if bad.size:
+            refuse(bad, "do not sum to 1 (one probability per class)")
 
 
 def write_submission(path, predictions, batches=None, *, class_indices=None, positive="dogs",
@@ -226,7 +267,7 @@ def write_submission(path, predictions, batches=None, *, class_indices=None, pos
     Raises ValueError, writing nothing, if any check fails.
     """
     if kind not in ("binary", "multiclass"):
-        raise ValueError(f"write_submission: `kind` must be 'binary' or 'multiclass'. Received: kind={kind!r}")
+        raise UserInputError(f"write_submission: `kind` must be 'binary' or 'multiclass'. Received: kind={kind!r}")
     preds, batches, filenames = _unpack(predictions, batches, filenames)
     if class_indices is None:
         own = getattr(batches, "class_indices", None)
@@ -234,27 +275,27 @@ def write_submission(path, predictions, batches=None, *, class_indices=None, pos
         if own and len(own) == width and width > 1:
             class_indices = own
         else:
-            raise ValueError("write_submission: pass `class_indices=` the training batches' class_indices "
+            raise UserInputError("write_submission: pass `class_indices=` the training batches' class_indices "
                              "(or vgg.classes), so the probability column is chosen by class name.")
     names = _class_names(class_indices)
     if len(preds) != len(filenames):
-        raise ValueError(f"write_submission: {len(preds)} rows of predictions for {len(filenames)} test files; "
+        raise UserInputError(f"write_submission: {len(preds)} rows of predictions for {len(filenames)} test files; "
                          "need exactly one row per test image")
     header, rows, ids = _rows(preds, filenames, names, positive, kind, clip)
     if len(set(ids.tolist())) != len(ids):
         uniq, counts = np.unique(ids, return_counts=True)
-        raise ValueError(f"write_submission: ids must be unique; repeated: {uniq[counts > 1][:5].tolist()}")
+        raise UserInputError(f"write_submission: ids must be unique; repeated: {uniq[counts > 1][:5].tolist()}")
     skipped = list(getattr(batches, "skipped", None) or [])
     if skipped:
-        raise ValueError(f"write_submission: {len(skipped)} test images could not be read and have no "
+        raise UserInputError(f"write_submission: {len(skipped)} test images could not be read and have no "
                          f"prediction, e.g. {skipped[:3]}; the competition needs a row for every test image")
     if test_dir is not None:
         on_disk = _count_images(test_dir)
         if on_disk != len(rows):
-            raise ValueError(f"write_submission: {len(rows)} rows but {on_disk} test images under "
+            raise UserInputError(f"write_submission: {len(rows)} rows but {on_disk} test images under "
                              f"{os.fspath(test_dir)!r}; need exactly one row per test image")
     if expected_rows is not None and len(rows) != expected_rows:
-        raise ValueError(f"write_submission: {len(rows)} rows; the competition expects {expected_rows}")
+        raise UserInputError(f"write_submission: {len(rows)} rows; the competition expects {expected_rows}")
     _write_csv_atomic(path, header, rows)
     return path
 
@@ -274,35 +315,102 @@ def _write_csv_atomic(path, header, rows):
 
 
 # ---- scoring and uploading --------------------------------------------------------------
-def _read_csv(path, what):
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"score_submission: {what} {os.fspath(path)!r} not found")
-    with open(path, newline="") as f:
-        rows = list(csv.reader(io.StringIO(f.read())))
+def _read_csv(path, what, width=None):
+    """(header, [(line number, row)]) of a CSV file; blank lines left out; every row `width` cells
+    (default: the header's). Raises `UserInputError` naming the file and line."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise InputFileNotFoundError(f"score_submission: {what} {path!r} not found")
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            rows = [(reader.line_num, row) for row in reader if row]
+    except UnicodeDecodeError:
+        raise UserInputError(f"score_submission: {what} {path!r} is not a UTF-8 text CSV file") from None
+    except csv.Error as error:
+        raise UserInputError(f"score_submission: {what} {path}, line {reader.line_num}: {error}") from None
     if not rows:
-        raise ValueError(f"score_submission: {what} {os.fspath(path)!r} is empty")
-    return rows[0], rows[1:]
+        raise UserInputError(f"score_submission: {what} {path!r} is empty")
+    header = rows[0][1]
+    width = len(header) if width is None else width
+    for line, row in rows[1:]:
+        if len(row) != width:
+            raise UserInputError(f"score_submission: {what} {path}, line {line}: {len(row)} cell(s) "
+                                 f"{row[:4]}, the header {header} has {width}")
+    return header, rows[1:]
+
+
+def _cell(path, line, text, parse, expected):
+    try:
+        return parse(text)
+    except ValueError:
+        raise UserInputError(f"score_submission: {path}, line {line}: {text!r} is not {expected}") from None
+
+
+def _probability(text):
+    value = float(text)
+    if not 0 <= value <= 1:  # NaN fails too
+        raise ValueError(text)
+    return value
+
+
+def _integer_id(text):
+    if not _is_ascii_integer(text.strip()):
+        raise ValueError(text)
+    return int(text)
+
+
+def _binary_label(text):
+    if text.strip() not in ("0", "1"):
+        raise ValueError(text)
+    return int(text)
+
+
+def _by_id(path, rows, parse_id, parse_values, what):
+    """{id: parsed values}; refuses a repeated id, naming both lines."""
+    found, lines = {}, {}
+    for line, row in rows:
+        key = _cell(path, line, row[0], parse_id, "a numeric id" if parse_id is _integer_id else "an id")
+        if key in found:
+            raise UserInputError(f"score_submission: {what} {path}, line {line}: id {key!r} repeats "
+                                 f"line {lines[key]}")
+        found[key], lines[key] = parse_values(line, row[1:]), line
+    return found
 
 
 def score_submission(csv_path, labels_csv):
     """Score a submission against known labels: `Score(log_loss, accuracy, n)`.
 
-    Binary: labels_csv is `id,label` with 0/1 (1 = the positive class). Multi-class: `img,label`
-    with the class name in `label`. Every labelled id must have exactly one row in the submission.
+    Binary: the submission is `id,label` (p(positive) in [0, 1]); labels_csv is `id,label` with
+    0/1 (1 = the positive class). Multi-class: `img,<class names>` against `img,label` with the
+    class name in `label`. Every cell is checked: a bad one raises `UserInputError` naming the
+    file and line. Every labelled id must have exactly one row in the submission.
     """
     header, rows = _read_csv(csv_path, "submission")
-    _, label_rows = _read_csv(labels_csv, "labels file")
+    _, label_rows = _read_csv(labels_csv, "labels file", width=2)
+    if len(header) < 2:
+        raise UserInputError(f"score_submission: submission {os.fspath(csv_path)}, line 1: header {header} "
+                             "needs an id column and at least one probability column, separated by commas")
     if len(header) == 2:
-        sub = {int(r[0]): float(r[1]) for r in rows}
-        truth = {int(r[0]): int(r[1]) for r in label_rows}
+        sub = _by_id(csv_path, rows, _integer_id,
+                     lambda line, cells: _cell(csv_path, line, cells[0], _probability, "a probability in [0, 1]"),
+                     "submission")
+        truth = _by_id(labels_csv, label_rows, _integer_id,
+                       lambda line, cells: _cell(labels_csv, line, cells[0], _binary_label, "a label 0 or 1"),
+                       "labels file")
     else:
-        sub = {r[0]: [float(v) for v in r[1:]] for r in rows}
-        truth = {r[0]: header[1:].index(r[1]) for r in label_rows}
-    if len(sub) != len(rows):
-        raise ValueError("score_submission: the submission repeats ids")
+        classes = header[1:]
+        sub = _by_id(csv_path, rows, str,
+                     lambda line, cells: [_cell(csv_path, line, c, _probability, "a probability in [0, 1]")
+                                          for c in cells], "submission")
+        truth = _by_id(labels_csv, label_rows, str,
+                       lambda line, cells: _cell(labels_csv, line, cells[0], classes.index,
+                                                 f"one of the submission's classes {classes}"),
+                       "labels file")
     missing = [i for i in truth if i not in sub]
     if missing:
-        raise ValueError(f"score_submission: {len(missing)} labelled ids have no row, e.g. {missing[:3]}")
+        raise UserInputError(f"score_submission: {len(missing)} ids of {os.fspath(labels_csv)} have no row in "
+                             f"{os.fspath(csv_path)}, e.g. {missing[:3]}")
     keys = list(truth)
     probs = np.array([sub[i] for i in keys])
     labels = np.array([truth[i] for i in keys])
@@ -326,7 +434,7 @@ def submit(csv_path, competition=REDUX, message="vggcourse submission"):
     """
     csv_path = os.fspath(csv_path)
     if not os.path.isfile(csv_path):
-        raise FileNotFoundError(f"submit: no submission file at {csv_path!r}; write it with write_submission")
+        raise InputFileNotFoundError(f"submit: no submission file at {csv_path!r}; write it with write_submission")
     exe = shutil.which("kaggle")
     if exe is None:
         raise RuntimeError("submit: the `kaggle` command-line client is not installed (pip install kaggle). "

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from vggcourse import features
+from vggcourse import features, training
 from vggcourse._atomic import write_atomically
 from vggcourse import weights as weights_lib
 from vggcourse.preprocessing import VggPreprocess, imagenet_class_names
@@ -56,12 +56,13 @@ def _is_course_h5_name(filepath):
 
 
 @keras.saving.register_keras_serializable(package="vggcourse")
-class VggSequential(keras.Sequential):
-    """`keras.Sequential` whose `save_weights` / `load_weights` also take the course's '.h5' names.
+class VggSequential(features.CachedSequential):
+    """`vgg.model`: a `keras.Sequential` with the feature cache and the course's weight files.
 
-    Keras 3 only writes `*.weights.h5`; the course's notebooks call
-    `vgg.model.save_weights(results_path + 'ft1.h5')`. Such names go through
-    `vggcourse.weights` (HDF5, layer by layer, written atomically); other names go to Keras.
+    `fit`, `evaluate` and `predict` run the frozen bottom once per image where that applies
+    (`features.CachedSequential`). Keras 3 only writes `*.weights.h5`; the course's notebooks call
+    `vgg.model.save_weights(results_path + 'ft1.h5')`. Such names go through `vggcourse.weights`
+    (HDF5, layer by layer, written atomically); other names go to Keras.
 
         vgg.model.save_weights("ft1.h5"); vgg.model.load_weights("ft1.h5")
     """
@@ -76,6 +77,24 @@ class VggSequential(keras.Sequential):
             weights_lib.load_weights(self, filepath)
             return None
         return super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
+
+    # The class names travel in the model's config, so a file that Keras itself wrote
+    # (a ModelCheckpoint, model.save) still knows them: `Vgg16.load` reads them back.
+    class_names = None
+
+    def get_config(self):
+        config = super().get_config()
+        if self.class_names:
+            config["class_names"] = list(self.class_names)
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        class_names = config.pop("class_names", None)
+        model = super().from_config(config, custom_objects=custom_objects)
+        model.class_names = tuple(class_names) if class_names else None
+        return model
 
 
 def build_vgg16(size=_IMAGENET_SIZE, include_top=True, batch_norm=False, classes=1000):
@@ -157,21 +176,33 @@ class Vgg16:
     # -- prediction ------------------------------------------------------------------------------
 
     def predict(self, imgs, details=False):
-        """(top probability, top class index, top class name) per image; details=True adds all probabilities."""
+        """(top probability, top class index, top class name) per image, as the course's `predict`.
+
+        `details` is accepted as in the course, which returned the same three values either way;
+        every class's probability is `vgg.model.predict(imgs)`.
+        """
         probs = np.asarray(self.model.predict(imgs, verbose=0))
         idxs = np.argmax(probs, axis=1)
         preds = probs[np.arange(len(idxs)), idxs]
-        names = [self.classes[i] for i in idxs]
-        return (preds, idxs, names, probs) if details else (preds, idxs, names)
+        return preds, idxs, [self.classes[i] for i in idxs]
 
-    def test(self, path, batch_size=8):
+    def test(self, path, batch_size=8, tta=0, gen=None):
         """(batches, predictions) for every image under `path`, in `batches.filenames` order.
 
-        `path` may hold class folders (e.g. `test/` with `unknown/` inside) or the images themselves.
+        `path` may hold class folders (e.g. `test/` with `unknown/` inside) or the images
+        themselves. `tta=n` averages the plain predictions with `n` augmented passes (test-time
+        augmentation): flips, small shifts and zooms, or the `ImageDataGenerator` given as `gen`.
+
+            batches, probs = vgg.test("data/dogscats/test", tta=4)
         """
         batches = self.get_batches(path, shuffle=False, batch_size=batch_size, class_mode=None)
-        predictions = features.predict(self.model, batches)  # reuses cached features; None: n/a
-        return batches, self.model.predict(batches) if predictions is None else predictions
+        return batches, self.predict_in_order(batches, tta=tta, gen=gen)
+
+    def predict_in_order(self, batches, tta=0, gen=None):
+        """Probabilities for every file of `batches`, in `batches.filenames` order (see `test`)."""
+        from vggcourse import tta as tta_lib
+
+        return tta_lib.predict(self.model, batches, tta=tta, gen=gen)
 
     # -- fine-tuning -----------------------------------------------------------------------------
 
@@ -192,35 +223,58 @@ class Vgg16:
         """`ft(batches.num_classes)` and take the batches' class names, in label order, as `classes`."""
         self.ft(batches.num_classes)
         self.classes = sorted(batches.class_indices, key=batches.class_indices.get)
+        self.model.class_names = tuple(self.classes)
 
     def compile(self, lr=0.001):
-        """Adam at learning rate `lr`, categorical cross-entropy, accuracy."""
+        """Adam at learning rate `lr`, categorical cross-entropy, accuracy.
+
+        The optimizer is `vggcourse.optimizers.Adam`: Keras' Adam that also takes the course's
+        `optimizer.lr = x` and layer-wise rates.
+        """
+        from vggcourse import optimizers
+
         self.model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=lr),
+            optimizer=optimizers.Adam(learning_rate=lr),
             loss="categorical_crossentropy",
             metrics=["accuracy"],
         )
 
     def set_lr(self, lr):
-        """Set the optimizer's learning rate, keeping its state.
+        """Set the learning rate, keeping the optimizer's state: a number, or `slice(low, high)`.
 
-        The course wrote `vgg.model.optimizer.lr = 0.01`; in Keras 3 that only adds an unused
-        attribute. Use `vgg.set_lr(0.01)`, `vgg.fit(..., lr=0.01)`, or
-        `vgg.model.optimizer.learning_rate = 0.01`.
+        A slice gives the lowest trainable layer `low`, the top `high`, geometric in between
+        (layer-wise rates). The course wrote `vgg.model.optimizer.lr = 0.01`; that works too.
         """
         if not self.model.compiled:
             raise ValueError("set_lr() needs a compiled model: call vgg.compile() or vgg.finetune() first.")
-        self.model.optimizer.learning_rate = float(lr)
+        training.set_learning_rate(self.model, lr)
+
+    def unfreeze(self, from_layer, train_bn=False):
+        """Train `from_layer` ('fc1', 'block5_conv1' or an index) and every layer above it.
+
+        Layers below stay frozen, and their output is what the feature cache keeps (after
+        `unfreeze('fc1')`, the conv output: lessons 2 and 3's precompute, automatically).
+        BatchNormalization stays in inference mode unless `train_bn=True`. Recompiles, keeping
+        the learning rate.
+
+            vgg.unfreeze("fc1"); vgg.fit(batches, val_batches, lr=slice(1e-5, 1e-3))
+        """
+        if not self.model.compiled:
+            self.compile()
+        training.unfreeze(self.model, from_layer, train_bn=train_bn)
 
     def fit(self, batches, val_batches=None, nb_epoch=1, epochs=None, lr=None, cache=True, **kwargs):
         """Train for `nb_epoch` (or `epochs`) passes over every image of `batches`.
 
-        Validates on every image of `val_batches`; `lr` sets the learning rate first (see `set_lr`);
-        other keyword arguments go to `keras.Model.fit`. Returns its History. With a frozen body
-        and no augmentation, the frozen layers run once per image and later epochs reuse their
-        output (`vggcourse.features`); `cache=False` runs the whole model every epoch.
+        Validates on every image of `val_batches`; `lr` (a number or `slice(low, high)`, see
+        `set_lr`) sets the learning rate first; other keyword arguments go to `keras.Model.fit`
+        (callbacks see `vgg.model`). Returns its History. With a frozen body and no augmentation
+        the frozen layers run once per image (`vggcourse.features`); `cache=False` runs the whole
+        model every epoch.
         """
         epochs = nb_epoch if epochs is None else epochs
+        if val_batches is None:  # Keras' spelling works too
+            val_batches = kwargs.pop("validation_data", None)
         # The batches shuffle their own files each epoch (or keep them in order, shuffle=False);
         # Keras' own batch-order shuffle would only defeat their read-ahead.
         kwargs.setdefault("shuffle", False)
@@ -228,12 +282,42 @@ class Vgg16:
             self.compile()
         if lr is not None:
             self.set_lr(lr)
-        # -- feature cache (vggcourse/features.py): frozen layers run once per image; cache=False: off
-        history = features.fit(self.model, batches, val_batches, epochs, cache, **kwargs)
-        if history is not None:
-            return history
-        # -- end feature cache
-        return self.model.fit(batches, validation_data=val_batches, epochs=epochs, **kwargs)
+        return self.model.fit(batches, validation_data=val_batches, epochs=epochs, cache=cache, **kwargs)
+
+    def fit_one_cycle(self, batches, val_batches=None, nb_epoch=1, max_lr=1e-3, cache=True, **kwargs):
+        """`fit` with the one-cycle policy: the rate warms up to `max_lr`, then anneals (cosine).
+
+        Adam's beta_1 moves the other way (0.95 -> 0.85 -> 0.95). `max_lr` may be a slice for
+        layer-wise rates. Afterwards the rate is back to what it was. Returns the History; the
+        rates used are in `history.one_cycle.lrs`.
+
+            vgg.fit_one_cycle(batches, val_batches, nb_epoch=3, max_lr=1e-3)
+        """
+        if not self.model.compiled:
+            self.compile()
+        if isinstance(max_lr, slice):
+            self.set_lr(max_lr)
+            max_lr = max_lr.stop
+        max_lr = training._check_rate("max_lr", max_lr)
+        steps = kwargs.get("steps_per_epoch") or len(batches)
+        cycle = training.OneCycle(max_lr, steps * int(nb_epoch))
+        callbacks = [cycle, *(kwargs.pop("callbacks", None) or [])]
+        history = self.fit(batches, val_batches, nb_epoch=nb_epoch, cache=cache, callbacks=callbacks, **kwargs)
+        history.one_cycle = cycle
+        return history
+
+    def lr_find(self, batches, start_lr=1e-7, end_lr=10, num_it=100, cache=True):
+        """Smith's learning-rate range test; weights and optimizer state are left as they were.
+
+        Returns an object with `lrs`, `losses`, `suggestion` (steepest descent of the smoothed
+        loss) and `plot()` (a matplotlib Figure).
+
+            found = vgg.lr_find(batches); found.plot(); vgg.set_lr(found.suggestion)
+        """
+        if not self.model.compiled:
+            self.compile()
+        return training.lr_find(self.model, batches, start_lr=start_lr, end_lr=end_lr,
+                                num_it=num_it, cache=cache)
 
     def fit_data(self, trn, labels, val, val_labels, nb_epoch=1, batch_size=64):
         """`fit` on in-memory arrays: images `trn` with one-hot `labels`, validated on `val`."""
@@ -289,7 +373,8 @@ class Vgg16:
         obj.size = tuple(model.input_shape[1:3])
         obj.include_top = meta.get("include_top", True)
         n_out = model.output_shape[-1]
-        obj.classes = meta.get("classes") or (imagenet_class_names() if n_out == 1000 else [str(i) for i in range(n_out)])
+        obj.classes = (meta.get("classes") or list(getattr(model, "class_names", None) or ())
+                       or (imagenet_class_names() if n_out == 1000 else [str(i) for i in range(n_out)]))
         return obj
 
     def save_weights(self, name):

@@ -11,7 +11,7 @@ import numpy as np
 
 __all__ = [
     "plots", "plot", "plot_confusion_matrix", "gray", "to_plot", "mk_square", "mk_size",
-    "load_image",
+    "load_thumbnail",
 ]
 
 _TO_GRAY = np.array([0.21, 0.72, 0.07])  # the course's luminosity weights, R G B
@@ -73,15 +73,27 @@ def _pad_centred(img, rows, cols):
     return out
 
 
-def load_image(path, size=None):
-    """RGB uint8 (h, w, 3) array of the image file at `path`; `size` (w, h) bounds it, keeping aspect."""
+def load_thumbnail(path, max_size=None):
+    """RGB uint8 (h, w, 3) array of the image file at `path`, shrunk to fit `max_size=(h, w)`
+    keeping its aspect ratio (never enlarged); decoded by `vggcourse.decode` like the batches.
+
+        ax.imshow(load_thumbnail("cat.1.jpg", (224, 224)))
+    """
     from PIL import Image
 
+    from vggcourse.decode import decode_image
+
+    if max_size is None:
+        return decode_image(path)
+    max_h, max_w = max_size
     with Image.open(path) as im:
-        im = im.convert("RGB")
-        if size is not None:
-            im.thumbnail(size)
-        return np.asarray(im)
+        width, height = im.size
+    scale = min(1.0, max_h / height, max_w / width)
+    target = (max(1, round(height * scale)), max(1, round(width * scale)))
+    return decode_image(path, target_size=target, interpolation="bilinear")
+
+
+load_image = load_thumbnail  # the name interpret.py calls; same (h, w) order as every size here
 
 
 def plot(img, figsize=(4, 4), title=None):

@@ -25,13 +25,16 @@ from pathlib import Path
 
 import numpy as np
 
+from vggcourse._atomic import write_atomically
+from vggcourse.decode import is_image_name
+from vggcourse.errors import InputFileNotFoundError, UserInputError
+
 __all__ = ["prepare_kaggle", "PreparePlan", "RECORD_NAME"]
 
 RECORD_NAME = ".vggcourse-prepare.json"
 CLASS_FOLDERS = {"cat": "cats", "dog": "dogs"}
 LABELLED_FOLDERS = [f"{split}/{cls}" for split in ("train", "valid") for cls in ("cats", "dogs")]
 _LABELLED_NAME = re.compile(r"^(cat|dog)\.\d+\.jpg$")
-_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 @dataclass
@@ -78,7 +81,7 @@ def prepare_kaggle(root, valid=2000, sample_train=200, sample_valid=50, seed=0, 
     root = Path(root)
     settings = _check_settings(valid, sample_train, sample_valid, seed)
     if not root.is_dir():
-        raise FileNotFoundError(f"no such folder: {root}; `root` must be the folder holding "
+        raise InputFileNotFoundError(f"no such folder: {root}; `root` must be the folder holding "
                                 "Kaggle's train/ and test/")
     layout = _scan(root)
     plan = _plan(root, layout, _read_record(root), settings)
@@ -98,7 +101,7 @@ def _check_settings(valid, sample_train, sample_valid, seed):
     settings = dict(valid=valid, sample_train=sample_train, sample_valid=sample_valid, seed=seed)
     for name, value in settings.items():
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"`{name}` must be an integer >= 0; received: {name}={value!r}")
+            raise UserInputError(f"`{name}` must be an integer >= 0; received: {name}={value!r}")
     return {name: int(value) for name, value in settings.items()}
 
 
@@ -124,7 +127,7 @@ class _Layout:
 def _scan(root):
     train = root / "train"
     if not train.is_dir():
-        raise FileNotFoundError(f"no train/ folder in {root}: expected Kaggle's train/ with "
+        raise InputFileNotFoundError(f"no train/ folder in {root}: expected Kaggle's train/ with "
                                 "cat.N.jpg and dog.N.jpg files")
     train_flat = _files(train, allowed_dirs={"cats", "dogs"}, pattern=_LABELLED_NAME,
                         expected="cat.N.jpg or dog.N.jpg files and cats/, dogs/ folders")
@@ -149,10 +152,10 @@ def _files(folder, allowed_dirs, pattern, expected):
             continue
         if entry.is_dir() and entry.name in allowed_dirs:
             continue
-        if entry.is_file() and (pattern.match(entry.name) if pattern else _is_image(entry.name)):
+        if entry.is_file() and (pattern.match(entry.name) if pattern else is_image_name(entry.name)):
             names.append(entry.name)
             continue
-        raise ValueError(f"unexpected {'folder' if entry.is_dir() else 'file'} "
+        raise UserInputError(f"unexpected {'folder' if entry.is_dir() else 'file'} "
                          f"{Path(folder) / entry.name}: {Path(folder).name}/ should hold {expected}")
     return names
 
@@ -163,13 +166,9 @@ def _images(folder):
         return []
     entries = [e for e in os.scandir(folder) if not e.name.startswith(".")]
     for entry in entries:
-        if not (entry.is_file() and _is_image(entry.name)):
-            raise ValueError(f"unexpected entry {folder / entry.name}: {folder} should hold images only")
+        if not (entry.is_file() and is_image_name(entry.name)):
+            raise UserInputError(f"unexpected entry {folder / entry.name}: {folder} should hold images only")
     return sorted(e.name for e in entries)
-
-
-def _is_image(name):
-    return name.lower().endswith(_IMAGE_SUFFIXES)
 
 
 # --- planning ----------------------------------------------------------------------------------
@@ -184,7 +183,7 @@ def _plan(root, layout, record, settings):
     elif any(layout.labelled.values()):
         by_hand = True
     else:
-        raise ValueError(f"{root / 'train'} holds no images: expected cat.N.jpg and dog.N.jpg files")
+        raise UserInputError(f"{root / 'train'} holds no images: expected cat.N.jpg and dog.N.jpg files")
     where = _current_split(layout) if by_hand else _random_split(root, layout, settings)
     plan = PreparePlan(root, settings, resumed=record is not None, by_hand=by_hand)
     plan.moves = _labelled_moves(root, layout, where)
@@ -199,11 +198,11 @@ def _check_record(root, record, settings, layout):
     recorded = {name: record.get(name) for name in settings}
     if recorded != settings:
         options = ", ".join(f"{name}={value}" for name, value in recorded.items())
-        raise ValueError(f"{root} was prepared with {options}; run again with the same options "
+        raise UserInputError(f"{root} was prepared with {options}; run again with the same options "
                          "(or start from a fresh copy of Kaggle's download)")
     counts = (layout.labelled_total(), layout.test_total())
     if counts != (record.get("labelled_images"), record.get("test_images")):
-        raise ValueError(f"{root} now holds {counts[0]:,} labelled and {counts[1]:,} test images, but "
+        raise UserInputError(f"{root} now holds {counts[0]:,} labelled and {counts[1]:,} test images, but "
                          f"the run recorded in {root / RECORD_NAME} started with "
                          f"{record.get('labelled_images')} and {record.get('test_images')}; "
                          "restore the missing images before running again")
@@ -213,7 +212,7 @@ def _check_fresh(root, layout):
     """Flat Kaggle images and no record: every course folder must still be empty."""
     for folder, names in {**layout.labelled, **layout.sample}.items():
         if names:
-            raise ValueError(f"{root / folder} already holds {len(names)} images while {root / 'train'} "
+            raise UserInputError(f"{root / folder} already holds {len(names)} images while {root / 'train'} "
                              "still holds flat cat.N.jpg/dog.N.jpg files; move them back to train/ "
                              "or start from a fresh copy of Kaggle's download")
 
@@ -221,7 +220,7 @@ def _check_fresh(root, layout):
 def _class_of(path):
     match = _LABELLED_NAME.match(path.name)
     if match is None:
-        raise ValueError(f"unexpected file {path}: class folders of a prepared Kaggle layout hold "
+        raise UserInputError(f"unexpected file {path}: class folders of a prepared Kaggle layout hold "
                          "cat.N.jpg and dog.N.jpg files only")
     return CLASS_FOLDERS[match.group(1)]
 
@@ -233,9 +232,9 @@ def _current_locations(root, layout):
         for name in names:
             path = root / folder / name
             if name in locations:
-                raise ValueError(f"{name} is in two places: {locations[name]} and {path}")
+                raise UserInputError(f"{name} is in two places: {locations[name]} and {path}")
             if _class_of(path) != path.parent.name:
-                raise ValueError(f"{path} is in the wrong class folder: expected {_class_of(path)}/")
+                raise UserInputError(f"{path} is in the wrong class folder: expected {_class_of(path)}/")
             locations[name] = path
     return locations
 
@@ -245,7 +244,7 @@ def _random_split(root, layout, settings):
     locations = _current_locations(root, layout)
     names = sorted(locations, key=_name_key)
     if settings["valid"] >= len(names):
-        raise ValueError(f"`valid` must be smaller than the {len(names):,} labelled images in "
+        raise UserInputError(f"`valid` must be smaller than the {len(names):,} labelled images in "
                          f"{root}; received: valid={settings['valid']}")
     order = np.random.default_rng(settings["seed"]).permutation(len(names))
     chosen = {names[i] for i in order[:settings["valid"]]}
@@ -279,7 +278,7 @@ def _sample_copies(root, layout, where, settings):
         pool = sorted((n for n, f in where.items() if f.startswith(split)), key=_name_key)
         wanted = settings[f"sample_{split}"]
         if wanted > len(pool):
-            raise ValueError(f"`sample_{split}` must be at most the {len(pool):,} images of {split}/; "
+            raise UserInputError(f"`sample_{split}` must be at most the {len(pool):,} images of {split}/; "
                              f"received: sample_{split}={wanted}")
         for i in sorted(rng.permutation(len(pool))[:wanted]):
             name = pool[i]
@@ -293,7 +292,7 @@ def _check_sample_extras(root, layout, copies):
     for folder, names in layout.sample.items():
         for name in names:
             if root / folder / name not in planned:
-                raise ValueError(f"unexpected file {root / folder / name}: it is not in the sample "
+                raise UserInputError(f"unexpected file {root / folder / name}: it is not in the sample "
                                  "this seed picks; move sample/ away and run again")
 
 
@@ -301,7 +300,7 @@ def _test_moves(root, layout):
     unknown = root / "test" / "unknown"
     for name in layout.test_flat:
         if name in layout.test_unknown:
-            raise ValueError(f"{name} is in two places: {root / 'test' / name} and {unknown / name}")
+            raise UserInputError(f"{name} is in two places: {root / 'test' / name} and {unknown / name}")
     return [(root / "test" / name, unknown / name) for name in layout.test_flat]
 
 
@@ -351,24 +350,37 @@ def _verify(root, before, plan):
 
 # --- the record and the log ----------------------------------------------------------------------
 
+_RECORD_FIELDS = {"valid": int, "sample_train": int, "sample_valid": int, "seed": int, "split": str,
+                  "labelled_images": int, "test_images": int, "complete": bool}
+
+
 def _read_record(root):
+    """The record of an earlier run as a dict of `_RECORD_FIELDS`, or None; refuses a damaged one."""
     path = root / RECORD_NAME
     if not path.is_file():
         return None
+    damaged = (f"it records an earlier run of prepare_kaggle: restore it from a backup, or start "
+               f"from a fresh copy of Kaggle's download")
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON ({err}); it records an earlier run of "
-                         "prepare_kaggle, restore it or start from a fresh copy") from None
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserInputError(f"{path} is not valid JSON ({err}); {damaged}") from None
+    if not isinstance(record, dict):
+        raise UserInputError(f"{path} holds {json.dumps(record)[:60]}, not a JSON object; {damaged}")
+    for name, kind in _RECORD_FIELDS.items():
+        value = record.get(name)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise UserInputError(f"{path}: `{name}` must be {'an integer' if kind is int else 'a ' + kind.__name__}"
+                                 f"; found {name}={value!r}. {damaged[0].upper()}{damaged[1:]}")
+    return record
 
 
 def _write_record(root, plan, layout, complete):
     record = dict(plan.settings, split="folders" if plan.by_hand else "seeded",
                   labelled_images=layout.labelled_total(), test_images=layout.test_total(),
                   complete=complete)
-    partial = root / f"{RECORD_NAME}.partial"
-    partial.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(partial, root / RECORD_NAME)
+    text = json.dumps(record, indent=2) + "\n"
+    write_atomically(root / RECORD_NAME, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def _log_plan(plan, layout, log):

@@ -1,41 +1,207 @@
-"""The names of the course's `utils.py`, on Keras 3 and Python 3.
+"""The course's `utils` namespace, on Keras 3 and Python 3.
 
-`from vggcourse.utils import *` gives a course notebook what it imported from `utils`. Each name
-lives in the module that owns its concept; only the three directory loaders are written here, as
-thin calls into `vggcourse.image`:
+`from vggcourse.utils import *` gives a notebook what `from utils import *` gave it in 2016: the
+course's own helpers, the modules and functions `utils.py` imported for the notebooks (`np`,
+`plt`, `glob`, `permutation`, `ndimage`, `confusion_matrix`, ...), Keras 1's names
+(`vggcourse.keras1`: `Sequential`, `Dense`, `Convolution2D`, `RMSprop`, `K`, `image`,
+`get_file`, ...), and `vgg16.py` / `vgg16bn.py`'s (`Vgg16`, `Vgg16BN`, `vgg_preprocess`).
+
+    from vggcourse.utils import *
+    val_data = get_data(path + "valid")
+    lm = Sequential([Dense(2, activation="softmax", input_shape=(1000,))])
+
+Each helper lives in the module that owns its concept:
 
 | names | module |
 | --- | --- |
 | `save_array`, `load_array`, `onehot`, `MixIterator` | `vggcourse.arrays` |
-| `copy_model`, `copy_layers`, `copy_weights`, `insert_layer`, `split_at`, `adjust_dropout`, `vgg_ft`, `vgg_ft_bn` | `vggcourse.layers` |
+| `copy_model`, `copy_layer(s)`, `copy_weights`, `insert_layer`, `split_at`, `adjust_dropout`, `vgg_ft`, `vgg_ft_bn` | `vggcourse.layers` |
 | `plots`, `plot`, `plot_confusion_matrix`, `gray`, `to_plot`, `mk_square`, `mk_size` | `vggcourse.plotting` |
 | `do_clip` | `vggcourse.kaggle` |
+| Keras 1 names | `vggcourse.keras1` |
+
+Names with no modern meaning are objects that raise, naming the replacement, when used: `bcolz`
+(`save_array` / `load_array`), `theano`, `T`, `shared`, `conv2d`, `nnet`, `pool` (`keras.ops`),
+`misc` (`imread`, `imresize` here), `Tokenizer` (`keras.layers.TextVectorization`). `pd` imports
+pandas on first use. Unlike the course's file, importing this changes no global setting (the
+course set numpy's print options; call `np.set_printoptions(precision=4, linewidth=100)` for that).
 """
+import importlib
+import itertools
+import json
+import math
 import os
+import pickle
+import re
+import sys
+from collections import OrderedDict
+from glob import glob
+from itertools import chain
+from operator import attrgetter, itemgetter, methodcaller
 
+import keras
+import matplotlib.pyplot as plt
 import numpy as np
+import PIL
+import scipy
+from numpy import newaxis
+from numpy.random import choice, normal, permutation, randn, random, uniform
+from PIL import Image
+from scipy import ndimage
+from scipy.ndimage import zoom
+from sklearn.manifold import TSNE
+from sklearn.metrics import confusion_matrix
+from sklearn.preprocessing import OneHotEncoder
 
+from vggcourse import keras1
 from vggcourse.arrays import MixIterator, load_array, onehot, save_array
+from vggcourse.errors import UserTypeError
 from vggcourse.kaggle import do_clip
+from vggcourse.keras1 import *  # noqa: F401,F403 (Keras 1's names, listed in keras1.__all__)
 from vggcourse.layers import (adjust_dropout, copy_layer, copy_layers, copy_model, copy_weights,
                               insert_layer, split_at, vgg_ft, vgg_ft_bn)
-from vggcourse.plotting import gray, mk_size, mk_square, plot, plot_confusion_matrix, plots, to_plot
+from vggcourse.model import Vgg16, Vgg16BN
+from vggcourse import plotting
+from vggcourse.plotting import gray, mk_size, mk_square, plot, plot_confusion_matrix, to_plot
 
-__all__ = [
-    "plots", "plot", "plot_confusion_matrix", "gray", "to_plot", "mk_square", "mk_size",
-    "save_array", "load_array", "onehot", "MixIterator", "do_clip",
-    "copy_layer", "copy_layers", "copy_weights", "copy_model", "insert_layer", "split_at",
-    "adjust_dropout", "vgg_ft", "vgg_ft_bn",
-    "get_batches", "get_data", "get_classes",
+_COURSE_HELPERS = [
+    "plots", "plot", "plot_confusion_matrix", "gray", "to_plot", "to_bw", "mk_square", "mk_size",
+    "floor", "ceil", "save_array", "load_array", "onehot", "MixIterator", "do_clip",
+    "wrap_config", "copy_layer", "copy_layers", "copy_weights", "copy_model", "insert_layer",
+    "split_at", "adjust_dropout", "vgg_ft", "vgg_ft_bn", "get_batches", "get_data", "get_classes",
+    "Vgg16", "Vgg16BN", "vgg_mean", "vgg_preprocess", "imread", "imresize",
 ]
+_IMPORTED = [
+    "math", "os", "json", "sys", "re", "pickle", "glob", "itertools", "chain", "OrderedDict",
+    "itemgetter", "attrgetter", "methodcaller", "np", "plt", "pd", "PIL", "Image", "scipy",
+    "ndimage", "zoom", "misc", "random", "permutation", "randn", "normal", "uniform", "choice",
+    "newaxis", "confusion_matrix", "OneHotEncoder", "TSNE", "FileLink", "keras",
+    "bcolz", "theano", "shared", "T", "conv2d", "nnet", "pool", "Tokenizer",
+]
+__all__ = _COURSE_HELPERS + _IMPORTED + list(keras1.__all__)
+
+
+class _Gone:
+    """A name the course imported that has no modern meaning: using it raises, naming the replacement."""
+
+    def __init__(self, name, replacement):
+        self._name, self._replacement = name, replacement
+
+    def _raise(self, *args, **kwargs):
+        raise UserTypeError(f"`{self._name}` has no modern meaning in vggcourse: {self._replacement}")
+
+    __call__ = _raise
+
+    def __getattr__(self, attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        self._raise()
+
+    def __repr__(self):
+        return f"<{self._name}: gone; {self._replacement}>"
+
+
+class _Lazy:
+    """A module imported on first use (pandas is not a vggcourse dependency)."""
+
+    def __init__(self, module, install):
+        self._module, self._install = module, install
+
+    def __getattr__(self, attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        try:
+            module = importlib.import_module(self._module)
+        except ImportError as err:
+            raise ImportError(f"{self._module} is not installed: {self._install}") from err
+        return getattr(module, attr)
+
+    def __repr__(self):
+        return f"<lazy module {self._module!r}>"
+
+
+pd = _Lazy("pandas", "pip install pandas")
+bcolz = _Gone("bcolz", "use save_array(fname, arr) / load_array(fname), which keep the course's "
+                       "'.bc' / '.dat' names (one .npy file each).")
+theano = shared = T = conv2d = nnet = pool = _Gone(
+    "theano", "Theano is gone; Keras 3's backend-neutral functions are in keras.ops (and K here).")
+misc = _Gone("scipy.misc", "scipy.misc's image functions are gone; use imread(path) and "
+                           "imresize(img, size) from vggcourse.utils.")
+Tokenizer = _Gone("Tokenizer", "keras.preprocessing.text is gone; use keras.layers.TextVectorization.")
+
+
+def FileLink(path, *args, **kwargs):
+    """IPython's `FileLink(path)`: a link to a file in the notebook's output."""
+    from IPython.display import FileLink as _FileLink
+
+    return _FileLink(path, *args, **kwargs)
+
+
+to_bw = np.array([0.299, 0.587, 0.114])
+
+
+def floor(x):
+    """`int(math.floor(x))`."""
+    return int(math.floor(x))
+
+
+def ceil(x):
+    """`int(math.ceil(x))`."""
+    return int(math.ceil(x))
+
+
+def imread(path):
+    """The image file at `path` as a numpy array (h, w, 3) uint8: `scipy.ndimage.imread`, which is gone."""
+    from vggcourse.image import img_to_array, load_img
+
+    return img_to_array(load_img(path), dtype="uint8")
+
+
+def imresize(img, size, interp="bilinear"):
+    """`img` (h, w[, c]) resized to `size` (h, w) (a float scales): `scipy.misc.imresize`, which is gone."""
+    arr = np.asarray(img)
+    if np.isscalar(size):
+        size = (int(arr.shape[0] * size), int(arr.shape[1] * size))
+    filters = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC,
+               "lanczos": Image.LANCZOS}
+    if interp not in filters:
+        raise ValueError(f"imresize: `interp` must be one of {sorted(filters)}. Received: interp={interp!r}")
+    out = Image.fromarray(arr.astype(np.uint8)).resize((size[1], size[0]), filters[interp])
+    return np.asarray(out)
+
+
+# The ImageNet mean, RGB, shaped to broadcast over channels-last images (the course's was (3, 1, 1)).
+vgg_mean = np.array([123.68, 116.779, 103.939], dtype=np.float32)
+
+
+def vgg_preprocess(x):
+    """Subtract the ImageNet mean and reverse RGB to BGR, channels-last (the course's function).
+
+    `Vgg16`'s model does this itself (its `VggPreprocess` layer); this is for models built by hand.
+    """
+    return (x - vgg_mean)[..., ::-1]
+
+
+def plots(ims, figsize=(12, 6), rows=1, interp=False, titles=None, **kwargs):
+    """`vggcourse.plotting.plots`, where `titles` may be longer than `ims`, as the course's allowed.
+
+    The course's notebooks pass every probability as titles and the first few images
+    (`plots_idx(most_uncertain[:n_view], probs[most_uncertain])`); the first titles are used.
+    """
+    if titles is not None and len(titles) > len(ims):
+        titles = titles[:len(ims)]
+    return plotting.plots(ims, figsize=figsize, rows=rows, interp=interp, titles=titles, **kwargs)
+
+
+def wrap_config(layer):
+    """`{'class_name': ..., 'config': ...}` of `layer`: what `layer_from_config` takes."""
+    return {"class_name": layer.__class__.__name__, "config": layer.get_config()}
 
 
 def get_batches(dirname, gen=None, shuffle=True, batch_size=4, class_mode="categorical",
                 target_size=(224, 224)):
     """`gen.flow_from_directory(dirname, ...)`, with a plain `ImageDataGenerator()` when `gen` is None."""
-    from vggcourse.image import ImageDataGenerator
-
-    gen = ImageDataGenerator() if gen is None else gen
+    gen = keras1.image.ImageDataGenerator() if gen is None else gen
     return gen.flow_from_directory(dirname, target_size=target_size, class_mode=class_mode,
                                    shuffle=shuffle, batch_size=batch_size)
 

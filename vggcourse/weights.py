@@ -21,7 +21,8 @@ compared against a copy you trust.
 `load_weights(model, path)` reads an HDF5 file with h5py and assigns arrays layer by layer. It reads
 Keras' published files (Keras 2 layout: `layer_names` / `weight_names` attributes), files written
 by `save_weights` here, Keras 3 `.weights.h5` files, and the course's Keras 1 / Theano files
-(converted by `vggcourse.convert`).
+(converted by `vggcourse.convert`). Every load is all or nothing: a file that does not fit, or
+breaks off half way, leaves the model as it was (`load_weights_atomically`).
 """
 import collections
 import hashlib
@@ -29,6 +30,7 @@ import http.client
 import os
 import shutil
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -39,6 +41,7 @@ import numpy as np
 
 from vggcourse import convert
 from vggcourse._atomic import write_atomically
+from vggcourse.errors import InputFileNotFoundError, UserInputError, VggcourseError
 
 __all__ = [
     "WEIGHT_FILES",
@@ -53,6 +56,7 @@ __all__ = [
     "convert_course_file",
     "read_weight_groups",
     "load_weights",
+    "load_weights_atomically",
     "save_weights",
 ]
 
@@ -81,7 +85,7 @@ WEIGHT_FILES = {
 }
 
 
-class WeightsDownloadError(OSError):
+class WeightsDownloadError(VggcourseError, OSError):
     """A download that was cut off or failed its hash check (nothing was kept in the cache)."""
 
 
@@ -114,7 +118,7 @@ def _file_digest(path, algorithm):
 def fetch_weights(key):
     """Path of the cached weight file `key` (see `WEIGHT_FILES`), downloaded and verified if needed."""
     if key not in WEIGHT_FILES:
-        raise ValueError(f"`key` must be one of {sorted(WEIGHT_FILES)}. Received: key={key!r}")
+        raise UserInputError(f"`key` must be one of {sorted(WEIGHT_FILES)}. Received: key={key!r}")
     entry = WEIGHT_FILES[key]
     path = cache_dir() / entry.fname
     stale = False
@@ -129,7 +133,7 @@ def fetch_weights(key):
         _download(url, path, entry.md5)
     except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as e:
         reason = f"HTTP {e.code} {e.reason}" if isinstance(e, urllib.error.HTTPError) else getattr(e, "reason", e)
-        raise FileNotFoundError(
+        raise InputFileNotFoundError(
             f"The weights file {entry.fname} is not in {path.parent}"
             + (" (the copy there failed its hash check)" if stale else "")
             + f" and could not be downloaded from {url} ({reason}). Download it yourself and put it "
@@ -205,7 +209,10 @@ def cache_status():
 
 def _model_for(key, size=(224, 224)):
     """A randomly initialised model of the shape `key`'s file holds, to check a file against."""
-    from vggcourse.model import build_vgg16
+    try:  # the builder alone (it imports nothing of the package): weights.py never imports model.py
+        from vggcourse.architecture import build_vgg16
+    except ImportError:  # until the builder has left model.py
+        from vggcourse.model import build_vgg16
 
     return build_vgg16(size, include_top=not key.endswith("_notop"), batch_norm=key.startswith("vgg16_bn"))
 
@@ -219,14 +226,14 @@ def import_weights(source, key="vgg16"):
         import_weights("Downloads/vgg16_weights_tf_dim_ordering_tf_kernels.h5")
     """
     if key not in WEIGHT_FILES:
-        raise ValueError(f"`key` must be one of {sorted(WEIGHT_FILES)}. Received: key={key!r}")
+        raise UserInputError(f"`key` must be one of {sorted(WEIGHT_FILES)}. Received: key={key!r}")
     source, entry = Path(source), WEIGHT_FILES[key]
     if not source.is_file():
-        raise FileNotFoundError(f"weights file not found: {source}")
+        raise InputFileNotFoundError(f"weights file not found: {source}")
     if entry.md5 is not None:
         md5 = _file_digest(source, "md5")
         if md5 != entry.md5:
-            raise ValueError(f"{source} is not {entry.fname}: its md5 is {md5}, the published one is "
+            raise UserInputError(f"{source} is not {entry.fname}: its md5 is {md5}, the published one is "
                              f"{entry.md5}. Download it again from {entry.url}.")
     else:
         load_weights(_model_for(key), source)  # raises, naming the layer, if it does not fit
@@ -251,12 +258,12 @@ def convert_course_file(source, dest, size=(224, 224)):
             continue
         try:
             load_weights(model, source)
-        except ValueError as error:
+        except UserInputError as error:
             errors.append(str(error))
             continue
         return save_weights(model, dest)
     detail = f" ({errors[0]})" if errors else ""
-    raise ValueError(f"{source} is not a VGG16 or VGG16-BN weights file: its {len(groups)} layers with "
+    raise UserInputError(f"{source} is not a VGG16 or VGG16-BN weights file: its {len(groups)} layers with "
                      f"weights match none of them{detail}.")
 
 
@@ -281,35 +288,44 @@ def read_weight_groups(path):
 
     Understands the Keras 1/2 layout (`layer_names` attribute, one group per layer with a
     `weight_names` attribute), a full-model file's `model_weights` group, and the Keras 0.x
-    layout (`nb_layers`, `layer_<k>/param_<p>`).
+    layout (`nb_layers`, `layer_<k>/param_<p>`). A file that is not HDF5, or is cut off or damaged
+    inside, raises `UserInputError` naming it.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"`weights` file not found: {path}")
+        raise InputFileNotFoundError(f"`weights` file not found: {path}")
     try:
         f = h5py.File(path, "r")
     except OSError as e:
-        raise ValueError(f"{path} is not an HDF5 weights file ({e}).") from e
-    with f:
-        root = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
-        groups, layer_names = [], _attr_list(root, "layer_names")
-        if layer_names:
-            for name in layer_names:
-                layer = root[name]
-                arrays = [np.asarray(layer[w]) for w in _attr_list(layer, "weight_names")]
-                if arrays:
-                    groups.append((name, arrays))
-        elif "nb_layers" in root.attrs:
-            for k in range(int(root.attrs["nb_layers"])):
-                layer = root[f"layer_{k}"]
-                arrays = [np.asarray(layer[f"param_{p}"]) for p in range(int(layer.attrs["nb_params"]))]
-                if arrays:
-                    groups.append((f"layer_{k}", arrays))
-        else:
-            raise ValueError(
-                f"{path} is not a Keras weights file: it has no `layer_names` attribute. Pass a file "
-                "from keras.applications, the course, or Vgg16.save_weights."
-            )
+        raise UserInputError(f"{path} is not an HDF5 weights file ({e}).") from e
+    try:
+        with f:
+            return _read_groups(f, path)
+    except (OSError, KeyError, TypeError) as e:  # h5py's answers to a damaged or cut-off file
+        raise UserInputError(f"{path} is damaged or cut off: reading it failed ({type(e).__name__}: {e}). "
+                             "Download or save it again.") from e
+
+
+def _read_groups(f, path):
+    root = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
+    groups, layer_names = [], _attr_list(root, "layer_names")
+    if layer_names:
+        for name in layer_names:
+            layer = root[name]
+            arrays = [np.asarray(layer[w]) for w in _attr_list(layer, "weight_names")]
+            if arrays:
+                groups.append((name, arrays))
+    elif "nb_layers" in root.attrs:
+        for k in range(int(root.attrs["nb_layers"])):
+            layer = root[f"layer_{k}"]
+            arrays = [np.asarray(layer[f"param_{p}"]) for p in range(int(layer.attrs["nb_params"]))]
+            if arrays:
+                groups.append((f"layer_{k}", arrays))
+    else:
+        raise UserInputError(
+            f"{path} is not a Keras weights file: it has no `layer_names` attribute. Pass a file "
+            "from keras.applications, the course, or Vgg16.save_weights."
+        )
     return groups
 
 
@@ -342,12 +358,12 @@ def _match_layers(model, groups, path):
     if any(layer.name in stored for layer in targets):
         missing = [layer.name for layer in targets if layer.name not in stored]
         if missing:
-            raise ValueError(
+            raise UserInputError(
                 f"{path} has no weights for the model's layers {missing}. It holds {list(stored)}."
             )
         return [(layer, layer.name, stored[layer.name]) for layer in targets]
     if len(groups) < len(targets):
-        raise ValueError(
+        raise UserInputError(
             f"{path} has weights for {len(groups)} layers but the model has {len(targets)} layers "
             f"with weights ({[layer.name for layer in targets]})."
         )
@@ -377,13 +393,13 @@ def _from_theano(layer, arrays, flatten_hwc):
 def _check_shapes(layer, source, arrays, path):
     variables = layer.weights
     if len(arrays) != len(variables):
-        raise ValueError(
+        raise UserInputError(
             f"Layer '{layer.name}' has {len(variables)} weights ({[v.name for v in variables]}) but "
             f"'{source}' in {path} has {len(arrays)} arrays."
         )
     for variable, array in zip(variables, arrays):
         if tuple(variable.shape) != tuple(array.shape):
-            raise ValueError(
+            raise UserInputError(
                 f"Layer '{layer.name}': weight '{variable.name}' has shape {tuple(array.shape)} in "
                 f"{path} ('{source}') but the model expects {tuple(variable.shape)}."
             )
@@ -395,13 +411,13 @@ def load_weights(model, path):
     Layers are matched by name when the file uses the model's layer names (Keras' published
     files, `save_weights` files), otherwise by the order of layers with weights (the course's
     Keras 1 files). Extra layers in the file are ignored (a full file loads into a model without
-    its top); a model layer with no weights in the file, or of another shape, raises `ValueError`
-    naming the layer and both shapes, and the model is left unchanged.
+    its top); a model layer with no weights in the file, or of another shape, raises
+    `UserInputError` naming the layer and both shapes. A Keras 3 `.weights.h5` file is loaded by
+    Keras. Whatever fails, the model is left unchanged.
     """
     path = Path(path)
     if path.is_file() and _is_keras3_weights_file(path):
-        model.load_weights(path)
-        return model
+        return load_weights_atomically(model, path, lambda p: _load_keras3_file(model, p))
     groups = read_weight_groups(path)
     pairs = _match_layers(model, groups, path)
     theano = _stored_as_theano(pairs)
@@ -412,8 +428,58 @@ def load_weights(model, path):
             arrays = _from_theano(layer, arrays, flatten_hwc.get(layer.name))
         _check_shapes(layer, source, arrays, path)
         checked.append((layer, arrays))
-    for layer, arrays in checked:
-        layer.set_weights(arrays)
+
+    def assign(_):
+        for layer, arrays in checked:
+            layer.set_weights(arrays)
+
+    return load_weights_atomically(model, path, assign)
+
+
+def _load_keras3_file(model, path):
+    """Keras' own loader for a `save_weights('*.weights.h5')` file, whatever the file is called
+    (Keras picks its reader by the name's ending); its errors name `path`."""
+    try:
+        if path.name.endswith(".weights.h5"):
+            keras.Model.load_weights(model, path)  # not model.load_weights: VggSequential routes back here
+        else:
+            with tempfile.TemporaryDirectory() as folder:
+                link = Path(folder) / "linked.weights.h5"
+                link.symlink_to(path.resolve())
+                keras.Model.load_weights(model, link)
+    except (ValueError, OSError, KeyError) as e:
+        raise UserInputError(f"{path} does not fit the model or is damaged; nothing was loaded "
+                             f"({type(e).__name__}: {e})") from e
+
+
+def _state_variables(model):
+    """The model's weights and, when it has one, its optimizer's variables (each once)."""
+    variables, seen = [], set()
+    optimizer = getattr(model, "optimizer", None)
+    for variable in [*model.weights, *(getattr(optimizer, "variables", None) or [])]:
+        if id(variable) not in seen:
+            seen.add(id(variable))
+            variables.append(variable)
+    return variables
+
+
+def load_weights_atomically(model, path, loader):
+    """Call `loader(path)` to load weights into `model`; if it raises, put every weight back.
+
+    The values of `model`'s variables (and its optimizer's) are copied first and restored when
+    `loader` fails half way, so a load either completes or changes nothing; the error is raised
+    again. Returns `model`. For any loader: Keras' own `load_weights`, h5py, a converter:
+
+        load_weights_atomically(model, "ft1.weights.h5", lambda p: keras.Model.load_weights(model, p))
+    """
+    variables = _state_variables(model)
+    snapshot = [keras.ops.convert_to_numpy(v) for v in variables]
+    try:
+        loader(path)
+    except BaseException:
+        for variable, value in zip(variables, snapshot):
+            variable.assign(value)
+        raise
     return model
 
 
@@ -425,7 +491,7 @@ def save_weights(model, path):
     """
     path = Path(path)
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"The folder for `path` does not exist: {path.parent}")
+        raise InputFileNotFoundError(f"The folder for `path` does not exist: {path.parent}")
 
     def write(tmp):
         with h5py.File(tmp, "w") as f:

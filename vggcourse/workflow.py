@@ -11,9 +11,11 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import keras
+
 from vggcourse._atomic import write_atomically
 
-__all__ = ["FinetuneResult", "finetune_directory", "predict_directory", "submit_directory"]
+__all__ = ["EpochCheckpoints", "FinetuneResult", "finetune_directory", "predict_directory", "submit_directory"]
 
 
 @dataclass
@@ -27,6 +29,7 @@ class FinetuneResult:
     best_model: Path = None
     last_model: Path = None
     pngs: list = field(default_factory=list)
+    lr_suggestion: float = None  # with lr_find=True: the finder's suggested rate
 
 
 def _check_data_dir(data, needs=("train", "valid")):
@@ -56,17 +59,50 @@ def _build_vgg(weights, size, batch_norm):
     return cls(weights=weights, size=(size, size))
 
 
-def finetune_directory(data, epochs=1, batch_size=64, lr=0.001, size=224, weights="imagenet",
-                       batch_norm=False, out="vggcourse-run", resume=None, cache=True, log=print):
+class EpochCheckpoints(keras.callbacks.Callback):
+    """Saves the model after every epoch of a `fit`: the checkpoints of `finetune_directory`.
+
+    Writes `out/last.keras`, `out/last.weights.h5` and, when `val_accuracy` improves,
+    `out/best.keras`, each to a temporary file first (`Vgg16.save`): a run killed mid-write keeps
+    the previous file. It sees the whole `vgg.model`, also when `fit` trains on cached features.
+
+        vgg.fit(batches, val_batches, nb_epoch=3, callbacks=[EpochCheckpoints(vgg, result)])
+    """
+
+    def __init__(self, vgg, result, log=print):
+        super().__init__()
+        self.vgg, self.result, self.log = vgg, result, log
+
+    def on_epoch_end(self, epoch, logs=None):
+        result = self.result
+        metrics = {k: float(v) for k, v in (logs or {}).items()}
+        result.history.append(metrics)
+        self.vgg.save(result.last_model)
+        self.vgg.save_weights(result.out / "last.weights.h5")
+        val_acc = metrics.get("val_accuracy", float("nan"))
+        if result.best_epoch < 0 or val_acc > result.best_val_accuracy:
+            result.best_epoch, result.best_val_accuracy = epoch, val_acc
+            self.vgg.save(result.best_model)
+
+
+def finetune_directory(data, epochs=1, batch_size=64, lr=None, size=224, weights="imagenet",
+                       batch_norm=False, out="vggcourse-run", resume=None, cache=True, log=print,
+                       unfreeze=None, one_cycle=False, lr_find=False, tta=0):
     """Fine-tune VGG16 on `data/train`, validate on `data/valid`, keep the best and last models.
 
-    Writes `out/last.keras`, `out/best.keras` (highest val_accuracy so far), `out/history.json`
-    and the validation analysis PNGs. `resume` is a weights file from an earlier run
-    (`out/last.weights.h5`): training continues from it.
+    One `fit` whose callback writes `out/last.keras`, `out/last.weights.h5` and `out/best.keras`
+    (highest val_accuracy so far) after each epoch; then `out/history.json`, `out/history.png`
+    and the validation analysis PNGs. `lr` is Adam's rate (default 0.001, or the finder's
+    suggestion with `lr_find=True`, which also writes `out/lr_find.png`). `unfreeze` names the
+    lowest layer to train ('fc1', 'block5_conv1'); `one_cycle` trains with the one-cycle policy
+    up to `lr`; `tta` augmented passes go into the analysis. `resume` is a weights file of an
+    earlier run (`out/last.weights.h5`).
     """
     data = _check_data_dir(data)
-    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr), ("size", size)):
+    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("size", size)):
         _check_positive(name, value)
+    if lr is not None:
+        _check_positive("lr", lr)
     if resume is not None and not Path(resume).is_file():
         raise FileNotFoundError(f"`resume` file {str(resume)!r} does not exist; pass the "
                                 f"last.weights.h5 written by an earlier run")
@@ -77,41 +113,60 @@ def finetune_directory(data, epochs=1, batch_size=64, lr=0.001, size=224, weight
     batches = vgg.get_batches(data / "train", batch_size=batch_size)
     val_batches = vgg.get_batches(data / "valid", batch_size=batch_size * 2, shuffle=False)
     vgg.finetune(batches)
+    if unfreeze is not None:
+        vgg.unfreeze(unfreeze)
+        log(f"training {unfreeze} and every layer above it")
     if resume is not None:
         vgg.load_weights(resume)
         log(f"resumed from {resume}")
-    vgg.set_lr(lr)
 
     result = FinetuneResult(out=out, best_model=out / "best.keras", last_model=out / "last.keras")
-    for epoch in range(int(epochs)):
-        log(f"epoch {epoch + 1}/{epochs}")
-        history = vgg.fit(batches, val_batches, nb_epoch=1, cache=cache)
-        metrics = {k: float(v[-1]) for k, v in history.history.items()}
-        result.history.append(metrics)
-        vgg.save(result.last_model)
-        vgg.save_weights(out / "last.weights.h5")
-        val_acc = metrics.get("val_accuracy", float("nan"))
-        if result.best_epoch < 0 or val_acc > result.best_val_accuracy:
-            result.best_epoch, result.best_val_accuracy = epoch, val_acc
-            vgg.save(result.best_model)
+    if lr_find:
+        found = vgg.lr_find(batches, cache=cache)
+        result.lr_suggestion = found.suggestion
+        result.pngs.append(_save_figure(found.plot(), out / "lr_find.png"))
+        log(f"lr_find: suggested learning rate {found.suggestion:.2e} (steepest fall of the loss); "
+            f"plot in {out / 'lr_find.png'}")
+        lr = found.suggestion if lr is None else lr
+    lr = 0.001 if lr is None else lr
+    callbacks = [EpochCheckpoints(vgg, result)]
+    if one_cycle:
+        vgg.fit_one_cycle(batches, val_batches, nb_epoch=int(epochs), max_lr=lr, cache=cache,
+                          callbacks=callbacks)
+    else:
+        vgg.fit(batches, val_batches, nb_epoch=int(epochs), lr=lr, cache=cache, callbacks=callbacks)
     _write_json(out / "history.json", result.history)
-    result.pngs = write_analysis(vgg, val_batches, out)
+    from vggcourse.training import plot_history
+
+    result.pngs.append(_save_figure(plot_history(result.history), out / "history.png"))
+    result.pngs += write_analysis(vgg, val_batches, out, tta=tta)
     return result
 
 
-def write_analysis(vgg, val_batches, out):
+def _save_figure(figure, path):
+    import matplotlib.pyplot as plt
+
+    write_atomically(path, lambda tmp: figure.savefig(tmp, format="png", dpi=100), suffix=".png")
+    plt.close(figure)
+    return Path(path)
+
+
+def write_analysis(vgg, val_batches, out, tta=0):
     """Save the redux notebook's validation plots as PNGs in `out`; return their paths."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     from vggcourse.interpret import Interpretation
 
-    interp = Interpretation.from_vgg(vgg, val_batches)
+    interp = Interpretation.from_vgg(vgg, val_batches, tta=tta)
     return interp.save_pngs(out)
 
 
-def predict_directory(model_path, path, batch_size=64):
-    """Load a saved model and predict every image under `path`; returns (batches, probabilities, vgg)."""
+def predict_directory(model_path, path, batch_size=64, tta=0):
+    """Load a saved model and predict every image under `path`; returns (batches, probabilities, vgg).
+
+    `tta=n` averages n augmented passes with the plain one (`Vgg16.test`).
+    """
     from vggcourse.model import Vgg16
 
     if not Path(model_path).is_file():
@@ -119,12 +174,12 @@ def predict_directory(model_path, path, batch_size=64):
                                 f"file written by `vggcourse finetune` (best.keras or last.keras)")
     _check_positive("batch_size", batch_size)
     vgg = Vgg16.load(model_path)
-    batches, probs = vgg.test(path, batch_size=batch_size)
+    batches, probs = vgg.test(path, batch_size=batch_size, tta=tta)
     return batches, probs, vgg
 
 
 def submit_directory(data, model_path, out="submission.csv", batch_size=64, positive=None,
-                     clip="auto", expected_rows=None):
+                     clip="auto", expected_rows=None, tta=0):
     """Predict `data/test` with a saved model and write a checked Kaggle submission to `out`.
 
     Two classes give the redux format (`id,label`, the probability of `positive`, default 'dogs');
@@ -133,7 +188,7 @@ def submit_directory(data, model_path, out="submission.csv", batch_size=64, posi
     from vggcourse import kaggle
 
     data = _check_data_dir(data, needs=("test",))
-    batches, probs, vgg = predict_directory(model_path, data / "test", batch_size=batch_size)
+    batches, probs, vgg = predict_directory(model_path, data / "test", batch_size=batch_size, tta=tta)
     kind = "binary" if len(vgg.classes) == 2 else "multiclass"
     if kind == "binary" and positive is None:
         if "dogs" not in vgg.classes:

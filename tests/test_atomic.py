@@ -1,0 +1,89 @@
+"""write_atomically: all or nothing, the umask's permissions, errors that name the real file,
+and no hidden temporary files left behind by a killed writer."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from vggcourse._atomic import STALE_SECONDS, write_atomically
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _write(text):
+    return lambda tmp: Path(tmp).write_text(text)
+
+
+def test_new_files_follow_the_umask_and_overwritten_files_keep_their_mode(tmp_path):
+    new = write_atomically(tmp_path / "new.csv", _write("a\n"))
+    assert new.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    kept = tmp_path / "kept.csv"
+    kept.write_text("old\n")
+    kept.chmod(0o644)
+    write_atomically(kept, _write("new\n"))
+    assert kept.stat().st_mode & 0o777 == 0o644 and kept.read_text() == "new\n"
+    kept.chmod(0o640)
+    write_atomically(kept, _write("newer\n"))
+    assert kept.stat().st_mode & 0o777 == 0o640
+
+
+def test_a_failed_write_keeps_the_old_file_and_names_it_not_the_temporary(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("old\n")
+
+    def full_disk(tmp):
+        Path(tmp).write_text("half")
+        raise OSError(28, "No space left on device", tmp)
+
+    with pytest.raises(OSError) as info:
+        write_atomically(path, full_disk)
+    assert str(path) in str(info.value) and ".tmp" not in str(info.value)
+    assert path.read_text() == "old\n" and os.listdir(tmp_path) == ["p.csv"]
+
+    def complains(tmp):
+        raise ValueError(f"cannot write {tmp}: unsupported")
+
+    with pytest.raises(ValueError, match=f"cannot write {path}: unsupported"):
+        write_atomically(path, complains)
+
+
+def test_temporary_files_of_dead_writers_are_removed(tmp_path):
+    path = tmp_path / "sub.csv"
+    old = time.time() - STALE_SECONDS - 5
+    stale = [tmp_path / ".sub.csv.999999999.0badf00d.tmp",  # a process that is gone
+             tmp_path / ".sub.csv.k3j_x9q2.tmp"]  # tempfile.mkstemp's name, from earlier versions
+    kept = [tmp_path / f".sub.csv.{os.getpid()}.0badf00d.tmp",  # a live writer
+            tmp_path / ".sub.csv.my-notes.tmp",  # not a name write_atomically makes
+            tmp_path / ".other.csv.999999999.0badf00d.tmp"]
+    for p in stale + kept:
+        p.write_text("x")
+        os.utime(p, (old, old))
+    write_atomically(path, _write("id,label\n"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["sub.csv"] + [p.name for p in kept])
+
+
+def test_a_killed_writer_leaves_the_old_file_and_its_temporary_is_cleaned(tmp_path):
+    path = tmp_path / "submission.csv"
+    path.write_text("old\n")
+    code = ("import sys, time; from pathlib import Path; from vggcourse._atomic import write_atomically\n"
+            "def slow(tmp):\n"
+            "    Path(tmp).write_text('half'); print('writing', flush=True); time.sleep(60)\n"
+            f"write_atomically({str(path)!r}, slow)\n")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "writing"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    leftovers = [p for p in tmp_path.iterdir() if p.name != "submission.csv"]
+    assert len(leftovers) == 1 and path.read_text() == "old\n"
+    old = time.time() - STALE_SECONDS - 5
+    os.utime(leftovers[0], (old, old))
+    write_atomically(path, _write("id,label\n"))
+    assert os.listdir(tmp_path) == ["submission.csv"] and path.read_text() == "id,label\n"

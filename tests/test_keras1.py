@@ -1,0 +1,274 @@
+"""Keras 1's calls on Keras 3: each adapter against the Keras 3 call it stands for."""
+import keras
+import numpy as np
+import pytest
+
+from vggcourse import keras1, optimizers
+from vggcourse.keras1 import (K, BatchNormalization, Convolution2D, Dense, Dropout, Flatten, Input, Lambda,
+                              MaxPooling2D, Model, RMSprop, SGD, Sequential, ZeroPadding2D, get_file, image,
+                              output_shape_of, to_categorical)
+
+RNG = np.random.default_rng(0)
+X = RNG.random((12, 8, 8, 3)).astype("float32")
+Y = to_categorical(np.arange(12) % 2)
+
+
+def _same_output(old, new, x):
+    """Build both layers on `x`, give `new` the weights of `old`, compare their outputs."""
+    out_old = keras.ops.convert_to_numpy(old(x))
+    new(x)
+    new.set_weights(old.get_weights())
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(new(x)), out_old, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("old, new", [
+    (lambda: Convolution2D(4, 3, 3, border_mode="same", subsample=(2, 2), activation="relu"),
+     lambda: keras.layers.Conv2D(4, (3, 3), padding="same", strides=(2, 2), activation="relu")),
+    (lambda: Convolution2D(4, 3, 3, init="he_normal", bias=False),
+     lambda: keras.layers.Conv2D(4, (3, 3), use_bias=False)),
+    (lambda: MaxPooling2D((2, 2), strides=(2, 2)), lambda: keras.layers.MaxPooling2D(2, 2)),
+    (lambda: ZeroPadding2D((1, 1)), lambda: keras.layers.ZeroPadding2D(1)),
+    (lambda: BatchNormalization(axis=1, mode=0), lambda: keras.layers.BatchNormalization(axis=-1)),
+])
+def test_layer_signatures_match_keras3(old, new):
+    _same_output(old(), new(), X)
+
+
+def test_dense_output_dim_and_input_dim():
+    layer = Dense(output_dim=3, input_dim=5, activation="relu")
+    model = Sequential([layer])
+    assert model.input_shape == (None, 5) and model.output_shape == (None, 3)
+    _same_output(Dense(3, activation="relu"), keras.layers.Dense(3, activation="relu"), X[:, 0, 0, :])
+    assert isinstance(layer, Dense) and type(layer) is keras.layers.Dense
+    assert Dropout(0.3).rate == 0.3
+
+
+def test_channels_first_shapes_become_channels_last():
+    model = Sequential([Convolution2D(4, 3, 3, input_shape=(3, 16, 16))])
+    assert model.input_shape == (None, 16, 16, 3)
+    assert Input((3, 224, 224)).shape == (None, 224, 224, 3)
+    assert Input((4096,)).shape == (None, 4096)
+
+
+def test_course_lambda_preprocess_equals_vggpreprocess():
+    """The course's channels-first vgg_preprocess, in a Lambda with (3, h, w), equals VggPreprocess."""
+    from vggcourse.preprocessing import VggPreprocess
+
+    vgg_mean = np.array([123.68, 116.779, 103.939]).reshape((3, 1, 1))
+
+    def vgg_preprocess(x):
+        return (x - vgg_mean)[:, ::-1]
+
+    model = Sequential([Lambda(vgg_preprocess, input_shape=(3, 8, 8), output_shape=(3, 8, 8))])
+    assert model.output_shape == (None, 8, 8, 3)
+    pixels = X * 255
+    expected = keras.ops.convert_to_numpy(VggPreprocess()(pixels))
+    np.testing.assert_allclose(model.predict(pixels, verbose=0), expected, rtol=1e-5, atol=1e-3)
+
+
+def _model(seed=0):
+    keras.utils.set_random_seed(seed)
+    model = Sequential([Flatten(input_shape=(8, 8, 3)), Dense(4, activation="relu"), Dense(2, activation="softmax")])
+    model.compile(SGD(lr=0.1), "categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _twins():
+    a, b = _model(), _model()
+    b.set_weights(a.get_weights())
+    return a, b
+
+
+def _assert_same_weights(a, b):
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)
+
+
+def test_fit_nb_epoch_is_fit_epochs():
+    a, b = _twins()
+    a.fit(X, Y, nb_epoch=2, batch_size=4, shuffle=False, verbose=0)
+    b.fit(X, Y, epochs=2, batch_size=4, shuffle=False, verbose=0)
+    _assert_same_weights(a, b)
+    with pytest.raises(TypeError, match="nb_epoch.*epochs"):
+        a.fit(X, Y, nb_epoch=1, epochs=1)
+
+
+def _flow(shuffle=False, batch_size=4):
+    return image.ImageDataGenerator().flow(X, Y, batch_size=batch_size, shuffle=shuffle)
+
+
+def test_fit_generator_is_fit():
+    a, b = _twins()
+    ha = a.fit_generator(_flow(), samples_per_epoch=12, nb_epoch=2, validation_data=_flow(),
+                         nb_val_samples=12, verbose=0)
+    hb = b.fit(_flow(), epochs=2, validation_data=_flow(), shuffle=False, verbose=0)
+    _assert_same_weights(a, b)
+    np.testing.assert_allclose(ha.history["val_loss"], hb.history["val_loss"], rtol=1e-5)
+
+
+def test_fit_generator_counts_samples_of_a_python_generator():
+    a, b = _twins()
+
+    def batches():
+        while True:
+            for i in range(0, 12, 4):
+                yield X[i:i + 4], Y[i:i + 4]
+
+    a.fit_generator(batches(), samples_per_epoch=8, nb_epoch=1, verbose=0)  # 2 batches of 4
+    b.fit(X[:8], Y[:8], batch_size=4, epochs=1, shuffle=False, verbose=0)
+    _assert_same_weights(a, b)
+
+
+def test_predict_and_evaluate_generators_are_predict_and_evaluate():
+    model = _model()
+    np.testing.assert_allclose(model.predict_generator(_flow(), 12), model.predict(X, verbose=0), rtol=1e-6)
+    assert model.predict_generator(_flow(), 5).shape == (5, 2)
+    np.testing.assert_allclose(model.evaluate_generator(_flow(), 12), model.evaluate(X, Y, verbose=0), rtol=1e-5)
+    probs = model.predict(X, verbose=0)
+    np.testing.assert_array_equal(model.predict_classes(X, verbose=0), probs.argmax(-1))
+    np.testing.assert_allclose(model.predict_proba(X, verbose=0), probs, rtol=1e-6)
+    np.testing.assert_array_equal(model.predict_classes(_flow(), verbose=0), probs.argmax(-1))
+
+
+def _one_weight_model(opt):
+    model = Sequential([Dense(1, input_dim=1, bias=False, init="zero")])
+    model.compile(optimizer=opt, loss="mse")
+    return model
+
+
+def _step(model):
+    """One SGD step on (x=1, y=1); returns the change of the single weight."""
+    before = float(model.get_weights()[0][0, 0])
+    model.fit(np.ones((1, 1)), np.ones((1, 1)), nb_epoch=1, batch_size=1, verbose=0)
+    return float(model.get_weights()[0][0, 0]) - before, before
+
+
+def test_lr_changes_the_step_taken():
+    opt = SGD(lr=0.1)
+    model = _one_weight_model(opt)
+    for set_rate, lr in [(None, 0.1), (lambda: K.set_value(opt.lr, 0.01), 0.01),
+                         (lambda: setattr(model.optimizer, "lr", 0.5), 0.5)]:
+        if set_rate:
+            set_rate()
+        step, w = _step(model)
+        assert step == pytest.approx(lr * 2 * (1 - w), rel=1e-5)  # d/dw (w - 1)^2 = 2 (w - 1)
+    assert float(K.get_value(opt.lr)) == pytest.approx(0.5)
+
+
+def test_compile_by_name_gives_course_optimizers():
+    model = _model()
+    model.compile("rmsprop", "categorical_crossentropy")
+    assert isinstance(model.optimizer, optimizers.RMSprop)
+    model.optimizer.lr = 0.25
+    assert float(K.get_value(model.optimizer.learning_rate)) == pytest.approx(0.25)
+
+
+def test_one_optimizer_trains_two_models_and_keeps_one_rate():
+    """Keras 1 let one optimizer train several models (lesson 3); its lr stays shared."""
+    opt = RMSprop(lr=0.01)
+    first, second = _model(), _model(1)
+    first.compile(opt, "categorical_crossentropy")
+    first.fit(X, Y, verbose=0)
+    second.compile(opt, "categorical_crossentropy")
+    second.fit(X, Y, verbose=0)
+    K.set_value(opt.lr, 0.003)
+    assert float(K.get_value(second.optimizer.lr)) == pytest.approx(0.003)
+
+
+def test_shared_layers_build_a_new_sequential():
+    model = _model()
+    conv = Sequential(model.layers[:2])
+    assert conv.built and conv.output_shape == (None, 4)
+    np.testing.assert_allclose(conv.predict(X, verbose=0),
+                               keras.Model(model.inputs, model.layers[1].output).predict(X, verbose=0), rtol=1e-6)
+    assert output_shape_of(model.layers[1]) == (None, 4)
+    with pytest.raises(ValueError, match="not been used"):
+        output_shape_of(Dense(2))
+
+
+def test_functional_model_keras1_keywords_and_save(tmp_path):
+    inp = Input((4,))
+    model = Model(input=inp, output=Dense(2, activation="softmax")(inp))
+    model.compile("adam", "categorical_crossentropy")
+    x = RNG.random((6, 4)).astype("float32")
+    assert model.predict_classes(x, verbose=0).shape == (6,)
+    model.fit(x, to_categorical(np.arange(6) % 2), nb_epoch=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras")
+    assert isinstance(again, Model) and hasattr(again, "fit_generator")
+    assert isinstance(again.optimizer, optimizers.Adam)  # recompiled on load
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_course_h5_names_save_and_load(tmp_path):
+    model = _model()
+    model.save_weights(tmp_path / "ft1.h5")
+    other = _model(5)
+    other.load_weights(tmp_path / "ft1.h5")
+    _assert_same_weights(model, other)
+    # Keras 1 loaded by order: a model whose new top has another name still loads
+    renamed = Sequential([Flatten(input_shape=(8, 8, 3)), Dense(4, activation="relu", name="fc"),
+                          Dense(2, activation="softmax", name="predictions")])
+    renamed.load_weights(tmp_path / "ft1.h5")
+    _assert_same_weights(model, renamed)
+    nested = Sequential([Flatten(input_shape=(8, 8, 3))])
+    nested.add(Sequential([Dense(2, input_shape=(192,))]))
+    nested.save_weights(tmp_path / "nested.h5")
+    copy = Sequential([Flatten(input_shape=(8, 8, 3))])
+    copy.add(Sequential([Dense(2, input_shape=(192,))]))
+    copy.load_weights(tmp_path / "nested.h5")
+    _assert_same_weights(nested, copy)
+
+
+def test_image_generator_keras1_arguments():
+    batches = image.ImageDataGenerator(dim_ordering="tf", featurewise_center=False).flow(X, Y, batch_size=5)
+    assert batches.N == 12
+    with pytest.raises(ValueError, match="channels-last"):
+        image.ImageDataGenerator(dim_ordering="th")
+    with pytest.warns(UserWarning, match="width_zoom_range"):
+        image.ImageDataGenerator(width_zoom_range=0.05)
+
+
+def test_get_file_uses_cache_packaged_file_and_downloads(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    path = get_file("imagenet_class_index.json", "http://files.fast.ai/models/imagenet_class_index.json",
+                    cache_subdir="models")
+    assert path == str(tmp_path / "keras" / "models" / "imagenet_class_index.json")
+    src = tmp_path / "weights.bin"
+    src.write_bytes(b"abc")
+    got = get_file("weights.bin", src.as_uri(), cache_subdir="models")
+    assert open(got, "rb").read() == b"abc"
+    with pytest.raises(OSError, match="by hand"):
+        get_file("missing.bin", (tmp_path / "nope.bin").as_uri(), cache_subdir="models")
+
+
+def test_backend_namespace():
+    v = K.variable(np.ones(2))
+    K.set_value(v, [3, 4])
+    np.testing.assert_array_equal(K.get_value(v), [3, 4])
+    assert K.eval(v).tolist() == [3, 4] and K.image_dim_ordering() == "tf"
+    assert float(K.get_value(K.mean(v))) == 3.5  # falls back to keras.ops
+    K.set_image_dim_ordering("tf")
+
+
+@pytest.mark.parametrize("call, error, text", [
+    (lambda: Convolution2D(4, 3, 3, border_mode="nope"), ValueError, "border_mode.*'same', 'valid'.*nope"),
+    (lambda: Convolution2D(4, 3, 3, border_mode="full"), ValueError, "ZeroPadding2D"),
+    (lambda: Dense(2, outputdim=3), TypeError, "unknown argument `outputdim`"),
+    (lambda: Convolution2D(4, 3, 3, dim_ordering="th"), ValueError, "channels-last"),
+    (lambda: BatchNormalization(mode=1), ValueError, "LayerNormalization"),
+    (lambda: Dense(2, weights=[np.ones((2, 2))]), TypeError, "set_weights"),
+    (lambda: K.set_image_dim_ordering("th"), ValueError, "channels-last"),
+    (lambda: K.set_value(0.1, 0.2), TypeError, "variable"),
+    (lambda: K.no_such_function, AttributeError, "keras.ops"),
+    (lambda: _model().fit_generator(_flow(), 12, 1, nb_wroker=2), TypeError, "unknown argument `nb_wroker`"),
+    (lambda: _model().fit_generator(_flow(), samples_per_epoch=0), ValueError, "samples_per_epoch"),
+    (lambda: _model().predict_generator(X, 12), TypeError, "generator of batches"),
+])
+def test_bad_input_names_the_argument(call, error, text):
+    with pytest.raises(error, match=text):
+        call()
+
+
+def test_module_exports():
+    assert not [name for name in keras1.__all__ if not hasattr(keras1, name)]

@@ -1,0 +1,291 @@
+"""Fine-tuning as practitioners do it today (vggcourse/training.py, tta.py, and Vgg16's methods):
+callbacks that see the whole model, unfreezing, layer-wise rates, lr_find, one-cycle, TTA.
+
+Real images from the shared sample (6 + 3 per class, copied), Vgg16 at 32x32 with random weights.
+"""
+import csv
+import shutil
+
+import keras
+import numpy as np
+import pytest
+
+from vggcourse import features, training
+from vggcourse.image import ImageDataGenerator
+from vggcourse.model import Vgg16
+
+SIZE = (32, 32)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("VGGCOURSE_CACHE", str(tmp_path / "feature-cache"))
+    features._memory.clear()
+    yield
+    features._memory.clear()
+
+
+@pytest.fixture(scope="module")
+def small(dogscats, tmp_path_factory):
+    root = tmp_path_factory.mktemp("small")
+    for split, count in (("train", 6), ("valid", 3)):
+        for name in ("cats", "dogs"):
+            (root / split / name).mkdir(parents=True)
+            for path in sorted((dogscats / split / name).iterdir())[:count]:
+                shutil.copy2(path, root / split / name / path.name)
+    return root
+
+
+@pytest.fixture
+def computed(monkeypatch):
+    counts = []
+    original = features.compute_features
+
+    def counting(body, batches, verbose=1):
+        counts.append(len(batches.filepaths))
+        return original(body, batches, verbose)
+
+    monkeypatch.setattr(features, "compute_features", counting)
+    return counts
+
+
+def _finetuned(small, seed=0, dropout=None):
+    keras.utils.set_random_seed(seed)
+    vgg = Vgg16(weights=None, size=SIZE)
+    batches = vgg.get_batches(small / "train", batch_size=4, shuffle=False)
+    val_batches = vgg.get_batches(small / "valid", batch_size=4, shuffle=False)
+    vgg.finetune(batches)
+    if dropout is not None:
+        for layer in vgg.model.layers:
+            if isinstance(layer, keras.layers.Dropout):
+                layer.rate = dropout
+    return vgg, batches, val_batches
+
+
+def _probs(model, batches):
+    return features.predict_in_order(model, batches, cache=False)
+
+
+# -- callbacks see vgg.model -----------------------------------------------------------------------
+
+def test_checkpoint_of_a_cached_fit_is_the_whole_model(small, tmp_path, computed):
+    vgg, batches, val_batches = _finetuned(small)
+    path = tmp_path / "best.keras"
+    log = tmp_path / "log.csv"
+    vgg.fit(batches, val_batches, nb_epoch=2, verbose=0, callbacks=[
+        keras.callbacks.ModelCheckpoint(path), keras.callbacks.CSVLogger(log)])
+    assert computed == [12, 6]  # the cached path ran
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in vgg.model.layers]
+    np.testing.assert_array_equal(_probs(loaded, val_batches), _probs(vgg.model, val_batches))
+    again = Vgg16.load(path)
+    assert again.classes == ["cats", "dogs"]  # the class names travel in the model's config
+    np.testing.assert_array_equal(_probs(again.model, val_batches), _probs(vgg.model, val_batches))
+    rows = list(csv.DictReader(log.open()))
+    assert [row["epoch"] for row in rows] == ["0", "1"] and "val_accuracy" in rows[0]
+
+
+class _WorseEachEpoch(keras.callbacks.Callback):
+    """Reports a rising val_loss, so that EarlyStopping must stop, and notes the weights."""
+
+    def __init__(self):
+        super().__init__()
+        self.kernels = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["val_loss"] = float(epoch)
+        self.kernels.append(self.model.get_layer("predictions").get_weights()[0].copy())
+
+
+def test_early_stopping_stops_and_restores_the_whole_model(small):
+    vgg, batches, val_batches = _finetuned(small)
+    worse = _WorseEachEpoch()
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
+    history = vgg.fit(batches, val_batches, nb_epoch=10, verbose=0, callbacks=[worse, stop])
+    assert len(history.history["loss"]) == 3  # best at epoch 0, then two worse: stop
+    np.testing.assert_array_equal(vgg.model.get_layer("predictions").get_weights()[0], worse.kernels[0])
+    assert not np.array_equal(worse.kernels[0], worse.kernels[-1])
+
+
+def test_rate_callbacks_and_backup_act_on_the_whole_model(small, tmp_path):
+    vgg, batches, val_batches = _finetuned(small)
+    schedule = keras.callbacks.LearningRateScheduler(lambda epoch, lr: 1e-4 * (epoch + 1))
+    history = vgg.fit(batches, val_batches, nb_epoch=2, verbose=0, callbacks=[
+        schedule, keras.callbacks.BackupAndRestore(tmp_path / "backup"),
+        keras.callbacks.TerminateOnNaN()])
+    np.testing.assert_allclose(history.history["learning_rate"], [1e-4, 2e-4], rtol=1e-6)
+    plateau = keras.callbacks.ReduceLROnPlateau(monitor="loss", patience=0, min_delta=1e9, factor=0.5)
+    vgg.fit(batches, nb_epoch=2, lr=1e-3, verbose=0, callbacks=[plateau])  # epoch 2 is no better
+    assert float(keras.ops.convert_to_numpy(vgg.model.optimizer.learning_rate)) == pytest.approx(5e-4)
+
+
+def test_tensorboard_sees_the_whole_model(small, tmp_path):
+    pytest.importorskip("tensorboard")
+    vgg, batches, val_batches = _finetuned(small)
+    vgg.fit(batches, val_batches, nb_epoch=1, verbose=0,
+            callbacks=[keras.callbacks.TensorBoard(tmp_path / "tb", write_graph=False)])
+    assert list((tmp_path / "tb").rglob("events.out.tfevents.*"))
+
+
+def test_fit_keywords_are_honoured_or_named(small, computed, capsys):
+    vgg, batches, val_batches = _finetuned(small, dropout=0.0)
+    history = vgg.fit(batches, val_batches, nb_epoch=2, verbose=0, class_weight={0: 1.0, 1: 3.0},
+                      steps_per_epoch=1, validation_freq=2)
+    assert computed == [12, 6] and capsys.readouterr().out == ""  # verbose=0: silent
+    assert len(history.history["loss"]) == 2 and len(history.history["val_loss"]) == 1
+    x = np.zeros((2, *SIZE, 3), "float32")
+    vgg.fit(batches, nb_epoch=1, verbose=1, validation_data=(x, np.eye(2, dtype="float32")))
+    out = capsys.readouterr().out
+    assert "validation_data is not labelled folder batches" in out and "whole model" in out
+
+
+def test_class_weight_cached_matches_plain(small):
+    results = []
+    for cache in (True, False):
+        vgg, batches, val_batches = _finetuned(small, dropout=0.0)
+        vgg.fit(batches, nb_epoch=2, verbose=0, cache=cache, class_weight={0: 0.2, 1: 5.0})
+        results.append(vgg.model.get_layer("predictions").get_weights()[0])
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-4, atol=1e-6)
+
+
+def test_model_fit_itself_uses_the_cache(small, computed):
+    vgg, batches, val_batches = _finetuned(small)
+    history = vgg.model.fit(batches, validation_data=val_batches, epochs=2, verbose=0)
+    assert computed == [12, 6] and len(history.history["val_loss"]) == 2
+    loss = vgg.model.evaluate(val_batches, verbose=0)
+    assert computed == [12, 6] and np.isfinite(loss).all()  # evaluate reused the valid features
+
+
+# -- unfreezing and layer-wise rates ------------------------------------------------------------------
+
+def test_unfreeze_moves_the_cache_boundary_and_keeps_the_rate(small, computed):
+    vgg, batches, _ = _finetuned(small)
+    vgg.set_lr(3e-4)
+    vgg.unfreeze("fc1")
+    assert [l.name for l in vgg.model.layers if l.trainable_weights] == ["fc1", "fc2", "predictions"]
+    assert vgg.model.layers[features.cache_boundary(vgg.model)].name == "fc1"
+    assert float(keras.ops.convert_to_numpy(vgg.model.optimizer.learning_rate)) == pytest.approx(3e-4)
+    vgg.fit(batches, nb_epoch=1, verbose=0)
+    assert computed == [12]  # the conv output (flatten) was cached
+    vgg.unfreeze(-3)  # an index: fc2 and above
+    assert [l.name for l in vgg.model.layers if l.trainable_weights] == ["fc2", "predictions"]
+
+
+def test_cached_and_plain_agree_after_unfreeze(small):
+    results = []
+    for cache in (True, False):
+        vgg, batches, val_batches = _finetuned(small, dropout=0.0)
+        vgg.unfreeze("fc1")
+        history = vgg.fit(batches, val_batches, nb_epoch=2, verbose=0, cache=cache)
+        results.append((history.history, [w for name in ("fc1", "predictions")
+                                           for w in vgg.model.get_layer(name).get_weights()]))
+    for key in results[0][0]:
+        np.testing.assert_allclose(results[0][0][key], results[1][0][key], rtol=1e-4, atol=1e-5)
+    for cached, plain in zip(results[0][1], results[1][1]):
+        np.testing.assert_allclose(cached, plain, rtol=1e-4, atol=1e-5)
+
+
+def test_unfreeze_keeps_batch_norm_in_inference_mode(small):
+    from vggcourse.model import Vgg16BN
+
+    vgg = Vgg16BN(weights=None, size=SIZE)
+    vgg.finetune(vgg.get_batches(small / "train", batch_size=4))
+    vgg.unfreeze("fc1")
+    assert not vgg.model.get_layer("fc1_bn").trainable and vgg.model.get_layer("fc1").trainable
+    vgg.unfreeze("fc1", train_bn=True)
+    assert vgg.model.get_layer("fc1_bn").trainable
+
+
+def _mean_step(before, model, name):
+    after = model.get_layer(name).get_weights()[0]
+    return float(np.abs(after - before[name]).mean())
+
+
+def test_layerwise_rates_move_low_layers_less(small):
+    steps = {}
+    for lr in (slice(1e-6, 1e-3), 1e-3):
+        vgg, batches, _ = _finetuned(small, dropout=0.0)
+        vgg.unfreeze("fc1")
+        before = {name: vgg.model.get_layer(name).get_weights()[0].copy() for name in ("fc1", "predictions")}
+        vgg.fit(batches, nb_epoch=1, lr=lr, verbose=0)
+        steps[str(lr)] = {name: _mean_step(before, vgg.model, name) for name in before}
+    layerwise, uniform = steps[str(slice(1e-6, 1e-3))], steps["0.001"]
+    assert layerwise["fc1"] < layerwise["predictions"] / 100  # 1e-6 against 1e-3, with Adam
+    assert layerwise["predictions"] == pytest.approx(uniform["predictions"], rel=0.2)
+    assert uniform["fc1"] > 100 * layerwise["fc1"]
+
+
+# -- lr_find and one-cycle ---------------------------------------------------------------------------
+
+def test_lr_find_restores_everything_and_suggests_a_rate(small):
+    vgg, batches, _ = _finetuned(small)
+    vgg.fit(batches, nb_epoch=1, verbose=0)  # the optimizer has state worth keeping
+    weights = [np.array(keras.ops.convert_to_numpy(v)) for v in vgg.model.variables]
+    state = [np.array(keras.ops.convert_to_numpy(v)) for v in vgg.model.optimizer.variables]
+    found = vgg.lr_find(batches, start_lr=1e-6, end_lr=1.0, num_it=20)
+    for variable, value in zip(vgg.model.variables, weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), value)
+    for variable, value in zip(vgg.model.optimizer.variables, state):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), value)
+    assert 5 <= len(found.lrs) <= 20 and np.all(np.diff(found.lrs) > 0)
+    assert found.lrs[0] == pytest.approx(1e-6) and np.isfinite(found.suggestion)
+    assert 1e-6 <= found.suggestion <= 1.0
+    figure = found.plot()
+    assert figure.axes[0].get_xscale() == "log"
+
+
+def test_one_cycle_rate_trace(small):
+    vgg, batches, val_batches = _finetuned(small)
+    vgg.set_lr(1e-4)
+    history = vgg.fit_one_cycle(batches, val_batches, nb_epoch=2, max_lr=1e-2, verbose=0)
+    lrs, betas = np.array(history.one_cycle.lrs), np.array(history.one_cycle.betas)
+    assert len(lrs) == 2 * len(batches) == 6
+    top = int(np.argmax(lrs))
+    assert lrs[top] <= 1e-2 and lrs[0] == pytest.approx(1e-2 / 25) and lrs[-1] < lrs[0]
+    assert np.all(np.diff(lrs[:top + 1]) > 0) and np.all(np.diff(lrs[top:]) < 0)
+    assert int(np.argmin(betas)) == top and betas[0] == pytest.approx(0.95)
+    full = [training.one_cycle_schedule(i, 100, 1.0)[0] for i in range(100)]
+    assert int(np.argmax(full)) in (24, 25) and full[-1] == pytest.approx(1e-5)
+    assert float(keras.ops.convert_to_numpy(vgg.model.optimizer.learning_rate)) == pytest.approx(1e-4)
+    assert vgg.model.optimizer.get_config()["beta_1"] == pytest.approx(0.9)
+
+
+# -- test-time augmentation --------------------------------------------------------------------------
+
+def test_tta_zero_is_plain_test_and_rows_stay_in_file_order(small):
+    vgg, batches, val_batches = _finetuned(small)
+    plain_batches, plain = vgg.test(small / "valid", batch_size=4)
+    _, zero = vgg.test(small / "valid", batch_size=4, tta=0)
+    np.testing.assert_array_equal(plain, zero)
+    _, identity = vgg.test(small / "valid", batch_size=4, tta=2, gen=ImageDataGenerator())
+    np.testing.assert_allclose(identity, plain, rtol=1e-5, atol=1e-6)  # row i is still file i
+    batches_tta, augmented = vgg.test(small / "valid", batch_size=4, tta=2)
+    assert batches_tta.filenames == plain_batches.filenames and augmented.shape == plain.shape
+    np.testing.assert_allclose(augmented.sum(axis=1), 1.0, rtol=1e-5)
+    assert not np.allclose(augmented, plain, atol=1e-7)
+
+
+# -- bad input -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("call, message", [
+    (lambda vgg, b: vgg.unfreeze("nope"), r"`from_layer` must name a layer.*'fc1'.*Received: from_layer='nope'"),
+    (lambda vgg, b: vgg.unfreeze(99), r"`from_layer` must be a layer index from -\d+ to \d+.*Received: from_layer=99"),
+    (lambda vgg, b: vgg.fit(b, lr=slice(1e-3, 1e-5)), r"`lr` as a slice must be slice\(low, high\) with low <= high.*Received: lr=slice\(0.001, 1e-05"),
+    (lambda vgg, b: vgg.test(b.directory, tta=-1), r"`tta` must be a whole number >= 0.*Received: tta=-1"),
+    (lambda vgg, b: vgg.lr_find(b, num_it=1), r"`num_it` must be a whole number of at least 5.*Received: num_it=1"),
+    (lambda vgg, b: vgg.lr_find(b, start_lr=1e-2, end_lr=1e-4), r"`end_lr` must be above `start_lr`.*Received: start_lr=0.01, end_lr=0.0001"),
+    (lambda vgg, b: vgg.fit_one_cycle(b, max_lr=-1), r"`max_lr` must be a positive number. Received: max_lr=-1"),
+])
+def test_bad_input_names_the_argument(small, call, message):
+    vgg, batches, _ = _finetuned(small)
+    with pytest.raises(ValueError, match=message):
+        call(vgg, batches)
+
+
+def test_plot_history_figure(small):
+    figure = training.plot_history([{"loss": 1.0, "accuracy": 0.5, "val_loss": 1.2, "val_accuracy": 0.4},
+                                    {"loss": 0.8, "accuracy": 0.6, "val_loss": 1.0, "val_accuracy": 0.5}])
+    assert [ax.get_ylabel() for ax in figure.axes] == ["loss", "accuracy"]
+    assert len(figure.axes[0].lines) == 2
+    with pytest.raises(ValueError, match="at least one epoch"):
+        training.plot_history({})

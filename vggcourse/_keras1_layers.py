@@ -1,0 +1,411 @@
+"""Keras 1 layer signatures that build Keras 3 layers (re-exported by `vggcourse.keras1`).
+
+    Convolution2D(64, 3, 3, border_mode="same", subsample=(2, 2), activation="relu")
+        # -> keras.layers.Conv2D(64, (3, 3), padding="same", strides=(2, 2), activation="relu")
+    Dense(2, input_dim=1000)        # -> keras.layers.Dense(2, input_shape=(1000,))
+
+Calling one of these classes returns the plain Keras 3 layer, so models save, load and clone as
+Keras models; `isinstance(layer, Convolution2D)` is `isinstance(layer, keras.layers.Conv2D)`.
+Keras 3's own argument names are accepted too. An argument neither Keras knows raises TypeError
+naming it; a value with no Keras 3 meaning (border_mode='full', BatchNormalization(mode=1))
+raises ValueError naming the replacement.
+
+Channels-last translation (vggcourse's images are (height, width, channels)):
+- a 3-d `input_shape` / `shape` whose first entry is 1 or 3 and last is not, such as the
+  course's `(3, 224, 224)`, is read as channels-first and becomes `(224, 224, 3)`;
+- a `Lambda` given such a shape runs its function on a channels-first view of its input
+  (transposed in and back out), so the course's `vgg_preprocess` (`x - mean` with a (3, 1, 1)
+  mean, `x[:, ::-1]` for RGB -> BGR) works unchanged;
+- `BatchNormalization(axis=1)` (Keras 1 + Theano: the channel axis, or the feature axis of a
+  dense output) becomes `axis=-1`.
+"""
+import inspect
+import warnings
+
+import keras
+from keras import ops
+
+from vggcourse.errors import UserInputError, UserTypeError
+
+__all__ = [
+    "Dense", "Convolution1D", "Convolution2D", "MaxPooling1D", "MaxPooling2D", "AveragePooling2D",
+    "ZeroPadding2D", "UpSampling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
+    "BatchNormalization", "Dropout", "Flatten", "Activation", "Reshape", "Lambda", "Embedding",
+    "LSTM", "GRU", "SimpleRNN", "TimeDistributed", "Bidirectional", "Input", "merge",
+    "channels_last_shape",
+]
+
+# Keras 1 argument -> Keras 3 argument, shared by every layer.
+_COMMON_RENAMES = {
+    "init": "kernel_initializer", "W_regularizer": "kernel_regularizer",
+    "b_regularizer": "bias_regularizer", "W_constraint": "kernel_constraint",
+    "b_constraint": "bias_constraint", "bias": "use_bias", "border_mode": "padding",
+    "subsample": "strides", "subsample_length": "strides", "pool_length": "pool_size",
+    "filter_length": "kernel_size", "nb_filter": "filters", "output_dim": "units", "p": "rate",
+}
+# Keras 1 initializer names that Keras 3 spells differently (Keras 1 scaled 'uniform'/'normal' by 0.05).
+_INITIALIZERS = {
+    "zero": "zeros", "one": "ones",
+    "uniform": keras.initializers.RandomUniform(-0.05, 0.05),
+    "normal": keras.initializers.RandomNormal(stddev=0.05),
+}
+_LAYER_ARGS = {"name", "trainable", "dtype", "input_shape", "batch_size", "activity_regularizer"}
+
+
+def channels_last_shape(shape):
+    """`shape` with a leading channel axis moved last: (3, 224, 224) -> (224, 224, 3).
+
+    Only a 3-d shape whose first entry is 1 or 3 and whose last entry is not is treated as
+    channels-first (the course's image shapes); any other shape is returned as it is.
+    """
+    if shape is None:
+        return None
+    shape = tuple(shape)
+    if len(shape) == 3 and shape[0] in (1, 3) and shape[-1] not in (1, 3):
+        return shape[1:] + shape[:1]
+    return shape
+
+
+def _is_channels_first(shape):
+    return shape is not None and channels_last_shape(shape) != tuple(shape)
+
+
+def _check_choice(layer, name, value, allowed, hint=""):
+    if value not in allowed:
+        raise UserInputError(f"{layer}: `{name}` must be one of {sorted(allowed)}. "
+                             f"Received: {name}={value!r}.{hint}")
+
+
+def _check_dim_ordering(layer, kwargs):
+    ordering = kwargs.pop("dim_ordering", "default")
+    _check_choice(layer, "dim_ordering", ordering, {"default", "tf"},
+                  " vggcourse is channels-last ('tf') throughout: leave dim_ordering out.")
+
+
+def _translate_common(layer, kwargs, input_dim_is_shape=True):
+    """Rename Keras 1 arguments in `kwargs` (in place) and translate their values."""
+    for old, new in _COMMON_RENAMES.items():
+        if old in kwargs:
+            if new in kwargs:
+                raise UserTypeError(f"{layer}: pass `{old}` (Keras 1) or `{new}` (Keras 3), not both.")
+            kwargs[new] = kwargs.pop(old)
+    if "padding" in kwargs and isinstance(kwargs["padding"], str):
+        _check_choice(layer, "border_mode", kwargs["padding"], {"valid", "same"},
+                      " Keras 1's 'full' has no Keras 3 equivalent: add ZeroPadding2D(k - 1) "
+                      "before a 'valid' convolution." if kwargs["padding"] == "full" else "")
+    init = kwargs.get("kernel_initializer")
+    if isinstance(init, str) and init in _INITIALIZERS:
+        kwargs["kernel_initializer"] = _INITIALIZERS[init]
+    if "weights" in kwargs:
+        raise UserTypeError(f"{layer}: `weights=` is not a Keras 3 argument. Build the model, then "
+                            f"call layer.set_weights([...]) with the same arrays.")
+    if input_dim_is_shape and "input_dim" in kwargs:
+        kwargs["input_shape"] = (kwargs.pop("input_dim"),)
+    if "batch_input_shape" in kwargs:
+        shape = tuple(kwargs.pop("batch_input_shape"))
+        kwargs["input_shape"], kwargs["batch_size"] = shape[1:], shape[0]
+    if "input_shape" in kwargs:
+        kwargs["input_shape"] = channels_last_shape(kwargs["input_shape"])
+    if kwargs.get("batch_size", 0) is None:
+        kwargs.pop("batch_size")
+
+
+def _allowed(keras_class):
+    params = inspect.signature(keras_class.__init__).parameters
+    return {n for n, p in params.items() if n != "self" and p.kind != p.VAR_KEYWORD} | _LAYER_ARGS
+
+
+def _build(keras_class, layer, kwargs):
+    unknown = sorted(set(kwargs) - _allowed(keras_class))
+    if unknown:
+        raise UserTypeError(
+            f"{layer}: unknown argument `{unknown[0]}`. It is neither a Keras 1 argument of {layer} "
+            f"nor a Keras 3 argument of keras.layers.{keras_class.__name__} "
+            f"({', '.join(sorted(_allowed(keras_class)))}). Check its spelling.")
+    with warnings.catch_warnings():  # Keras 3 asks for keras.Input instead of input_shape=
+        warnings.filterwarnings("ignore", message=".*input_shape.*")
+        return keras_class(**kwargs)
+
+
+def _positional(layer, names, args, kwargs):
+    """Put positional `args` into `kwargs` under Keras 1's `names`."""
+    if len(args) > len(names):
+        raise UserTypeError(f"{layer} takes at most {len(names)} positional arguments ({', '.join(names)}); "
+                            f"received {len(args)}. Pass the others by name.")
+    for name, value in zip(names, args):
+        if name in kwargs:
+            raise UserTypeError(f"{layer}: `{name}` given twice (by position and by name).")
+        kwargs[name] = value
+
+
+class _Keras1Layer(type):
+    """Metaclass: calling the class builds its Keras 3 layer; isinstance checks the Keras 3 class."""
+
+    def __call__(cls, *args, **kwargs):
+        kwargs = dict(kwargs)
+        _positional(cls.__name__, cls.keras1_args, args, kwargs)
+        _check_dim_ordering(cls.__name__, kwargs)
+        cls.translate(kwargs)
+        _translate_common(cls.__name__, kwargs, cls.input_dim_is_shape)
+        return _build(cls.keras_class, cls.__name__, kwargs)
+
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, cls.keras_class)
+
+    def __subclasscheck__(cls, sub):
+        return isinstance(sub, type) and issubclass(sub, cls.keras_class)
+
+
+class _Layer(metaclass=_Keras1Layer):
+    keras_class = None
+    keras1_args = ()
+    input_dim_is_shape = True
+
+    @staticmethod
+    def translate(kwargs):
+        """Layer-specific Keras 1 -> Keras 3 changes to `kwargs` (in place)."""
+
+
+class Dense(_Layer):
+    """`Dense(output_dim, init=, activation=, W_regularizer=, b_regularizer=, bias=, input_dim=)`."""
+    keras_class = keras.layers.Dense
+    keras1_args = ("output_dim", "init", "activation")
+
+
+class Convolution2D(_Layer):
+    """`Convolution2D(nb_filter, nb_row, nb_col, border_mode='valid', subsample=(1, 1), activation=)`.
+
+    `Convolution2D(64, 3, 3)` is `keras.layers.Conv2D(64, (3, 3))`; Keras 3's own
+    `Convolution2D(64, (3, 3), strides=2)` also works.
+    """
+    keras_class = keras.layers.Conv2D
+    keras1_args = ("nb_filter", "nb_row", "nb_col")
+
+    @staticmethod
+    def translate(kwargs):
+        if "nb_row" in kwargs or "nb_col" in kwargs:
+            row, col = kwargs.pop("nb_row", None), kwargs.pop("nb_col", None)
+            if isinstance(row, (tuple, list)) and col is None:  # Keras 3 style: (filters, kernel_size)
+                kwargs["kernel_size"] = tuple(row)
+            elif row is None or col is None:
+                raise UserTypeError("Convolution2D needs both `nb_row` and `nb_col` (Keras 1: "
+                                    "Convolution2D(64, 3, 3)), or `kernel_size` (Keras 3).")
+            else:
+                kwargs["kernel_size"] = (row, col)
+
+
+class Convolution1D(_Layer):
+    """`Convolution1D(nb_filter, filter_length, border_mode=, subsample_length=, activation=)`."""
+    keras_class = keras.layers.Conv1D
+    keras1_args = ("nb_filter", "filter_length")
+
+
+class _Pooling2D(_Layer):
+    keras1_args = ("pool_size", "strides", "border_mode")
+
+
+class MaxPooling2D(_Pooling2D):
+    """`MaxPooling2D(pool_size=(2, 2), strides=None, border_mode='valid')`."""
+    keras_class = keras.layers.MaxPooling2D
+
+
+class AveragePooling2D(_Pooling2D):
+    """`AveragePooling2D(pool_size=(2, 2), strides=None, border_mode='valid')`."""
+    keras_class = keras.layers.AveragePooling2D
+
+
+class MaxPooling1D(_Layer):
+    """`MaxPooling1D(pool_length=2, stride=None, border_mode='valid')`."""
+    keras_class = keras.layers.MaxPooling1D
+    keras1_args = ("pool_length", "stride", "border_mode")
+
+    @staticmethod
+    def translate(kwargs):
+        if "stride" in kwargs:
+            kwargs["strides"] = kwargs.pop("stride")
+
+
+class ZeroPadding2D(_Layer):
+    """`ZeroPadding2D(padding=(1, 1))`."""
+    keras_class = keras.layers.ZeroPadding2D
+    keras1_args = ("padding",)
+
+
+class UpSampling2D(_Layer):
+    """`UpSampling2D(size=(2, 2))`."""
+    keras_class = keras.layers.UpSampling2D
+    keras1_args = ("size",)
+
+
+class GlobalAveragePooling2D(_Layer):
+    """`GlobalAveragePooling2D()`."""
+    keras_class = keras.layers.GlobalAveragePooling2D
+
+
+class GlobalMaxPooling2D(_Layer):
+    """`GlobalMaxPooling2D()`."""
+    keras_class = keras.layers.GlobalMaxPooling2D
+
+
+class BatchNormalization(_Layer):
+    """`BatchNormalization(epsilon=1e-3, mode=0, axis=-1, momentum=0.99, beta_init=, gamma_init=)`.
+
+    `axis=1` (Keras 1 + Theano's channel axis) becomes -1; only `mode=0` exists in Keras 3.
+    """
+    keras_class = keras.layers.BatchNormalization
+    keras1_args = ("epsilon", "mode", "axis", "momentum")
+
+    @staticmethod
+    def translate(kwargs):
+        mode = kwargs.pop("mode", 0)
+        if mode != 0:
+            raise UserInputError(
+                f"BatchNormalization: `mode` must be 0 (feature-wise, the only mode of Keras 3). "
+                f"Received: mode={mode!r}. For mode=1 (per sample) use keras.layers.LayerNormalization.")
+        if kwargs.get("axis") == 1:
+            kwargs["axis"] = -1
+        for old, new in (("beta_init", "beta_initializer"), ("gamma_init", "gamma_initializer")):
+            if old in kwargs:
+                value = kwargs.pop(old)
+                kwargs[new] = _INITIALIZERS.get(value, value) if isinstance(value, str) else value
+
+
+class Dropout(_Layer):
+    """`Dropout(p)`: `keras.layers.Dropout(rate=p)`."""
+    keras_class = keras.layers.Dropout
+    keras1_args = ("p",)
+
+
+class Flatten(_Layer):
+    """`Flatten()`."""
+    keras_class = keras.layers.Flatten
+
+
+class Activation(_Layer):
+    """`Activation(activation)`."""
+    keras_class = keras.layers.Activation
+    keras1_args = ("activation",)
+
+
+class Reshape(_Layer):
+    """`Reshape(target_shape)`."""
+    keras_class = keras.layers.Reshape
+    keras1_args = ("target_shape",)
+
+
+def _channels_first_view(function):
+    def channels_first_view(x, **kwargs):
+        out = function(ops.transpose(x, (0, 3, 1, 2)), **kwargs)
+        return ops.transpose(out, (0, 2, 3, 1))
+
+    channels_first_view.__name__ = f"channels_first_{getattr(function, '__name__', 'function')}"
+    return channels_first_view
+
+
+class Lambda(_Layer):
+    """`Lambda(function, output_shape=None, arguments=None)`.
+
+    Given a channels-first `input_shape` such as the course's (3, 224, 224), the function sees a
+    channels-first view of its input and the layer works channels-last (see the module docstring).
+    """
+    keras_class = keras.layers.Lambda
+    keras1_args = ("function", "output_shape", "arguments")
+
+    @staticmethod
+    def translate(kwargs):
+        if _is_channels_first(kwargs.get("input_shape")):
+            kwargs["function"] = _channels_first_view(kwargs["function"])
+        if isinstance(kwargs.get("output_shape"), (tuple, list)):
+            kwargs["output_shape"] = channels_last_shape(kwargs["output_shape"])
+
+
+class Embedding(_Layer):
+    """`Embedding(input_dim, output_dim, init='uniform', input_length=None, mask_zero=False)`."""
+    keras_class = keras.layers.Embedding
+    keras1_args = ("input_dim", "output_dim", "init")
+    input_dim_is_shape = False  # Keras 1's input_dim here is the vocabulary size
+
+    @staticmethod
+    def translate(kwargs):
+        for old, new in (("init", "embeddings_initializer"), ("W_regularizer", "embeddings_regularizer"),
+                         ("W_constraint", "embeddings_constraint")):
+            if old in kwargs:
+                value = kwargs.pop(old)
+                kwargs[new] = _INITIALIZERS.get(value, value) if isinstance(value, str) else value
+        if "input_length" in kwargs:
+            length = kwargs.pop("input_length")
+            if length is not None:
+                kwargs["input_shape"] = (length,)
+        if kwargs.pop("dropout", 0):
+            raise UserInputError("Embedding: `dropout` is not a Keras 3 argument; add "
+                                 "keras.layers.SpatialDropout1D(rate) after the embedding.")
+
+
+class _Recurrent(_Layer):
+    keras1_args = ("output_dim",)
+
+    @staticmethod
+    def translate(kwargs):
+        for old, new in (("inner_init", "recurrent_initializer"), ("U_regularizer", "recurrent_regularizer"),
+                         ("dropout_W", "dropout"), ("dropout_U", "recurrent_dropout")):
+            if old in kwargs:
+                kwargs[new] = kwargs.pop(old)
+        kwargs.pop("consume_less", None)  # a Theano speed hint
+
+
+class LSTM(_Recurrent):
+    """`LSTM(output_dim, return_sequences=, dropout_W=, dropout_U=, consume_less=)`."""
+    keras_class = keras.layers.LSTM
+
+
+class GRU(_Recurrent):
+    """`GRU(output_dim, return_sequences=, dropout_W=, dropout_U=)`."""
+    keras_class = keras.layers.GRU
+
+
+class SimpleRNN(_Recurrent):
+    """`SimpleRNN(output_dim, return_sequences=, activation=)`."""
+    keras_class = keras.layers.SimpleRNN
+
+
+class TimeDistributed(_Layer):
+    """`TimeDistributed(layer)`."""
+    keras_class = keras.layers.TimeDistributed
+    keras1_args = ("layer",)
+
+
+class Bidirectional(_Layer):
+    """`Bidirectional(layer, merge_mode='concat')`."""
+    keras_class = keras.layers.Bidirectional
+    keras1_args = ("layer", "merge_mode")
+
+
+def Input(shape=None, batch_shape=None, name=None, dtype=None, sparse=None, tensor=None):
+    """Keras 1's `Input(shape=, batch_shape=, name=, dtype=)`: `keras.Input`, channels-last.
+
+        x = Input((3, 224, 224))    # the course's channels-first shape: a (224, 224, 3) input
+    """
+    if batch_shape is not None:
+        batch_shape = (batch_shape[0], *channels_last_shape(batch_shape[1:]))
+    return keras.Input(shape=channels_last_shape(shape), batch_shape=batch_shape, name=name,
+                       dtype=dtype, sparse=sparse, tensor=tensor)
+
+
+_MERGE_MODES = {
+    "sum": keras.layers.Add, "mul": keras.layers.Multiply, "ave": keras.layers.Average,
+    "max": keras.layers.Maximum, "concat": keras.layers.Concatenate,
+}
+
+
+def merge(inputs, mode="sum", concat_axis=-1, dot_axes=-1, name=None):
+    """Keras 1's functional `merge([a, b], mode='concat')`: the Keras 3 merge layer of that mode.
+
+        x = merge([a, b], mode="concat")      # keras.layers.Concatenate()([a, b])
+    """
+    if mode == "dot":
+        return keras.layers.Dot(axes=dot_axes, name=name)(list(inputs))
+    if mode not in _MERGE_MODES:
+        raise UserInputError(f"merge: `mode` must be one of {sorted([*_MERGE_MODES, 'dot'])}. "
+                             f"Received: mode={mode!r}. For another function use keras.layers.Lambda.")
+    kwargs = {"axis": -1 if concat_axis == 1 else concat_axis} if mode == "concat" else {}
+    return _MERGE_MODES[mode](name=name, **kwargs)(list(inputs))

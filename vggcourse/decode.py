@@ -1,0 +1,206 @@
+"""Decoding one image file into RGB pixels: libjpeg-turbo for JPEGs, Pillow for everything else.
+
+    pixels = decode_image("data/dogscats/train/cats/cat.1.jpg", target_size=(224, 224))
+    pixels.dtype, pixels.shape      # uint8, (224, 224, 3)
+    if is_image_name("cat.1.JPG"): ...   # IMAGE_EXTENSIONS is the one list of image extensions
+
+How a file is decoded:
+- A baseline or progressive JPEG in YCbCr or grayscale goes to libjpeg-turbo through `simplejpeg`.
+  When it is at least twice the target size in both dimensions, it is decoded in the DCT domain
+  at 1/2, 1/4 or 1/8 of its size (never below the target): much less work, and within a few
+  grey levels of a full decode. Without `simplejpeg` installed, Pillow does all of this instead.
+- Every other file (PNG, GIF, BMP, TIFF, WebP, CMYK/YCCK JPEGs), and any JPEG that libjpeg-turbo
+  reports a problem with (truncated, extra bytes, ...), goes through Pillow, which makes the
+  same DCT-domain reduction for JPEGs (`Image.draft`). Pillow's wheels ship libjpeg-turbo too,
+  so both paths give the same pixels for the same file.
+- Grayscale, palette, CMYK and RGBA become RGB; 16-bit images ('I;16*' and 'I') are always
+  divided by 257 (65535 -> 255). A truncated JPEG is decoded as far as it goes (the rest grey),
+  with a warning naming the file.
+
+`interpolation` is the filter that takes the decoded pixels to the target size, whichever
+decoder ran: Pillow's filter of that name ('nearest', 'bilinear', 'bicubic', 'hamming', 'box',
+'lanczos'). The DCT reduction before it is the same for every filter.
+"""
+import os
+import warnings
+from io import BytesIO
+
+import numpy as np
+from PIL import Image
+
+from vggcourse.errors import UserInputError
+
+try:  # libjpeg-turbo with its own copy of the library: a wheel with no system dependency
+    import simplejpeg
+except ImportError:  # pragma: no cover - Pillow decodes everything then
+    simplejpeg = None
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "INTERPOLATIONS",
+    "JPEG_DECODER",
+    "check_interpolation",
+    "decode_image",
+    "decode_problem",
+    "is_image_name",
+    "open_image",
+    "readable",
+]
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".pbm", ".gif", ".tif",
+                    ".tiff", ".webp")
+INTERPOLATIONS = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "hamming": Image.Resampling.HAMMING,
+    "box": Image.Resampling.BOX,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+JPEG_DECODER = "simplejpeg" if simplejpeg is not None else "Pillow"
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+_JPEG_START = b"\xff\xd8"
+
+
+def is_image_name(name):
+    """True for a file name with an image extension (any case) that is not hidden.
+
+        [name for name in os.listdir(folder) if is_image_name(name)]
+    """
+    name = os.path.basename(name)
+    return not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def check_interpolation(interpolation):
+    """`interpolation` if it names a resize filter, else a `UserInputError` listing the choices."""
+    if interpolation not in INTERPOLATIONS:
+        raise UserInputError(f"`interpolation` must be one of {sorted(INTERPOLATIONS)}. "
+                             f"Received: interpolation={interpolation!r}")
+    return interpolation
+
+
+def decode_image(path, target_size=None, interpolation="nearest"):
+    """The image file at `path` as uint8 RGB `(h, w, 3)`, resized to `target_size=(h, w)` if given.
+
+        pixels = decode_image("cat.1.jpg", target_size=(224, 224), interpolation="bilinear")
+    """
+    resample = INTERPOLATIONS[check_interpolation(interpolation)]
+    size = None if target_size is None else (int(target_size[1]), int(target_size[0]))
+    return _decode_rgb(os.fspath(path), size, resample)
+
+
+def _decode_rgb(path, size, resample):
+    """uint8 RGB array of `path` at `size=(w, h)` (None: as stored). Raises when it cannot."""
+    with open(path, "rb") as stream:
+        data = stream.read()
+    pixels = _turbo_decode(data, size) if data.startswith(_JPEG_START) else None
+    if pixels is None:
+        image = _pillow_decode(path, data, size)
+        pixels = np.asarray(_to_rgb(image))
+    if size is not None and pixels.shape[1::-1] != size:
+        pixels = np.asarray(Image.fromarray(pixels).resize(size, resample))
+    return pixels
+
+
+def _turbo_decode(data, size):
+    """RGB array from libjpeg-turbo, reduced in the DCT domain when 2x larger; None: use Pillow."""
+    if simplejpeg is None:
+        return None
+    try:
+        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
+        if colorspace not in ("YCbCr", "Gray"):
+            return None  # CMYK / YCCK: Pillow knows Adobe's inverted CMYK
+        scale = _dct_scale((width, height), size)
+        if scale > 1:  # exactly 1/scale: the factor Pillow's draft would use
+            return simplejpeg.decode_jpeg(data, "RGB", min_width=-(-width // scale),
+                                          min_height=-(-height // scale), min_factor=scale)
+        return simplejpeg.decode_jpeg(data, "RGB")
+    except ValueError:  # any warning or error from libjpeg-turbo: Pillow decides what to do
+        return None
+
+
+def _dct_scale(stored, size):
+    """1, 2, 4 or 8: the largest power of two by which `stored` (w, h) still covers `size`.
+
+    The rule of Pillow's `Image.draft`, so both decoders reduce a file by the same factor.
+    """
+    if size is None:
+        return 1
+    fits = min(stored[0] // size[0], stored[1] // size[1])
+    return next((scale for scale in (8, 4, 2) if fits >= scale), 1)
+
+
+def _pillow_decode(path, data, size):
+    """Pillow image of the file's bytes (JPEG draft when 2x larger); truncated JPEGs finished."""
+    try:
+        return _pillow_load(Image.open(BytesIO(data)), size)
+    except OSError as error:
+        if "truncated" not in str(error) or not data.startswith(_JPEG_START):
+            raise
+    # What PIL does under LOAD_TRUNCATED_IMAGES, for this file only: end the JPEG stream early.
+    image = _pillow_load(Image.open(BytesIO(data + b"\xff\xd9")), size)
+    warnings.warn(f"{path} is truncated; decoded as far as it goes (the rest is grey).",
+                  stacklevel=4)
+    return image
+
+
+def _pillow_load(image, size):
+    """Load `image`, reduced by JPEG draft when it is at least twice `size` in both dimensions."""
+    with image:
+        if image.format == "JPEG" and _dct_scale(image.size, size) > 1:
+            image.draft("RGB", size)
+        image.load()
+    return image
+
+
+def _to_rgb(image):
+    """`image` as mode RGB: 16-bit divided by 257, transparency dropped, CMYK converted."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in _SIXTEEN_BIT_MODES or image.mode == "F":
+        pixels = np.asarray(image, dtype=np.float64)
+        if image.mode != "F":  # always, so that two almost equal images stay almost equal
+            pixels = pixels / 257.0
+        gray = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+        return Image.fromarray(gray, mode="L").convert("RGB")
+    if image.mode in ("P", "PA"):
+        image = image.convert("RGBA")
+    return image.convert("RGB")
+
+
+def open_image(path, mode="RGB"):
+    """The whole image file as a Pillow image in `mode` ('RGB', 'L' or 'RGBA'), as Keras' load_img.
+
+    Converted as `decode_image` converts (16-bit / 257, CMYK, palette); 'RGBA' keeps transparency.
+
+        image = open_image("cat.1.jpg", mode="L")
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as stream:
+        data = stream.read()
+    image = _pillow_decode(path, data, None)
+    if mode == "RGBA" and image.mode in ("RGBA", "LA", "PA", "P"):
+        return image.convert("RGBA")
+    image = _to_rgb(image)
+    return image if mode == "RGB" else image.convert(mode)
+
+
+def readable(path):
+    """True when the file's header can be read as an image with a size (a quick check)."""
+    try:
+        with Image.open(path) as image:
+            return image.width > 0 and image.height > 0
+    except Exception:  # PIL raises several types for data that is not an image
+        return False
+
+
+def decode_problem(path):
+    """None when the whole file decodes, else why not ('truncated', 'not a readable image: ...')."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except OSError as error:
+        return "truncated" if "truncated" in str(error) else f"not a readable image ({error})"
+    except Exception as error:  # PIL raises several types for corrupt data
+        return f"not a readable image ({type(error).__name__}: {error})"
+    return None

@@ -1,0 +1,186 @@
+"""Keras 3 optimizers that also speak the course's Keras 1 and train layers at different rates.
+
+    from vggcourse.optimizers import Adam, RMSprop
+    opt = RMSprop(lr=0.1)             # Keras 1's `lr=`; `learning_rate=` works too
+    opt.lr = 0.01                      # really sets the rate (Keras 3 alone ignores `opt.lr = ...`)
+    K.set_value(opt.lr, 0.01)          # `opt.lr` is the learning-rate variable
+
+Each class is the `keras.optimizers` class of the same name plus three things:
+- `lr` (Keras 1): a keyword alias of `learning_rate`, and a property whose value is the
+  learning-rate variable; assigning a number to it sets the rate.
+- `decay` (Keras 1): the rate at update t is `lr / (1 + decay * t)`; 0 (the default) is off.
+- a learning-rate scale per trained variable (`set_rate_scales`), for layer-wise rates such as
+  `vgg.fit(..., lr=slice(1e-5, 1e-3))`. The scale multiplies the rate handed to each variable's
+  update, so it works for every optimizer and backend. (Scaling the gradients instead would do
+  nothing with Adam or RMSprop, whose steps do not depend on the gradient's scale.)
+
+`Adam`'s `beta_1` can change between steps (it is a variable once the optimizer is built), which
+`fit_one_cycle` uses to cycle the momentum against the rate.
+"""
+import keras
+from keras import ops
+
+__all__ = ["Adam", "AdamW", "RMSprop", "SGD", "get"]
+
+
+class _CourseOptimizer:
+    """Mixin over a `keras.optimizers.Optimizer` class: `lr`, `decay` and per-variable rate scales."""
+
+    def __init__(self, *args, lr=None, decay=0.0, **kwargs):
+        if lr is not None:
+            if args or "learning_rate" in kwargs:
+                raise TypeError(f"{type(self).__name__}: pass the learning rate once, as `lr` (Keras 1) "
+                                f"or `learning_rate` (Keras 3), not both. Received: lr={lr!r}")
+            kwargs["learning_rate"] = lr
+        if not isinstance(decay, (int, float)) or decay < 0:
+            raise ValueError(f"`decay` must be a number >= 0 (Keras 1's per-update rate decay). "
+                             f"Received: decay={decay!r}")
+        super().__init__(*args, **kwargs)
+        self.decay = float(decay)
+        self._pending_scales = {}  # variable key -> scale, set before the optimizer is built
+        self._rate_scales = None
+
+    # -- Keras 1 --------------------------------------------------------------------------------
+
+    @property
+    def lr(self):
+        """The learning rate: its variable (Keras 1's `K.get_value(opt.lr)` reads it)."""
+        return self.learning_rate
+
+    @lr.setter
+    def lr(self, value):
+        self.learning_rate = value
+
+    # -- per-variable rates -----------------------------------------------------------------------
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        # Initial values, not assign(): Keras may build inside a scope where assignments are dropped.
+        self._rate_scales = [
+            self.add_variable(shape=(), name="lr_scale", initializer=keras.initializers.Constant(
+                self._pending_scales.get(self._var_key(variable), 1.0)))
+            for variable in var_list
+        ]
+
+    def set_rate_scales(self, scales):
+        """Scale the learning rate of each variable: `scales` is (variable, factor) pairs.
+
+        Variables not named keep their current factor; `reset_rate_scales()` sets all to 1.
+
+            opt.set_rate_scales([(v, 0.1) for v in model.get_layer("fc1").trainable_weights])
+        """
+        for variable, scale in scales:
+            scale = float(scale)
+            if not scale >= 0:
+                raise ValueError(f"learning-rate scales must be numbers >= 0. Received: {scale!r} "
+                                 f"for {getattr(variable, 'path', variable)}")
+            if self.built and self._var_key(variable) in self._trainable_variables_indices:
+                self._rate_scales[self._get_variable_index(variable)].assign(scale)
+            else:
+                self._pending_scales[self._var_key(variable)] = scale
+
+    def reset_rate_scales(self):
+        """Every variable back to the plain learning rate."""
+        self._pending_scales.clear()
+        for scale in self._rate_scales or ():
+            scale.assign(1.0)
+
+    def rate_scale(self, variable):
+        """The current factor on `variable`'s learning rate (1.0 unless set)."""
+        if self.built and self._var_key(variable) in self._trainable_variables_indices:
+            return float(ops.convert_to_numpy(self._rate_scales[self._get_variable_index(variable)]))
+        return self._pending_scales.get(self._var_key(variable), 1.0)
+
+    def update_step(self, gradient, variable, learning_rate):
+        learning_rate = ops.cast(learning_rate, variable.dtype)
+        if self._rate_scales is not None:
+            learning_rate = learning_rate * ops.cast(
+                self._rate_scales[self._get_variable_index(variable)], variable.dtype)
+        if self.decay:
+            step = ops.cast(self.iterations, variable.dtype)
+            learning_rate = learning_rate / (1.0 + self.decay * step)
+        return super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self):
+        config = super().get_config()
+        config["decay"] = self.decay
+        return config
+
+
+def _register(cls):
+    return keras.saving.register_keras_serializable(package="vggcourse")(cls)
+
+
+@_register
+class Adam(_CourseOptimizer, keras.optimizers.Adam):
+    """`keras.optimizers.Adam` with Keras 1's `lr`/`decay`, per-variable rates and a variable `beta_1`."""
+
+    @property
+    def beta_1(self):
+        variable = self.__dict__.get("_beta_1_variable")
+        return self._beta_1_value if variable is None else variable
+
+    @beta_1.setter
+    def beta_1(self, value):
+        self._beta_1_value = float(value)
+        variable = self.__dict__.get("_beta_1_variable")
+        if variable is not None:
+            variable.assign(self._beta_1_value)
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._beta_1_variable = self.add_variable(
+            shape=(), initializer=keras.initializers.Constant(self._beta_1_value), name="beta_1")
+
+    def get_config(self):
+        config = super().get_config()
+        config["beta_1"] = self._beta_1_value
+        return config
+
+
+@_register
+class AdamW(_CourseOptimizer, keras.optimizers.AdamW):
+    """`keras.optimizers.AdamW` with Keras 1's `lr`/`decay` and per-variable rates."""
+
+
+@_register
+class RMSprop(_CourseOptimizer, keras.optimizers.RMSprop):
+    """`keras.optimizers.RMSprop` with Keras 1's `lr`/`decay` and per-variable rates."""
+
+
+@_register
+class SGD(_CourseOptimizer, keras.optimizers.SGD):
+    """`keras.optimizers.SGD` with Keras 1's `lr`/`decay` and per-variable rates."""
+
+
+_BY_NAME = {"adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "sgd": SGD}
+
+
+def get(identifier):
+    """One of this module's optimizers from a name ('adam'), a Keras optimizer, or one of ours.
+
+    A Keras optimizer is rebuilt from its config (fresh state) as the class of the same name here.
+
+        opt = get("rmsprop")            # vggcourse.optimizers.RMSprop()
+    """
+    if isinstance(identifier, _CourseOptimizer):
+        return identifier
+    if isinstance(identifier, str):
+        cls = _BY_NAME.get(identifier.lower())
+        if cls is None:
+            raise ValueError(f"unknown optimizer {identifier!r}: vggcourse.optimizers has "
+                             f"{sorted(_BY_NAME)}; pass a keras.optimizers instance for others")
+        return cls()
+    if isinstance(identifier, keras.optimizers.Optimizer):
+        cls = _BY_NAME.get(type(identifier).__name__.lower())
+        if cls is None:
+            return identifier  # another Keras optimizer: used as it is
+        config = identifier.get_config()
+        config.pop("name", None)
+        return cls.from_config(config)
+    raise TypeError(f"`optimizer` must be a name such as 'adam' or a keras.optimizers.Optimizer. "
+                    f"Received: {identifier!r}")

@@ -1,0 +1,380 @@
+"""Fine-tuning as it is done today: unfreezing, layer-wise rates, the learning-rate finder, one-cycle.
+
+    vgg.finetune(batches)
+    found = vgg.lr_find(batches)                   # Smith's range test; weights untouched
+    found.plot(); print(found.suggestion)
+    vgg.fit_one_cycle(batches, val_batches, nb_epoch=3, max_lr=found.suggestion)
+    vgg.unfreeze("fc1")                            # the dense layers train; the conv output is cached
+    vgg.fit(batches, val_batches, lr=slice(1e-5, 1e-3))   # fc1 slowest, predictions fastest
+
+The `Vgg16` methods are thin calls into these functions, which take any compiled Keras model.
+Training goes through the model's own `fit`, so on `vgg.model` it uses the feature cache and the
+callbacks here see the whole model.
+"""
+import math
+
+import keras
+import numpy as np
+
+from vggcourse import features
+
+__all__ = [
+    "LRFinder",
+    "LRFinderResult",
+    "OneCycle",
+    "layer_index",
+    "lr_find",
+    "one_cycle_schedule",
+    "plot_history",
+    "recompile",
+    "set_learning_rate",
+    "unfreeze",
+]
+
+
+# -- unfreezing ---------------------------------------------------------------------------------
+
+def layer_index(model, layer):
+    """Index in `model.layers` of `layer`: a layer name ('fc1', 'block5_conv1') or an index."""
+    names = [item.name for item in model.layers]
+    if isinstance(layer, str):
+        if layer not in names:
+            raise ValueError(f"`from_layer` must name a layer of the model, one of {names}. "
+                             f"Received: from_layer={layer!r}")
+        return names.index(layer)
+    if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
+        if not -len(names) <= layer < len(names):
+            raise ValueError(f"`from_layer` must be a layer index from {-len(names)} to "
+                             f"{len(names) - 1}, or a layer name. Received: from_layer={layer!r}")
+        return int(layer) % len(names)
+    raise ValueError(f"`from_layer` must be a layer name such as 'fc1' or an index. "
+                     f"Received: from_layer={layer!r}")
+
+
+def unfreeze(model, from_layer, train_bn=False):
+    """Train `from_layer` and every layer above it; freeze those below; recompile.
+
+    BatchNormalization layers stay frozen, in inference mode (their moving statistics and scale
+    kept), as the Keras transfer-learning guide advises, unless `train_bn=True`. The learning
+    rate is kept; the optimizer's state starts afresh. Returns the index of `from_layer`.
+
+        unfreeze(vgg.model, "block5_conv1")
+    """
+    start = layer_index(model, from_layer)
+    for index, layer in enumerate(model.layers):
+        is_bn = isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = index >= start and (train_bn or not is_bn)
+    recompile(model)
+    return start
+
+
+def recompile(model, optimizer=None):
+    """Compile `model` again with its loss and metrics, and `optimizer` or a fresh copy of its own.
+
+    Needed after `trainable` changes; the copy keeps the class, the learning rate (its current
+    value) and every setting, not the state.
+    """
+    if optimizer is None:
+        if getattr(model, "optimizer", None) is None:
+            raise ValueError("the model is not compiled: call vgg.compile() (or model.compile) first")
+        old = model.optimizer
+        config = old.get_config()
+        config.pop("name", None)
+        if not isinstance(old._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+            config["learning_rate"] = float(keras.ops.convert_to_numpy(old.learning_rate))
+        optimizer = type(old).from_config(config)
+    features.compile_like(model, model, optimizer=optimizer)
+
+
+# -- learning rates -------------------------------------------------------------------------------
+
+def _check_rate(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) \
+            or not 0 < value < math.inf:
+        raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")
+    return float(value)
+
+
+def set_learning_rate(model, lr):
+    """Set the rate of the compiled `model`'s optimizer: a number, or `slice(low, high)`.
+
+    A slice spreads rates geometrically over the trainable layers that have weights, lowest layer
+    `low`, highest `high` (fastai's discriminative rates). A number gives every layer that rate.
+    The optimizer's state is kept; an optimizer without per-variable rates is swapped for
+    `vggcourse.optimizers`' class of the same name (fresh state) when a slice asks for them.
+    """
+    if getattr(model, "optimizer", None) is None:
+        raise ValueError("setting the learning rate needs a compiled model: call vgg.compile() "
+                         "or vgg.finetune() first")
+    if isinstance(lr, slice):
+        low = _check_rate("lr.start", lr.start)
+        high = _check_rate("lr.stop", lr.stop)
+        if low > high or lr.step is not None:
+            raise ValueError(f"`lr` as a slice must be slice(low, high) with low <= high: the lowest "
+                             f"layer trains at `low`, the top at `high`. Received: lr={lr!r}")
+        if not hasattr(model.optimizer, "set_rate_scales"):
+            from vggcourse import optimizers
+
+            recompile(model, optimizers.get(model.optimizer))
+        model.optimizer.learning_rate = high
+        model.optimizer.set_rate_scales(_layerwise_scales(model, low, high))
+        return
+    model.optimizer.learning_rate = _check_rate("lr", lr)
+    if hasattr(model.optimizer, "reset_rate_scales"):
+        model.optimizer.reset_rate_scales()
+
+
+def _layerwise_scales(model, low, high):
+    """(variable, rate / high) for the trainable layers with weights, rates geometric low..high."""
+    trained = [layer for layer in model.layers if layer.trainable and layer.trainable_weights]
+    if not trained:
+        raise ValueError("no layer of the model is trainable: call vgg.finetune() or vgg.unfreeze() first")
+    scales = []
+    for i, layer in enumerate(trained):
+        position = i / (len(trained) - 1) if len(trained) > 1 else 1.0
+        rate = low * (high / low) ** position
+        scales.extend((variable, rate / high) for variable in layer.trainable_weights)
+    return scales
+
+
+# -- the learning-rate finder -----------------------------------------------------------------------
+
+class LRFinder(keras.callbacks.Callback):
+    """Raise the rate exponentially from `start_lr` to `end_lr` over `num_it` steps; record the loss.
+
+    Stops after `num_it` steps or when the smoothed loss passes 4x its minimum (or is not finite).
+    `batch_sizes` lists the size of each batch of an epoch, in order: Keras reports the running
+    mean of the epoch's loss, from which each batch's own loss is recovered.
+    """
+
+    def __init__(self, start_lr, end_lr, num_it, batch_sizes, smoothing=0.98, diverge=4.0):
+        super().__init__()
+        self.start_lr, self.end_lr, self.num_it = start_lr, end_lr, num_it
+        self.batch_sizes, self.smoothing, self.diverge = list(batch_sizes), smoothing, diverge
+        self.lrs, self.losses, self.raw_losses = [], [], []
+        self._average, self._best = 0.0, math.inf
+
+    def rate(self, step):
+        return self.start_lr * (self.end_lr / self.start_lr) ** (step / (self.num_it - 1))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._seen, self._total = 0, 0.0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.model.optimizer.learning_rate = self.rate(len(self.lrs))
+
+    def on_train_batch_end(self, batch, logs=None):
+        size = self.batch_sizes[batch]
+        mean = float(logs["loss"])
+        total = mean * (self._seen + size)
+        loss, self._seen, self._total = (total - self._total) / size, self._seen + size, total
+        step = len(self.lrs)
+        self.lrs.append(self.rate(step))
+        self.raw_losses.append(loss)
+        self._average = self.smoothing * self._average + (1 - self.smoothing) * loss
+        smoothed = self._average / (1 - self.smoothing ** (step + 1))
+        self.losses.append(smoothed)
+        self._best = min(self._best, smoothed)
+        if step + 1 >= self.num_it or not math.isfinite(smoothed) or smoothed > self.diverge * self._best:
+            self.model.stop_training = True
+
+
+class LRFinderResult:
+    """What `lr_find` measured: `lrs`, smoothed `losses`, and `suggestion`.
+
+    `suggestion` is the rate where the smoothed loss falls fastest (the steepest negative slope of
+    loss against log rate, before the minimum: fastai v1's rule); `suggestions` also holds
+    'minimum' (the rate of the lowest loss, divided by 10: the rule of Smith's paper as fastai
+    applies it).
+    """
+
+    def __init__(self, lrs, losses, raw_losses=None):
+        self.lrs = np.asarray(lrs, dtype=float)
+        self.losses = np.asarray(losses, dtype=float)
+        self.raw_losses = np.asarray(raw_losses if raw_losses is not None else losses, dtype=float)
+        self.suggestions = _suggest(self.lrs, self.losses)
+        self.suggestion = self.suggestions["steepest"]
+
+    def __repr__(self):
+        return (f"LRFinderResult({len(self.lrs)} steps, {self.lrs[0]:.2e}..{self.lrs[-1]:.2e}, "
+                f"suggestion={self.suggestion:.2e})")
+
+    def plot(self, skip_end=3):
+        """A matplotlib Figure: smoothed loss against the learning rate (log x), suggestion marked."""
+        import matplotlib.pyplot as plt
+
+        figure, axes = plt.subplots(figsize=(6, 4))
+        end = max(len(self.lrs) - skip_end, 2)
+        axes.plot(self.lrs[:end], self.losses[:end])
+        axes.set_xscale("log")
+        axes.set_xlabel("learning rate (log scale)")
+        axes.set_ylabel("loss (smoothed)")
+        index = int(np.argmin(np.abs(np.log(self.lrs) - math.log(self.suggestion))))
+        axes.plot([self.suggestion], [self.losses[index]], "o", color="red",
+                  label=f"suggestion {self.suggestion:.1e} (steepest descent)")
+        axes.legend()
+        axes.set_title("Learning-rate finder")
+        figure.tight_layout()
+        return figure
+
+
+def _suggest(lrs, losses):
+    finite = np.isfinite(losses)
+    lrs, losses = lrs[finite], losses[finite]
+    if len(lrs) == 0:
+        raise RuntimeError("lr_find: every loss was NaN or infinite; check the data and the model")
+    lowest = int(np.argmin(losses))
+    suggestions = {"minimum": float(max(lrs[lowest] / 10, lrs[0]))}
+    if lowest >= 2:
+        slopes = np.gradient(losses[:lowest + 1], np.log(lrs[:lowest + 1]))
+        suggestions["steepest"] = float(lrs[int(np.argmin(slopes))])
+    else:
+        suggestions["steepest"] = suggestions["minimum"]
+    return suggestions
+
+
+def _check_lr_find(start_lr, end_lr, num_it):
+    start_lr = _check_rate("start_lr", start_lr)
+    end_lr = _check_rate("end_lr", end_lr)
+    if end_lr <= start_lr:
+        raise ValueError(f"`end_lr` must be above `start_lr`: the finder raises the rate from one to "
+                         f"the other. Received: start_lr={start_lr!r}, end_lr={end_lr!r}")
+    if isinstance(num_it, bool) or not isinstance(num_it, (int, np.integer)) or num_it < 5:
+        raise ValueError(f"`num_it` must be a whole number of at least 5 (steps of the range test; "
+                         f"100 is usual). Received: num_it={num_it!r}")
+    return start_lr, end_lr, int(num_it)
+
+
+def _batch_sizes(batches):
+    samples, size = len(batches.filepaths), batches.batch_size
+    return [min(size, samples - start) for start in range(0, samples, size)]
+
+
+def _state(model):
+    """The variables a training step can change: the layers from the first trained one, the optimizer."""
+    model.optimizer.build(model.trainable_variables)  # so its whole state exists before the snapshot
+    boundary = features.cache_boundary(model)
+    variables = [v for layer in model.layers[boundary:] for v in layer.variables]
+    return variables + list(model.optimizer.variables)
+
+
+def lr_find(model, batches, start_lr=1e-7, end_lr=10.0, num_it=100, cache=True):
+    """Smith's learning-rate range test on `batches`; the model and optimizer are left as they were.
+
+    Trains `num_it` steps at rates rising exponentially from `start_lr` to `end_lr` (fewer when
+    the loss explodes), records the loss, then restores every weight and the optimizer's state
+    bit for bit. On `vgg.model` the steps run on cached features. Returns an `LRFinderResult`.
+
+        found = lr_find(vgg.model, batches); found.plot(); vgg.set_lr(found.suggestion)
+    """
+    start_lr, end_lr, num_it = _check_lr_find(start_lr, end_lr, num_it)
+    if getattr(model, "optimizer", None) is None:
+        raise ValueError("lr_find needs a compiled model: call vgg.compile() or vgg.finetune() first")
+    if not hasattr(batches, "filepaths"):
+        raise TypeError(f"`batches` must be folder batches (vgg.get_batches). Received: "
+                        f"{type(batches).__name__}")
+    variables = _state(model)
+    saved = [np.array(keras.ops.convert_to_numpy(v)) for v in variables]
+    sizes = _batch_sizes(batches)
+    finder = LRFinder(start_lr, end_lr, num_it, sizes)
+    fit_kwargs = {"cache": cache} if isinstance(model, features.CachedSequential) else {}
+    try:
+        model.fit(batches, epochs=math.ceil(num_it / len(sizes)), shuffle=False, callbacks=[finder],
+                  verbose=0, **fit_kwargs)
+    finally:
+        for variable, value in zip(variables, saved):
+            variable.assign(value)
+    return LRFinderResult(finder.lrs, finder.losses, finder.raw_losses)
+
+
+# -- one-cycle ------------------------------------------------------------------------------------
+
+def one_cycle_schedule(step, total, max_lr, pct_start=0.25, div=25.0, div_final=1e5,
+                       moms=(0.95, 0.85, 0.95)):
+    """(learning rate, beta_1) at `step` of `total`: fastai's one-cycle policy.
+
+    The rate rises from max_lr/div to max_lr over the first `pct_start` of the steps and falls to
+    max_lr/div_final over the rest, both halves cosine-shaped; beta_1 (momentum) moves the other
+    way, moms[0] -> moms[1] -> moms[2].
+    """
+    position = step / max(total - 1, 1)
+
+    def cosine(start, end, fraction):
+        return start + (1 + math.cos(math.pi * (1 - fraction))) * (end - start) / 2
+
+    if position < pct_start:
+        fraction = position / pct_start
+        return cosine(max_lr / div, max_lr, fraction), cosine(moms[0], moms[1], fraction)
+    fraction = (position - pct_start) / (1 - pct_start)
+    return cosine(max_lr, max_lr / div_final, fraction), cosine(moms[1], moms[2], fraction)
+
+
+class OneCycle(keras.callbacks.Callback):
+    """Sets the rate (and Adam's beta_1, where the optimizer has one) at every step of a one-cycle.
+
+    `lrs` and `betas` record what was set. At the end the optimizer's rate and beta_1 are put back
+    to what they were before, so a later `fit` starts where you left it.
+    """
+
+    def __init__(self, max_lr, total_steps, **schedule):
+        super().__init__()
+        self.max_lr, self.total_steps, self.schedule = max_lr, int(total_steps), schedule
+        self.lrs, self.betas = [], []
+
+    def on_train_begin(self, logs=None):
+        optimizer = self.model.optimizer
+        self._before = (float(keras.ops.convert_to_numpy(optimizer.learning_rate)),
+                        getattr(optimizer, "_beta_1_value", None))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        lr, beta = one_cycle_schedule(min(len(self.lrs), self.total_steps - 1), self.total_steps,
+                                      self.max_lr, **self.schedule)
+        optimizer = self.model.optimizer
+        optimizer.learning_rate = lr
+        if self._before[1] is not None:
+            optimizer.beta_1 = beta
+        self.lrs.append(lr)
+        self.betas.append(beta if self._before[1] is not None else None)
+
+    def on_train_end(self, logs=None):
+        lr, beta = self._before
+        self.model.optimizer.learning_rate = lr
+        if beta is not None:
+            self.model.optimizer.beta_1 = beta
+
+
+# -- pictures -------------------------------------------------------------------------------------
+
+def plot_history(history, title="Training history"):
+    """Loss and accuracy per epoch, train against validation, as a matplotlib Figure.
+
+    `history` is a Keras History, its `.history` dict, or a list of per-epoch metric dicts.
+
+        plot_history(vgg.fit(batches, val_batches, nb_epoch=3)).savefig("history.png")
+    """
+    import matplotlib.pyplot as plt
+
+    if hasattr(history, "history"):
+        history = history.history
+    if isinstance(history, (list, tuple)):
+        keys = sorted({key for epoch in history for key in epoch})
+        history = {key: [epoch.get(key, math.nan) for epoch in history] for key in keys}
+    if not isinstance(history, dict) or not history:
+        raise ValueError(f"`history` must be a Keras History, its .history dict or a list of per-epoch "
+                         f"metric dicts, with at least one epoch. Received: {type(history).__name__}")
+    metrics = [name for name in ("loss", "accuracy") if name in history] or \
+        sorted(name for name in history if not name.startswith("val_"))[:2]
+    figure, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5), squeeze=False)
+    for ax, name in zip(axes[0], metrics):
+        epochs = np.arange(1, len(history[name]) + 1)
+        ax.plot(epochs, history[name], "o-", label=f"train {name}")
+        if f"val_{name}" in history:
+            ax.plot(epochs, history[f"val_{name}"], "s-", label=f"valid {name}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.set_xticks(epochs)
+        ax.legend()
+        ax.grid(alpha=0.3)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,63 @@
+"""Test-time augmentation: average the plain predictions with predictions on augmented copies.
+
+    probs = predict(vgg.model, val_batches, tta=4)   # plain + 4 augmented passes, filenames order
+    batches, probs = vgg.test("data/dogscats/test", tta=4)
+
+The plain pass uses the feature cache where it applies; augmented passes run the whole model
+(random images cannot be cached), so `tta=n` costs about n full forward passes.
+"""
+import numbers
+
+import numpy as np
+
+from vggcourse import features
+
+__all__ = ["default_generator", "predict"]
+
+
+def default_generator(rescale=None):
+    """Flips, shifts and zooms of up to 10%: mild changes that keep a photo's class."""
+    from vggcourse.image import ImageDataGenerator
+
+    return ImageDataGenerator(horizontal_flip=True, width_shift_range=0.1, height_shift_range=0.1,
+                              zoom_range=0.1, rescale=rescale)
+
+
+def _check_tta(tta):
+    if isinstance(tta, bool) or not isinstance(tta, numbers.Integral) or tta < 0:
+        raise ValueError(f"`tta` must be a whole number >= 0: the number of augmented passes averaged "
+                         f"with the plain one (0: none). Received: tta={tta!r}")
+    return int(tta)
+
+
+def _augmented_copy(batches, gen, seed):
+    """Batches over the same files in the same order, augmented by `gen` with `seed`."""
+    labelled = batches.class_mode is not None
+    copy = gen.flow_from_directory(
+        batches.directory, target_size=batches.target_size, class_mode=None, shuffle=False,
+        batch_size=max(batches.batch_size, 32), seed=seed, interpolation=batches.interpolation,
+        classes=batches.class_names if labelled else None)
+    if list(copy.filenames) != list(batches.filenames):
+        raise RuntimeError(f"the files under {batches.directory} changed during prediction "
+                           f"({len(batches.filenames)} before, {len(copy.filenames)} now); run again")
+    return copy
+
+
+def predict(model, batches, tta=0, gen=None):
+    """Probabilities for every file of `batches`, in `batches.filenames` order, with `tta` passes.
+
+    `model` is a Keras model or a `Vgg16`; `gen` an `ImageDataGenerator` for the augmented passes
+    (default: `default_generator()`, with the batches' `rescale`). Pass i is seeded with i, so
+    results repeat.
+    """
+    tta = _check_tta(tta)
+    model = getattr(model, "model", model)
+    probs = features.predict_in_order(model, batches)
+    if tta == 0:
+        return probs
+    if gen is None:
+        gen = default_generator(rescale=getattr(batches.image_data_generator, "rescale", None))
+    total = probs.astype("float64")
+    for seed in range(tta):
+        total += np.asarray(model.predict(_augmented_copy(batches, gen, seed), verbose=0))
+    return (total / (tta + 1)).astype(probs.dtype)
