@@ -1,4 +1,5 @@
-"""Writes lesson1.ipynb, lesson2.ipynb, lesson3.ipynb and dogs_cats_redux.ipynb from the cell lists below.
+"""Writes the course's notebooks from the cell lists below: lesson1, lesson2, lesson3,
+dogscats_ensemble and dogs_cats_redux.
 
     python notebooks/make_notebooks.py      # after editing a cell here
 
@@ -387,7 +388,7 @@ for layer in layers[first_dense_idx:]:
     layer.trainable = True
 model.compile(optimizer=opt, loss="categorical_crossentropy", metrics=["accuracy"])
 K.set_value(opt.lr, 0.01)
-print("learning rate:", K.get_value(model.optimizer.lr))
+print(f"learning rate: {K.get_value(model.optimizer.lr):g}")
 fit_model(model, batches, val_batches, epochs)
 model.save_weights(model_path + "finetune2.h5")
 """),
@@ -462,10 +463,10 @@ val_batches = get_batches(path + "valid", shuffle=False, batch_size=batch_size, 
 val_classes, trn_classes = val_batches.classes, batches.classes
 val_labels, trn_labels = onehot(val_classes), onehot(trn_classes)
 
-val_features = conv_model.predict_generator(val_batches, val_batches.nb_sample)
-trn_features = conv_model.predict_generator(batches, batches.nb_sample)
-save_array(model_path + "train_convlayer_features.bc", trn_features)
-save_array(model_path + "valid_convlayer_features.bc", val_features)
+# Run the convolutional layers once; keep their output on disk.
+for name, some_batches in (("train", batches), ("valid", val_batches)):
+    features = conv_model.predict_generator(some_batches, some_batches.nb_sample)
+    save_array(f"{model_path}{name}_convlayer_features.bc", features)
 trn_features = load_array(model_path + "train_convlayer_features.bc")
 val_features = load_array(model_path + "valid_convlayer_features.bc")
 trn_features.shape
@@ -594,7 +595,9 @@ bn_model.save_weights(model_path + "bn.h5")
     md("""
 Put the convolutional layers and the batch-norm dense layers together, copy the trained weights
 in, and train the whole model on augmented images; then lower the learning rate the course's way,
-`model.optimizer.lr = ...` (which really sets it here), and train again.
+`model.optimizer.lr = ...`, and train again. In Keras 1 that line silently did nothing (it
+replaced the rate variable that the compiled model used with a plain number; `K.set_value` was
+the working way). Here `lr` is a property that really sets the rate.
 """),
     code("""
 bn_layers = get_bn_layers(p)
@@ -614,10 +617,175 @@ final_model.save_weights(model_path + "final1.h5")
 """),
     code("""
 final_model.optimizer.lr = 0.0001
-print("learning rate:", K.get_value(final_model.optimizer.lr))
+print(f"learning rate: {K.get_value(final_model.optimizer.lr):g}")
 final_model.fit_generator(batches, samples_per_epoch=batches.nb_sample, nb_epoch=aug_epochs,
                           validation_data=val_batches, nb_val_samples=val_batches.nb_sample, verbose=2)
 final_model.save_weights(model_path + "final2.h5")
+"""),
+]
+
+
+ENSEMBLE = [
+    md("""
+# An ensemble of fine-tuned VGG16 models (dogscats-ensemble, on vggcourse)
+
+The course's dogscats-ensemble notebook, ported to Keras 3 and Python 3: train several models that
+differ only in their random initialisation and the order of their data, and average their
+predictions. Each model gets a batch-normalised last layer trained on stored features, then new
+dense layers trained on the convolutional features, then data augmentation.
+
+Three bugs of the course's notebook are fixed here, each where it happens (see the notes below).
+`path` points at the small sample beside this repository.
+"""),
+    code("""
+# Parameters
+path = "../../shared/data/dogscats/"
+model_path = "models/"
+size = (224, 224)
+batch_size = 64
+n_models = 5
+ll_epochs = 12        # last layer, on stored features
+fc_epochs = 2         # dense layers, on stored convolutional features
+aug_epochs = 1        # whole model, on augmented images
+weights = "imagenet"  # None: random weights, only to check that the code runs
+""", tags=("parameters",)),
+    code("""
+%matplotlib inline
+import os
+
+import numpy as np
+from vggcourse.utils import (Adam, BatchNormalization, Convolution2D, Dense, Dropout, Flatten, K, MaxPooling2D,
+                             Sequential, Vgg16, categorical_accuracy, get_batches, get_classes, get_data, image,
+                             output_shape_of, save_array, split_at)
+
+os.makedirs(model_path, exist_ok=True)
+if weights is None:
+    print("Random weights: every accuracy below is meaningless; set weights='imagenet'.")
+batches = get_batches(path + "train", shuffle=False, batch_size=batch_size, target_size=size)
+val_batches = get_batches(path + "valid", shuffle=False, batch_size=batch_size, target_size=size)
+(val_classes, trn_classes, val_labels, trn_labels, val_filenames, filenames, test_filenames) = get_classes(path)
+"""),
+    md("""
+## Features computed once
+
+The convolutional features, the images themselves (for augmentation), and the output of the last
+hidden dense layer (`fc2`) for every image.
+"""),
+    code("""
+model = Vgg16(weights=weights, size=size).model
+conv_layers, fc_layers = split_at(model, Convolution2D)
+conv_model = Sequential(conv_layers)
+val_features = conv_model.predict_generator(val_batches, val_batches.nb_sample)
+trn_features = conv_model.predict_generator(batches, batches.nb_sample)
+save_array(model_path + "train_convlayer_features.bc", trn_features)
+trn = get_data(path + "train", target_size=size)
+val = get_data(path + "valid", target_size=size)
+model.pop()   # the 1000-way softmax
+model.pop()   # and the dropout before it: the output is fc2's
+ll_val_feat = model.predict_generator(val_batches, val_batches.nb_sample)
+ll_feat = model.predict_generator(batches, batches.nb_sample)
+ll_feat.shape
+"""),
+    md("""
+## Train a last layer, then the dense layers
+
+Two bugs of the course are fixed in these functions:
+- `train_last_layer` trained the new last layer on the output of `fc2`, then popped *three*
+  layers from a fresh VGG16 (removing `fc2` itself) and put the trained layers after `fc1`. We pop
+  two, so they sit where they were trained.
+- Its `ll_model.optimizer.lr = 1e-5` did nothing in Keras 1 (it replaced the rate variable the
+  compiled model used with a plain number). Here `lr` really sets the rate, so the model trains at
+  1e-5, as the course meant.
+- `train_dense_layers` copied weights between two lists of layers that did not line up (a batch
+  norm layer received a dropout layer's weights). Our `get_fc_layers` mirrors the trained model:
+  dense, dropout, dense, batch norm, dropout, softmax.
+"""),
+    code("""
+def get_ll_layers():
+    return [BatchNormalization(input_shape=(4096,)), Dropout(0.5), Dense(2, activation="softmax")]
+
+
+def train_last_layer(i):
+    ll_model = Sequential(get_ll_layers())
+    ll_model.compile(optimizer=Adam(), loss="categorical_crossentropy", metrics=["accuracy"])
+    ll_model.optimizer.lr = 1e-5
+    ll_model.fit(ll_feat, trn_labels, validation_data=(ll_val_feat, val_labels), nb_epoch=ll_epochs, verbose=0)
+    ll_model.save_weights(model_path + "ll_bn" + i + ".h5")
+
+    model = Vgg16(weights=weights, size=size).model
+    model.pop(); model.pop()
+    for layer in model.layers:
+        layer.trainable = False
+    for layer in get_ll_layers():
+        model.add(layer)
+    for l1, l2 in zip(ll_model.layers, model.layers[-3:]):
+        l2.set_weights(l1.get_weights())
+    model.compile(optimizer=Adam(), loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def get_fc_layers(p, in_shape):
+    return [
+        MaxPooling2D(input_shape=in_shape),
+        Flatten(),
+        Dense(4096, activation="relu"),
+        Dropout(p),
+        Dense(4096, activation="relu"),
+        BatchNormalization(),
+        Dropout(p),
+        Dense(2, activation="softmax"),
+    ]
+
+
+def train_dense_layers(i, model):
+    conv_layers, fc_layers = split_at(model, Convolution2D)
+    conv_model = Sequential(conv_layers)
+    conv_shape = output_shape_of(conv_model)[1:]
+    fc_model = Sequential(get_fc_layers(0.5, conv_shape))
+    for l1, l2 in zip(fc_model.layers, fc_layers):
+        l1.set_weights(l2.get_weights())
+    fc_model.compile(optimizer=Adam(1e-5), loss="categorical_crossentropy", metrics=["accuracy"])
+    fc_model.fit(trn_features, trn_labels, nb_epoch=fc_epochs, batch_size=batch_size,
+                 validation_data=(val_features, val_labels), verbose=0)
+
+    gen = image.ImageDataGenerator(rotation_range=10, width_shift_range=0.05, zoom_range=0.05,
+                                   channel_shift_range=10, height_shift_range=0.05, shear_range=0.05,
+                                   horizontal_flip=True)
+    batches = gen.flow(trn, trn_labels, batch_size=batch_size)
+    val_batches = image.ImageDataGenerator().flow(val, val_labels, shuffle=False, batch_size=batch_size)
+    for layer in conv_model.layers:
+        layer.trainable = False
+    for layer in fc_model.layers:
+        conv_model.add(layer)
+    conv_model.compile(optimizer=Adam(1e-5), loss="categorical_crossentropy", metrics=["accuracy"])
+    conv_model.fit_generator(batches, samples_per_epoch=batches.N, nb_epoch=aug_epochs,
+                             validation_data=val_batches, nb_val_samples=val_batches.N, verbose=2)
+    conv_model.save_weights(model_path + "aug" + i + ".h5")
+    return conv_model
+"""),
+    md("""
+Train the models. (The course then loaded each saved file into a plain `vgg_ft(2)` model, whose
+layers differ from these: no batch norm. We keep the trained models themselves.)
+"""),
+    code("""
+models = []
+for i in range(n_models):
+    i = str(i)
+    model = train_last_layer(i)
+    models.append(train_dense_layers(i, model))
+"""),
+    md("""
+## Average the predictions
+
+Keras 3's `categorical_accuracy` gives one value per image (Keras 1's gave their mean), hence the
+`.mean()`.
+"""),
+    code("""
+val_preds = [m.predict(val, batch_size=batch_size, verbose=0) for m in models]
+val_avg_preds = np.stack(val_preds).mean(axis=0)
+for i, preds in enumerate(val_preds):
+    print(f"model {i}: accuracy {K.eval(categorical_accuracy(val_labels, preds)).mean():.4f}")
+print(f"ensemble of {len(models)}: accuracy {K.eval(categorical_accuracy(val_labels, val_avg_preds)).mean():.4f}")
 """),
 ]
 
@@ -808,4 +976,5 @@ if __name__ == "__main__":
     write("lesson1.ipynb", LESSON1)
     write("lesson2.ipynb", LESSON2)
     write("lesson3.ipynb", LESSON3)
+    write("dogscats_ensemble.ipynb", ENSEMBLE)
     write("dogs_cats_redux.ipynb", REDUX)

@@ -87,3 +87,13 @@ def test_a_killed_writer_leaves_the_old_file_and_its_temporary_is_cleaned(tmp_pa
     os.utime(leftovers[0], (old, old))
     write_atomically(path, _write("id,label\n"))
     assert os.listdir(tmp_path) == ["submission.csv"] and path.read_text() == "id,label\n"
+
+
+def test_a_folder_or_a_missing_folder_is_a_user_error(tmp_path):
+    from vggcourse.errors import is_user_error
+
+    for path, message in ((tmp_path, "is a folder"), (tmp_path / "nope" / "s.csv", "folder .*nope does not exist")):
+        with pytest.raises(OSError, match=message) as info:
+            write_atomically(path, _write("x"))
+        assert is_user_error(info.value)
+    assert os.listdir(tmp_path) == []

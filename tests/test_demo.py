@@ -66,7 +66,7 @@ def test_run_demo_tiny(tmp_path, monkeypatch):
     lines = []
     result = run_demo(tmp_path / "demo", epochs=1, size=32, limit=200, log=lines.append)
     assert WEIGHTS_NOTE in lines
-    assert result.model == tmp_path / "demo" / "digits.keras" and result.model.is_file()
+    assert result.model == tmp_path / "demo" / "best.keras" and result.model.is_file()  # workflow's checkpoint
     with open(result.submission, newline="") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["img", *[str(d) for d in range(10)]] and len(rows) == 1 + 40

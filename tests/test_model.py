@@ -275,3 +275,66 @@ def test_learning_rate_and_fit_data(dogscats):
     assert "val_accuracy" in history.history
     vgg.fit(vgg.get_batches(dogscats / "valid", batch_size=50), lr=0.002, verbose=0)
     assert float(vgg.model.optimizer.learning_rate) == pytest.approx(0.002)
+
+
+# -- Vgg16.load refuses what is not a Vgg16 file, naming it (issue 12: 5, 15) ----------------------
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, dogscats):
+    vgg = Vgg16(weights=None, size=SIZE)
+    vgg.finetune(vgg.get_batches(dogscats / "train", batch_size=8))
+    path = tmp_path_factory.mktemp("saved") / "ft.keras"
+    vgg.save(path, include_optimizer=False)
+    return path
+
+
+def test_load_names_a_damaged_or_foreign_file(saved, tmp_path, dogscats):
+    cut = tmp_path / "cut.keras"
+    cut.write_bytes(saved.read_bytes()[: saved.stat().st_size // 2])
+    jpeg = tmp_path / "photo.keras"
+    jpeg.write_bytes(next((dogscats / "train" / "cats").iterdir()).read_bytes())
+    for path in (cut, jpeg):
+        with pytest.raises(ValueError, match=rf"{path.name} is not a \.keras model file"):
+            Vgg16.load(path)
+    with pytest.raises(ValueError, match="is a folder; pass a .keras file"):
+        Vgg16.load(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no model file at"):
+        Vgg16.load(tmp_path / "missing.keras")
+
+
+def test_load_checks_inputs_outputs_and_class_names(saved, tmp_path):
+    import json
+    import zipfile
+
+    gray = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                             keras.layers.Dense(2, activation="softmax")])
+    gray.save(tmp_path / "gray.keras")
+    with pytest.raises(ValueError, match=r"inputs of shape \(None, 8, 8, 1\).*RGB images"):
+        Vgg16.load(tmp_path / "gray.keras")
+    regression = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(1)])
+    regression.save(tmp_path / "regression.keras")
+    with pytest.raises(ValueError, match="does not output probabilities"):
+        Vgg16.load(tmp_path / "regression.keras")
+    edited = tmp_path / "edited.keras"
+    with zipfile.ZipFile(saved) as source, zipfile.ZipFile(edited, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "vggcourse.json":
+                meta = json.loads(data)
+                meta["classes"] = ["cats", "dogs", "birds"]
+                data = json.dumps(meta)
+            target.writestr(item, data)
+    with pytest.raises(ValueError, match="names 3 classes but its model has 2 outputs"):
+        Vgg16.load(edited)
+    assert Vgg16.load(saved).classes == ["cats", "dogs"]
+
+
+def test_a_failed_keras_weights_load_changes_nothing(saved, tmp_path, dogscats):
+    vgg = Vgg16.load(saved)
+    before = [w.copy() for w in vgg.model.get_weights()]
+    other = Vgg16(weights=None, size=SIZE)  # 1000 outputs: its predictions layer does not fit
+    other.model.save_weights(tmp_path / "other.weights.h5")
+    with pytest.raises(Exception):
+        vgg.model.load_weights(tmp_path / "other.weights.h5")
+    for a, b in zip(vgg.model.get_weights(), before):
+        np.testing.assert_array_equal(a, b)

@@ -33,7 +33,8 @@ def test_notebooks_have_a_parameters_cell_and_match_their_generator(tmp_path):
 
     module = runpy.run_path(str(NOTEBOOKS / "make_notebooks.py"), run_name="not_main")
     generated = {"lesson1.ipynb": module["LESSON1"], "lesson2.ipynb": module["LESSON2"],
-                 "lesson3.ipynb": module["LESSON3"], "dogs_cats_redux.ipynb": module["REDUX"]}
+                 "lesson3.ipynb": module["LESSON3"], "dogscats_ensemble.ipynb": module["ENSEMBLE"],
+                 "dogs_cats_redux.ipynb": module["REDUX"]}
     for name in generated:
         committed = nbformat.read(NOTEBOOKS / name, as_version=4)
         tags = [c.metadata.get("tags", []) for c in committed.cells]
@@ -69,9 +70,21 @@ def test_dogs_cats_redux_runs_top_to_bottom(dogscats, tmp_path):
     assert len(images) >= 6, "every analysis cell must draw a figure"
 
 
+def _subset(dogscats, dest, n_train=24, n_valid=12):
+    """A smaller sample in the course layout (links to the shared images): lessons 2 and 3 train
+    several models, and the suite must stay quick on a CPU."""
+    for split, n in (("train", n_train), ("valid", n_valid)):
+        for cls in ("cats", "dogs"):
+            (dest / split / cls).mkdir(parents=True)
+            for f in sorted((dogscats / split / cls).glob("*.jpg"))[:n]:
+                (dest / split / cls / f.name).symlink_to(f)
+    return dest
+
+
 @pytest.mark.slow
 def test_lesson2_runs_top_to_bottom(dogscats, tmp_path):
-    nb = _run("lesson2.ipynb", {"path": f"{dogscats}/", "model_path": f"{tmp_path}/models/", "size": (32, 32),
+    data = _subset(dogscats, tmp_path / "data")
+    nb = _run("lesson2.ipynb", {"path": f"{data}/", "model_path": f"{tmp_path}/models/", "size": (32, 32),
                                 "batch_size": 32, "epochs": 1, "weights": None}, tmp_path)
     text = _text(nb)
     assert "Random weights" in text and "learning rate: 0.01" in text
@@ -81,10 +94,22 @@ def test_lesson2_runs_top_to_bottom(dogscats, tmp_path):
 
 @pytest.mark.slow
 def test_lesson3_runs_top_to_bottom(dogscats, tmp_path):
-    nb = _run("lesson3.ipynb", {"path": f"{dogscats}/", "model_path": f"{tmp_path}/models/", "size": (32, 32),
+    data = _subset(dogscats, tmp_path / "data")
+    nb = _run("lesson3.ipynb", {"path": f"{data}/", "model_path": f"{tmp_path}/models/", "size": (32, 32),
                                 "batch_size": 32, "epochs": 1, "aug_epochs": 1, "weights": None,
                                 "finetuned": None}, tmp_path)
     text = _text(nb)
     assert "block5_conv3 (None, 2, 2, 512)" in text
     assert "same predictions as the whole model: True" in text  # dropout removed, weights unscaled
     assert "learning rate: 0.0001" in text and (tmp_path / "models" / "final2.h5").is_file()
+
+
+@pytest.mark.slow
+def test_dogscats_ensemble_runs_top_to_bottom(dogscats, tmp_path):
+    data = _subset(dogscats, tmp_path / "data")
+    nb = _run("dogscats_ensemble.ipynb", {
+        "path": f"{data}/", "model_path": f"{tmp_path}/models/", "size": (32, 32), "batch_size": 32,
+        "n_models": 2, "ll_epochs": 1, "fc_epochs": 1, "aug_epochs": 1, "weights": None}, tmp_path)
+    text = _text(nb)
+    assert "(48, 4096)" in text and "ensemble of 2: accuracy" in text
+    assert (tmp_path / "models" / "aug1.h5").is_file()

@@ -121,6 +121,7 @@ def test_rate_callbacks_and_backup_act_on_the_whole_model(small, tmp_path):
 
 def test_tensorboard_sees_the_whole_model(small, tmp_path):
     pytest.importorskip("tensorboard")
+    pytest.importorskip("tensorflow", reason="Keras' TensorBoard callback writes through tf.summary")
     vgg, batches, val_batches = _finetuned(small)
     vgg.fit(batches, val_batches, nb_epoch=1, verbose=0,
             callbacks=[keras.callbacks.TensorBoard(tmp_path / "tb", write_graph=False)])

@@ -13,6 +13,8 @@ import stat
 import time
 from pathlib import Path
 
+from vggcourse.errors import InputFileNotFoundError, InputIsADirectoryError
+
 __all__ = ["write_atomically"]
 
 STALE_SECONDS = 60  # a dead process's temporary file older than this is removed
@@ -22,12 +24,17 @@ def write_atomically(path, write, suffix=".tmp"):
     """Call `write(tmp)` for a temporary file beside `path`, then rename it to `path`; returns `path`.
 
     If `write` raises (or the process is interrupted), the temporary file is removed and `path` is
-    untouched; an error that names the temporary file names `path` instead. `suffix` is the
+    untouched; an error that names the temporary file names `path` instead. A `path` that is a
+    folder, or whose folder does not exist, is a user error naming it. `suffix` is the
     temporary file's ending, for writers that insist on one (`.keras`).
 
         write_atomically("history.json", lambda tmp: Path(tmp).write_text(text))
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputIsADirectoryError(f"{path} is a folder; give the name of the file to write")
+    if not path.parent.is_dir():
+        raise InputFileNotFoundError(f"cannot write {path}: the folder {path.parent} does not exist")
     _remove_stale(path, suffix)
     tmp, mode = _create_temporary(path, suffix)
     try:

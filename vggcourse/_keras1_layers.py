@@ -166,10 +166,32 @@ class _Layer(metaclass=_Keras1Layer):
         """Layer-specific Keras 1 -> Keras 3 changes to `kwargs` (in place)."""
 
 
-class Dense(_Layer):
-    """`Dense(output_dim, init=, activation=, W_regularizer=, b_regularizer=, bias=, input_dim=)`."""
-    keras_class = keras.layers.Dense
-    keras1_args = ("output_dim", "init", "activation")
+def _declare(name, keras_class, keras1_args=(), base=None):
+    """A Keras 1 signature whose only changes are the shared ones (renames, shapes, checks)."""
+    doc = f"`{name}({', '.join(keras1_args)})`: keras.layers.{keras_class.__name__}."
+    return _Keras1Layer(name, (base or _Layer,), {"keras_class": keras_class, "keras1_args": keras1_args,
+                                                  "__doc__": doc, "__module__": __name__})
+
+
+class _Pooling2D(_Layer):
+    keras1_args = ("pool_size", "strides", "border_mode")
+
+
+# Keras 1 name, Keras 3 class, Keras 1's positional arguments (keyword renames are in _COMMON_RENAMES).
+Dense = _declare("Dense", keras.layers.Dense, ("output_dim", "init", "activation"))
+Convolution1D = _declare("Convolution1D", keras.layers.Conv1D, ("nb_filter", "filter_length"))
+MaxPooling2D = _declare("MaxPooling2D", keras.layers.MaxPooling2D, _Pooling2D.keras1_args)
+AveragePooling2D = _declare("AveragePooling2D", keras.layers.AveragePooling2D, _Pooling2D.keras1_args)
+ZeroPadding2D = _declare("ZeroPadding2D", keras.layers.ZeroPadding2D, ("padding",))
+UpSampling2D = _declare("UpSampling2D", keras.layers.UpSampling2D, ("size",))
+GlobalAveragePooling2D = _declare("GlobalAveragePooling2D", keras.layers.GlobalAveragePooling2D)
+GlobalMaxPooling2D = _declare("GlobalMaxPooling2D", keras.layers.GlobalMaxPooling2D)
+Dropout = _declare("Dropout", keras.layers.Dropout, ("p",))
+Flatten = _declare("Flatten", keras.layers.Flatten)
+Activation = _declare("Activation", keras.layers.Activation, ("activation",))
+Reshape = _declare("Reshape", keras.layers.Reshape, ("target_shape",))
+TimeDistributed = _declare("TimeDistributed", keras.layers.TimeDistributed, ("layer",))
+Bidirectional = _declare("Bidirectional", keras.layers.Bidirectional, ("layer", "merge_mode"))
 
 
 class Convolution2D(_Layer):
@@ -194,26 +216,6 @@ class Convolution2D(_Layer):
                 kwargs["kernel_size"] = (row, col)
 
 
-class Convolution1D(_Layer):
-    """`Convolution1D(nb_filter, filter_length, border_mode=, subsample_length=, activation=)`."""
-    keras_class = keras.layers.Conv1D
-    keras1_args = ("nb_filter", "filter_length")
-
-
-class _Pooling2D(_Layer):
-    keras1_args = ("pool_size", "strides", "border_mode")
-
-
-class MaxPooling2D(_Pooling2D):
-    """`MaxPooling2D(pool_size=(2, 2), strides=None, border_mode='valid')`."""
-    keras_class = keras.layers.MaxPooling2D
-
-
-class AveragePooling2D(_Pooling2D):
-    """`AveragePooling2D(pool_size=(2, 2), strides=None, border_mode='valid')`."""
-    keras_class = keras.layers.AveragePooling2D
-
-
 class MaxPooling1D(_Layer):
     """`MaxPooling1D(pool_length=2, stride=None, border_mode='valid')`."""
     keras_class = keras.layers.MaxPooling1D
@@ -223,28 +225,6 @@ class MaxPooling1D(_Layer):
     def translate(kwargs):
         if "stride" in kwargs:
             kwargs["strides"] = kwargs.pop("stride")
-
-
-class ZeroPadding2D(_Layer):
-    """`ZeroPadding2D(padding=(1, 1))`."""
-    keras_class = keras.layers.ZeroPadding2D
-    keras1_args = ("padding",)
-
-
-class UpSampling2D(_Layer):
-    """`UpSampling2D(size=(2, 2))`."""
-    keras_class = keras.layers.UpSampling2D
-    keras1_args = ("size",)
-
-
-class GlobalAveragePooling2D(_Layer):
-    """`GlobalAveragePooling2D()`."""
-    keras_class = keras.layers.GlobalAveragePooling2D
-
-
-class GlobalMaxPooling2D(_Layer):
-    """`GlobalMaxPooling2D()`."""
-    keras_class = keras.layers.GlobalMaxPooling2D
 
 
 class BatchNormalization(_Layer):
@@ -268,29 +248,6 @@ class BatchNormalization(_Layer):
             if old in kwargs:
                 value = kwargs.pop(old)
                 kwargs[new] = _INITIALIZERS.get(value, value) if isinstance(value, str) else value
-
-
-class Dropout(_Layer):
-    """`Dropout(p)`: `keras.layers.Dropout(rate=p)`."""
-    keras_class = keras.layers.Dropout
-    keras1_args = ("p",)
-
-
-class Flatten(_Layer):
-    """`Flatten()`."""
-    keras_class = keras.layers.Flatten
-
-
-class Activation(_Layer):
-    """`Activation(activation)`."""
-    keras_class = keras.layers.Activation
-    keras1_args = ("activation",)
-
-
-class Reshape(_Layer):
-    """`Reshape(target_shape)`."""
-    keras_class = keras.layers.Reshape
-    keras1_args = ("target_shape",)
 
 
 def _channels_first_view(function):
@@ -353,31 +310,9 @@ class _Recurrent(_Layer):
         kwargs.pop("consume_less", None)  # a Theano speed hint
 
 
-class LSTM(_Recurrent):
-    """`LSTM(output_dim, return_sequences=, dropout_W=, dropout_U=, consume_less=)`."""
-    keras_class = keras.layers.LSTM
-
-
-class GRU(_Recurrent):
-    """`GRU(output_dim, return_sequences=, dropout_W=, dropout_U=)`."""
-    keras_class = keras.layers.GRU
-
-
-class SimpleRNN(_Recurrent):
-    """`SimpleRNN(output_dim, return_sequences=, activation=)`."""
-    keras_class = keras.layers.SimpleRNN
-
-
-class TimeDistributed(_Layer):
-    """`TimeDistributed(layer)`."""
-    keras_class = keras.layers.TimeDistributed
-    keras1_args = ("layer",)
-
-
-class Bidirectional(_Layer):
-    """`Bidirectional(layer, merge_mode='concat')`."""
-    keras_class = keras.layers.Bidirectional
-    keras1_args = ("layer", "merge_mode")
+LSTM = _declare("LSTM", keras.layers.LSTM, _Recurrent.keras1_args, _Recurrent)
+GRU = _declare("GRU", keras.layers.GRU, _Recurrent.keras1_args, _Recurrent)
+SimpleRNN = _declare("SimpleRNN", keras.layers.SimpleRNN, _Recurrent.keras1_args, _Recurrent)
 
 
 def Input(shape=None, batch_shape=None, name=None, dtype=None, sparse=None, tensor=None):

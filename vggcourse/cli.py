@@ -85,9 +85,6 @@ def cmd_finetune(args):
         unfreeze=args.unfreeze, one_cycle=args.one_cycle, lr_find=args.lr_find, tta=args.tta)
     print(f"best val_accuracy {result.best_val_accuracy:.4f} (epoch {result.best_epoch + 1}); "
           f"models in {result.out}/ (best.keras, last.keras), plots: {len(result.pngs)} PNGs")
-    suggestion = getattr(result, "lr_suggestion", None)
-    if args.lr_find and suggestion is not None:
-        print(f"lr_find suggests lr={suggestion:.3g} (curve in {os.path.join(result.out, 'lr_find.png')})")
 
 
 def cmd_predict(args):

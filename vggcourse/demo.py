@@ -34,8 +34,7 @@ __all__ = ["RECIPE", "DemoResult", "run_demo", "write_digits"]
 
 # The measured recipe (bench/RESULTS.md). `epochs` counts both stages: the first half (rounded up)
 # at `lr`, the rest at `lr / 10`.
-RECIPE = dict(size=32, epochs=6, batch_size=32, lr=1e-3, bn_momentum=0.9,
-              trained=("fc1", "fc1_bn", "fc2", "fc2_bn"))
+RECIPE = dict(size=32, epochs=6, batch_size=32, lr=1e-3, bn_momentum=0.9, unfreeze="fc1")
 
 WEIGHTS_NOTE = (
     "Training from scratch: ImageNet weights are not available offline. To fine-tune from ImageNet "
@@ -75,11 +74,11 @@ def run_demo(out_dir="vggcourse-demo", epochs=RECIPE["epochs"], size=RECIPE["siz
     result = DemoResult(out_dir=out, data_dir=out / "data")
     write_digits(result.data_dir, size=size, seed=seed, limit=limit, log=log)
     log(WEIGHTS_NOTE)
-    vgg, val_batches = _train(result.data_dir, epochs, size, batch_size, lr, log)
-    _write_outputs(vgg, val_batches, result, log)
+    run = _train(result.data_dir, out, epochs, size, batch_size, lr, log)
+    _write_outputs(result, run, log)
     result.seconds = time.time() - start
     log(f"Validation accuracy {result.val_accuracy:.1%}, test accuracy {result.test_accuracy:.1%} "
-        f"({len(val_batches.filenames)} and {_count(result.data_dir / 'test')} images), "
+        f"({_count(result.data_dir / 'valid')} and {_count(result.data_dir / 'test')} images), "
         f"{result.seconds / 60:.1f} minutes. Everything is in {out.resolve()}")
     return result
 
@@ -175,46 +174,41 @@ def _count(folder):
 
 # --- the course workflow ---------------------------------------------------------------------------
 
-def _train(data_dir, epochs, size, batch_size, lr, log):
-    """The notebook's steps on random weights; returns the trained `Vgg16BN` and the validation batches."""
+def _train(data_dir, out, epochs, size, batch_size, lr, log):
+    """The notebook's steps on random weights, through `workflow.finetune_directory` (the trainer
+    of `vggcourse finetune`); returns its `FinetuneResult`."""
+    import keras
+
     from vggcourse.model import Vgg16BN
+    from vggcourse.workflow import finetune_directory
 
     vgg = Vgg16BN(weights=None, size=(size, size))
-    batches = vgg.get_batches(data_dir / "train", batch_size=batch_size)
-    val_batches = vgg.get_batches(data_dir / "valid", batch_size=batch_size * 2, shuffle=False)
-    vgg.finetune(batches)  # a 10-way softmax; every other layer frozen, as for ImageNet weights
-    # From scratch the dense layers have nothing to keep: train them too. The conv body stays
-    # frozen (random), so `fit` computes its output once and reuses it every epoch.
     for layer in vgg.model.layers:
-        if layer.name in RECIPE["trained"]:
-            layer.trainable = True
         if layer.name.endswith("_bn"):
             # An epoch is only ~40 steps: let the running mean and variance used at prediction
             # time follow the batches faster than Keras' default (0.99).
             layer.momentum = RECIPE["bn_momentum"]
-    vgg.compile(lr=lr)
     first = (epochs + 1) // 2
     stages = f"{first} epochs at lr={lr:g}" + (f", {epochs - first} at lr={lr / 10:g}" if epochs > first else "")
-    log(f"Training the dense layers of Vgg16BN from scratch on {batches.samples} images of "
+    log(f"Training the dense layers of Vgg16BN from scratch on {_count(data_dir / 'train')} images of "
         f"{size}x{size}: {stages}, batch {batch_size}")
-    vgg.fit(batches, val_batches, nb_epoch=first)
-    if epochs > first:
-        vgg.fit(batches, val_batches, nb_epoch=epochs - first, lr=lr / 10)  # settle at a lower rate
-    return vgg, val_batches
+    # From scratch the dense layers have nothing to keep: train them too (`unfreeze('fc1')`, batch
+    # norm included). The conv body stays frozen (random), so its output is computed once.
+    settle = keras.callbacks.LearningRateScheduler(lambda epoch, rate: lr if epoch < first else lr / 10)
+    return finetune_directory(data_dir, epochs=epochs, batch_size=batch_size, lr=lr, vgg=vgg,
+                              unfreeze=RECIPE["unfreeze"], train_bn=True, callbacks=[settle],
+                              out=out, log=log)
 
 
-def _write_outputs(vgg, val_batches, result, log):
-    """The model, the submission, the analysis PNGs, and the accuracies, into `result`."""
-    from vggcourse.interpret import Interpretation
-    from vggcourse.kaggle import score_submission, write_submission
+def _write_outputs(result, run, log):
+    """The submission (through `workflow.submit_directory`) and its score, into `result`."""
+    from vggcourse.kaggle import score_submission
+    from vggcourse.workflow import submit_directory
 
-    out = result.out_dir
-    result.model = vgg.save(out / "digits.keras", include_optimizer=False)
-    test_batches, probs = vgg.test(result.data_dir / "test", batch_size=64)
-    result.submission = write_submission(out / "submission.csv", probs, test_batches,
-                                         class_indices=vgg.classes, kind="multiclass")
+    result.model = run.best_model
+    result.val_accuracy = run.best_val_accuracy
+    result.pngs = [Path(p) for p in run.pngs]
+    result.submission = submit_directory(result.data_dir, run.best_model,
+                                         out=result.out_dir / "submission.csv")
     result.test_accuracy = score_submission(result.submission, result.data_dir / "test_labels.csv").accuracy
-    interp = Interpretation.from_vgg(vgg, val_batches)
-    result.val_accuracy = float(interp.accuracy())
-    result.pngs = [Path(p) for p in interp.save_pngs(out / "analysis")]
-    log(f"Wrote {result.model.name}, {result.submission.name} and {len(result.pngs)} plots in analysis/")
+    log(f"Wrote {run.best_model.name}, {result.submission.name} and {len(result.pngs)} plots in {result.out_dir}")

@@ -15,29 +15,29 @@ or random (Dropout, noise, a trainable BatchNormalization). For a fine-tuned VGG
 exactly as in the uncached path, and the trained weights are those of `vgg.model` itself: the
 small models here share its layer objects, nothing is copied.
 
-When it applies: the model is a `keras.Sequential` with a frozen part at the bottom and a trained
-part on top, the batches come from a folder (`DirectoryIterator`: `filepaths`, `for_inference()`),
-and they do not augment (`batches.image_data_generator.augments`; random images can't be cached,
-so `fit` then prints one line and runs the full model). `predict` uses the same cache for
-`shuffle=False` batches, so `vgg.test(...)` after `fit` reuses validation or test features.
+When it applies: the model is a `keras.Sequential` (on `vgg.model`, `CachedSequential.fit`,
+`evaluate` and `predict` call this module) with a frozen part at the bottom and a trained part on
+top, the batches come from a folder (`DirectoryIterator`: `filepaths`, `for_inference()`), and
+they do not augment (random images can't be cached, so `fit` then prints one line and runs the
+full model; so does a `fit` keyword the cache cannot honour). Callbacks see the whole model:
+`ModelCheckpoint` saves all of it, `EarlyStopping` stops the head's loop. `predict_in_order` is
+the one function that predicts a folder in file order; `vgg.test(...)` after `fit` reuses the
+validation or test features.
 
 Where the features live: in memory for the session, and in `$VGGCOURSE_CACHE` (default
-`~/.cache/vggcourse/features`) as one `.npz` file per set of files (each array with a CRC-32, checked on every read). The file's name is a hash of
-every input that changes the features: each file's path, size and modification time, the image
-size, interpolation and rescale, the backend, and each frozen layer's class, config and weights.
-Any change gives a new name, so an outdated file is simply never read again; past 10 GB
-(`DISK_LIMIT`) the least recently used files are deleted, and `clear_cache()` deletes them all. Files are written to a temporary name in the same
-folder and renamed, so a run that dies mid-write leaves no file that can be read as a cache.
+`~/.cache/vggcourse/features`) as one `.npz` file per set of files, whose CRC-32 is checked on
+every read. The file's name is a hash of every input that changes the features: each file's
+path, size and modification time, the image size, interpolation and rescale, the backend, and
+each frozen layer's class, config and weights. Any change gives a new name, so an outdated file
+is never read again; past 10 GB (`DISK_LIMIT`) the least recently used files are deleted, and
+`clear_cache()` deletes them all. Files are written to a temporary name and renamed; a file that
+is damaged anyway is named in one printed line, computed again and replaced. A file that fails
+to decode after the scan gets a row of NaN: left out of training, NaN in predictions.
 
-Stored as float32, so that the cached fit matches the plain one to float rounding: with float16
-features, 3 epochs of a VGG16 head (random weights, 64x64, same seed, no shuffle) ended with
-weights up to 1.3% apart (metrics equal to 4 digits), for half the disk (16 KB per image in float32;
-bench/RESULTS.md, "Fine-tune and inference").
-
-Speed options measured on a 2-core CPU (bench/finetune.py): the body runs with Keras' default
-`jit_compile='auto'` (no XLA on CPUs: XLA was as fast at 224x224 and 6x slower at 32x32), 16 images
-per forward pass on CPUs, 64 or the batch size on GPUs. `enable_mixed_precision()` opts in to
-float16 compute on GPUs only.
+Stored as float32, so that the cached fit matches the plain one to float rounding (float16 halves
+the disk and moves the trained weights measurably: bench/RESULTS.md). The body runs with Keras'
+default `jit_compile='auto'`, and as many images per forward pass as
+`vggcourse.devices.inference_batch_size` chooses for the device.
 """
 import collections
 import hashlib
@@ -51,7 +51,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from vggcourse import devices
 from vggcourse._atomic import write_atomically
+from vggcourse.errors import UserTypeError
 
 __all__ = [
     "cache_boundary",
@@ -89,19 +91,12 @@ def clear_cache():
 
 
 def enable_mixed_precision():
-    """Compute in float16 (weights kept in float32) if a GPU is present; return whether it did.
+    """`vggcourse.devices.enable_mixed_precision()`, kept here for code written against 0.1.
 
-    Call it before building the model (`Vgg16()`): it sets Keras' global dtype policy to
-    `mixed_float16`, which speeds up GPUs with tensor cores and slows CPUs down, so on a machine
-    without a GPU it changes nothing. The feature cache keys include the layers' dtype policy.
+    bfloat16 where the accelerator has it, else float16, nothing on CPU; returns the policy name
+    or None. The feature cache keys include the layers' dtype policy.
     """
-    try:
-        gpus = keras.distribution.list_devices("gpu")
-    except (RuntimeError, ValueError):
-        gpus = []
-    if gpus:
-        keras.mixed_precision.set_global_policy("mixed_float16")
-    return bool(gpus)
+    return devices.enable_mixed_precision()
 
 
 def _is_random(layer):
@@ -141,9 +136,10 @@ def _split(model, boundary):
     if known and known[0] == layer_ids and known[1] == boundary:
         return known[2], known[3]
     layers = model.layers
-    body = keras.Sequential([keras.Input(shape=model.input_shape[1:]), *layers[:boundary]])
-    body.compile(jit_compile=_jit_for_body())
-    head = keras.Sequential([keras.Input(shape=body.output_shape[1:]), *layers[boundary:]])
+    with devices.model_scope():  # the same devices as the model (devices.use_all_devices)
+        body = keras.Sequential([keras.Input(shape=model.input_shape[1:]), *layers[:boundary]])
+        body.compile(jit_compile=_jit_for_body())
+        head = keras.Sequential([keras.Input(shape=body.output_shape[1:]), *layers[boundary:]])
     _splits[model] = (layer_ids, boundary, body, head)
     return body, head
 
@@ -272,12 +268,8 @@ def _remove_stale_temporaries(folder, age=3600):
 
 
 def _inference_batch_size(batches):
-    """Images per forward pass of the body: measured best on this backend and device."""
-    try:
-        on_gpu = bool(keras.distribution.list_devices("gpu"))
-    except (RuntimeError, ValueError):
-        on_gpu = False
-    return max(batches.batch_size, 64) if on_gpu else 16
+    """Images per forward pass of the body (`vggcourse.devices.inference_batch_size`)."""
+    return devices.inference_batch_size(int(batches.batch_size))
 
 
 def compute_features(body, batches, verbose=1):
@@ -287,7 +279,10 @@ def compute_features(body, batches, verbose=1):
     """
     chunk = _inference_batch_size(batches)
     images = batches.for_inference(batch_size=chunk)
-    progress = keras.utils.Progbar(len(images)) if verbose == 1 else None
+    from vggcourse._console import progress as console_progress
+
+    progress = console_progress(len(images), f"vggcourse: frozen layers over {batches.directory}",
+                                verbose) if verbose else None
     out, start = None, 0
     for step in range(len(images)):
         x = images[step]
@@ -397,14 +392,15 @@ def compile_like(head, model, optimizer=None):
             return [user(item) for item in spec]
         return spec
 
-    head.compile(
-        optimizer=optimizer,
-        loss=model.loss,
-        metrics=user(config.get("metrics")),
-        weighted_metrics=user(config.get("weighted_metrics")),
-        loss_weights=config.get("loss_weights"),
-        run_eagerly=config.get("run_eagerly", False),
-    )
+    with devices.model_scope():  # the same devices as the model (devices.use_all_devices)
+        head.compile(
+            optimizer=optimizer,
+            loss=model.loss,
+            metrics=user(config.get("metrics")),
+            weighted_metrics=user(config.get("weighted_metrics")),
+            loss_weights=config.get("loss_weights"),
+            run_eagerly=config.get("run_eagerly", False),
+        )
     head._compiled_like = signature
 
 
@@ -564,7 +560,7 @@ def predict_in_order(model, batches, batch_size=None, cache=True, verbose=0):
     """
     model = getattr(model, "model", model)
     if not _from_folder(batches):
-        raise TypeError(f"`batches` must be folder batches (vgg.get_batches / flow_from_directory), "
+        raise UserTypeError(f"`batches` must be folder batches (vgg.get_batches / flow_from_directory), "
                         f"whose `filenames` give the order. Received: {type(batches).__name__}")
     ordered = batches.for_inference(batch_size)
     preds = predict(model, ordered, verbose=verbose, cache=cache)
@@ -583,12 +579,8 @@ def predict_in_order(model, batches, batch_size=None, cache=True, verbose=0):
 
 def _console_verbose(verbose):
     """Keras' `verbose`: 'auto' is a progress bar on a terminal and one line per epoch otherwise."""
-    if verbose != "auto":
-        return verbose
-    try:
-        from vggcourse._console import keras_verbose
-    except ImportError:  # pragma: no cover - _console arrives with the device work
-        return 1
+    from vggcourse._console import keras_verbose
+
     return keras_verbose(verbose)
 
 

@@ -28,6 +28,7 @@ What is here:
 Everything is channels-last; see `vggcourse._keras1_layers` for how the course's channels-first
 shapes are read.
 """
+import inspect
 import math
 import os
 import shutil
@@ -124,10 +125,13 @@ def _steps(method, name, data, samples):
 
 
 def _take(method, kwargs, names):
+    """The Keras 2/3 arguments `names` from `kwargs`; anything else but queue settings raises."""
     unknown = sorted(set(kwargs) - set(names) - set(_QUEUE_ARGS))
     if unknown:
-        raise UserTypeError(f"{method}: unknown argument `{unknown[0]}`. Its arguments are "
-                            f"{', '.join(names)}.")
+        keras1 = [p for p in inspect.signature(getattr(Keras1Methods, method)).parameters
+                  if p not in ("self", "kwargs")]
+        raise UserTypeError(f"{method}: unknown argument `{unknown[0]}`. It takes "
+                            f"{', '.join([*keras1, *names, *_QUEUE_ARGS])}.")
     return {name: kwargs[name] for name in names if kwargs.get(name) is not None}
 
 
@@ -231,7 +235,9 @@ class Keras1Methods:
         method = "predict_generator"
         steps = _take(method, kwargs, ("steps",)).get("steps")
         generator, samples_steps = _steps(method, "val_samples", generator, val_samples)
-        out = self.predict(generator, steps=steps or samples_steps, verbose=verbose)
+        steps = steps or samples_steps
+        # `steps` only when needed: without it a model's own predict (vgg.model's cache) applies
+        out = self.predict(generator, verbose=verbose, **({"steps": steps} if steps else {}))
         if val_samples is not None:
             out = [o[:val_samples] for o in out] if isinstance(out, list) else out[:val_samples]
         return out
@@ -244,7 +250,8 @@ class Keras1Methods:
         method = "evaluate_generator"
         steps = _take(method, kwargs, ("steps",)).get("steps")
         generator, samples_steps = _steps(method, "val_samples", generator, val_samples)
-        return self.evaluate(generator, steps=steps or samples_steps, verbose=verbose)
+        steps = steps or samples_steps
+        return self.evaluate(generator, verbose=verbose, **({"steps": steps} if steps else {}))
 
     def predict_proba(self, x, batch_size=32, verbose=1):
         """Keras 1's `predict_proba`: the model's outputs (probabilities for a softmax model)."""

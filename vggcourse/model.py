@@ -1,4 +1,4 @@
-"""VGG16 for the course: one builder (`build_vgg16`) and the `Vgg16` / `Vgg16BN` wrappers.
+"""VGG16 for the course: `Vgg16` / `Vgg16BN`, and `vgg.model`'s class `VggSequential`.
 
     vgg = Vgg16()                                   # ImageNet weights, 224x224, 1000 classes
     batches = vgg.get_batches(path + "train", batch_size=64)
@@ -7,8 +7,8 @@
     vgg.fit(batches, val_batches, nb_epoch=1)
 
 The model takes RGB images with values 0-255: its first layer, `VggPreprocess`, subtracts the
-ImageNet mean and reorders to BGR. Layer names follow `keras.applications.VGG16`, so Keras'
-published weights load by name.
+ImageNet mean and reorders to BGR. The layers come from `vggcourse.architecture.build_vgg16`;
+their names follow `keras.applications.VGG16`, so Keras' published weights load by name.
 """
 import json
 import os
@@ -20,34 +20,17 @@ import keras
 import numpy as np
 from keras import layers
 
-from vggcourse import features, training
-from vggcourse._atomic import write_atomically
+from vggcourse import architecture, devices, features, training
+from vggcourse import optimizers  # noqa: F401 - registers the optimizer classes for load_model
 from vggcourse import weights as weights_lib
-from vggcourse.preprocessing import VggPreprocess, imagenet_class_names
+from vggcourse._atomic import write_atomically
+from vggcourse.architecture import IMAGENET_SIZE, VGG16_BLOCKS, check_size
+from vggcourse.errors import InputFileNotFoundError, UserInputError
+from vggcourse.preprocessing import imagenet_class_names
 
 __all__ = ["VGG16_BLOCKS", "VggSequential", "build_vgg16", "Vgg16", "Vgg16BN"]
 
-# Filters of each conv layer, block by block (VGG "configuration D").
-VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
-_HIDDEN_UNITS = 4096
-_DROPOUT = 0.5
-_MIN_SIDE = 32  # five 2x2 poolings
-_IMAGENET_SIZE = (224, 224)
 _META_NAME = "vggcourse.json"  # extra entry inside a saved .keras archive
-
-
-def _check_size(size):
-    if (
-        not isinstance(size, (tuple, list))
-        or len(size) != 2
-        or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in size)
-        or min(size) < _MIN_SIDE
-    ):
-        raise ValueError(
-            f"`size` must be (height, width), two integers of at least {_MIN_SIDE}. Received: size={size!r}"
-        )
-    return (int(size[0]), int(size[1]))
-
 
 def _is_course_h5_name(filepath):
     """True for the course's plain '.h5' names ('ft1.h5'), which Keras 3's save_weights refuses."""
@@ -76,7 +59,10 @@ class VggSequential(features.CachedSequential):
         if _is_course_h5_name(filepath):
             weights_lib.load_weights(self, filepath)
             return None
-        return super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
+        # All or nothing: a file that fails half way leaves the model as it was.
+        weights_lib.load_weights_atomically(
+            self, filepath, lambda p: super(VggSequential, self).load_weights(p, skip_mismatch=skip_mismatch, **kwargs))
+        return None
 
     # The class names travel in the model's config, so a file that Keras itself wrote
     # (a ModelCheckpoint, model.save) still knows them: `Vgg16.load` reads them back.
@@ -97,31 +83,9 @@ class VggSequential(features.CachedSequential):
         return model
 
 
-def build_vgg16(size=_IMAGENET_SIZE, include_top=True, batch_norm=False, classes=1000):
-    """A `VggSequential` (a `keras.Sequential`) VGG16 taking RGB 0-255 images of `size` (height, width).
-
-    Layers: `preprocess`, `block1_conv1` ... `block5_pool`, and with the top `flatten`, `fc1`,
-    [`fc1_bn`], `fc1_dropout`, `fc2`, [`fc2_bn`], `fc2_dropout`, `predictions`. `batch_norm`
-    adds BatchNormalization after each hidden dense layer (Dense -> BN -> Dropout, as the course's
-    `vgg16bn.py`).
-    """
-    height, width = _check_size(size)
-    model = VggSequential(name="vgg16_bn" if batch_norm else "vgg16")
-    model.add(keras.Input(shape=(height, width, 3)))
-    model.add(VggPreprocess(name="preprocess"))
-    for b, block in enumerate(VGG16_BLOCKS, start=1):
-        for c, filters in enumerate(block, start=1):
-            model.add(layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"block{b}_conv{c}"))
-        model.add(layers.MaxPooling2D(2, strides=2, name=f"block{b}_pool"))
-    if include_top:
-        model.add(layers.Flatten(name="flatten"))
-        for i in (1, 2):
-            model.add(layers.Dense(_HIDDEN_UNITS, activation="relu", name=f"fc{i}"))
-            if batch_norm:
-                model.add(layers.BatchNormalization(name=f"fc{i}_bn"))
-            model.add(layers.Dropout(_DROPOUT, name=f"fc{i}_dropout"))
-        model.add(layers.Dense(classes, activation="softmax", name="predictions"))
-    return model
+def build_vgg16(size=IMAGENET_SIZE, include_top=True, batch_norm=False, classes=1000):
+    """`architecture.build_vgg16` as a `VggSequential` (the cached fit, the course's weight files)."""
+    return architecture.build_vgg16(size, include_top, batch_norm, classes, sequential=VggSequential)
 
 
 class Vgg16:
@@ -137,28 +101,29 @@ class Vgg16:
 
     batch_norm = False
 
-    def __init__(self, weights="imagenet", size=_IMAGENET_SIZE, include_top=True):
-        size = _check_size(size)
+    def __init__(self, weights="imagenet", size=IMAGENET_SIZE, include_top=True):
+        size = check_size(size)
         if not (weights is None or weights == "imagenet" or isinstance(weights, (str, os.PathLike))):
-            raise ValueError(
+            raise UserInputError(
                 f"`weights` must be 'imagenet', None or the path of an .h5 weight file. Received: weights={weights!r}"
             )
         if weights is not None and weights != "imagenet" and not Path(weights).is_file():
-            raise FileNotFoundError(
+            raise InputFileNotFoundError(
                 f"`weights` must be 'imagenet', None or the path of an .h5 weight file; there is no file "
                 f"at {str(weights)!r}."
             )
-        if weights == "imagenet" and include_top and size != _IMAGENET_SIZE:
-            raise ValueError(
-                f"weights='imagenet' with include_top=True needs size={_IMAGENET_SIZE}: the dense layers "
+        if weights == "imagenet" and include_top and size != IMAGENET_SIZE:
+            raise UserInputError(
+                f"weights='imagenet' with include_top=True needs size={IMAGENET_SIZE}: the dense layers "
                 f"were trained on 224x224 images. Received: size={size}. Use include_top=False for other sizes."
             )
         self.size = size
         self.include_top = bool(include_top)
-        self.model = build_vgg16(size, include_top, self.batch_norm)
-        self.classes = imagenet_class_names() if include_top else []
         if weights == "imagenet":
             weights = weights_lib.fetch_weights(weights_lib.weights_key(self.batch_norm, include_top))
+        with devices.model_scope():  # several devices after devices.use_all_devices()
+            self.model = build_vgg16(size, include_top, self.batch_norm)
+        self.classes = imagenet_class_names() if include_top else []
         if weights is not None:
             weights_lib.load_weights(self.model, weights)
 
@@ -209,14 +174,15 @@ class Vgg16:
     def ft(self, num):
         """Replace the last layer by an untrained `num`-way softmax, freeze every other layer, compile."""
         if not self.include_top:
-            raise ValueError("ft() replaces the 1000-way softmax; build the model with include_top=True.")
+            raise UserInputError("ft() replaces the 1000-way softmax; build the model with include_top=True.")
         if not isinstance(num, (int, np.integer)) or num < 1:
-            raise ValueError(f"`num` must be a positive number of classes. Received: num={num!r}")
+            raise UserInputError(f"`num` must be a positive number of classes. Received: num={num!r}")
         model = self.model
         model.pop()
         for layer in model.layers:
             layer.trainable = False
-        model.add(layers.Dense(int(num), activation="softmax", name="predictions"))
+        with devices.model_scope():
+            model.add(layers.Dense(int(num), activation="softmax", name="predictions", dtype="float32"))
         self.compile()
 
     def finetune(self, batches):
@@ -231,13 +197,12 @@ class Vgg16:
         The optimizer is `vggcourse.optimizers.Adam`: Keras' Adam that also takes the course's
         `optimizer.lr = x` and layer-wise rates.
         """
-        from vggcourse import optimizers
-
-        self.model.compile(
-            optimizer=optimizers.Adam(learning_rate=lr),
-            loss="categorical_crossentropy",
-            metrics=["accuracy"],
-        )
+        with devices.model_scope():
+            self.model.compile(
+                optimizer=optimizers.Adam(learning_rate=lr),
+                loss="categorical_crossentropy",
+                metrics=["accuracy"],
+            )
 
     def set_lr(self, lr):
         """Set the learning rate, keeping the optimizer's state: a number, or `slice(low, high)`.
@@ -246,7 +211,7 @@ class Vgg16:
         (layer-wise rates). The course wrote `vgg.model.optimizer.lr = 0.01`; that works too.
         """
         if not self.model.compiled:
-            raise ValueError("set_lr() needs a compiled model: call vgg.compile() or vgg.finetune() first.")
+            raise UserInputError("set_lr() needs a compiled model: call vgg.compile() or vgg.finetune() first.")
         training.set_learning_rate(self.model, lr)
 
     def unfreeze(self, from_layer, train_bn=False):
@@ -340,7 +305,7 @@ class Vgg16:
         """
         path = Path(path)
         if path.suffix != ".keras":
-            raise ValueError(f"`path` must end in '.keras'. Received: path={str(path)!r}")
+            raise UserInputError(f"`path` must end in '.keras'. Received: path={str(path)!r}")
         meta = {"classes": list(self.classes), "batch_norm": self.batch_norm, "include_top": self.include_top}
 
         def write(tmp):
@@ -359,22 +324,49 @@ class Vgg16:
 
     @classmethod
     def load(cls, path):
-        """A `Vgg16` (or `Vgg16BN`) from a file written by `save` (loaded with safe_mode=True)."""
+        """A `Vgg16` (or `Vgg16BN`) from a `.keras` file written by `save` or a `ModelCheckpoint`.
+
+        Loaded with safe_mode=True. The model must take RGB images (h, w, 3) and give one
+        probability per class; a file that is not a complete `.keras` archive, or holds another
+        kind of model, is an error naming the file.
+        """
         path = Path(path)
+        if path.is_dir():
+            raise UserInputError(f"{str(path)!r} is a folder; pass a .keras file written by Vgg16.save, "
+                                 f"`vggcourse finetune` or a ModelCheckpoint")
         if not path.is_file():
-            raise FileNotFoundError(f"`path` not found: {path}")
-        with warnings.catch_warnings():  # a file saved without its optimizer state is complete
-            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-            model = keras.saving.load_model(path, safe_mode=True)
-        with zipfile.ZipFile(path) as archive:
-            meta = json.loads(archive.read(_META_NAME)) if _META_NAME in archive.namelist() else {}
+            raise InputFileNotFoundError(f"no model file at {str(path)!r}; pass a .keras file written by "
+                                         f"Vgg16.save, `vggcourse finetune` or a ModelCheckpoint")
+        if not zipfile.is_zipfile(path):
+            raise UserInputError(f"{path} is not a .keras model file (not a zip archive: truncated, damaged "
+                                 f"or another kind of file); save the model again with Vgg16.save")
+        try:
+            with zipfile.ZipFile(path) as archive:
+                meta = json.loads(archive.read(_META_NAME)) if _META_NAME in archive.namelist() else {}
+            with warnings.catch_warnings():  # a file saved without its optimizer state is complete
+                warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+                model = keras.saving.load_model(path, safe_mode=True)
+        except (zipfile.BadZipFile, json.JSONDecodeError, OSError, EOFError, KeyError) as error:
+            raise UserInputError(f"{path} is a damaged .keras file ({type(error).__name__}: {error}); "
+                                 f"save the model again with Vgg16.save") from error
+        shape = getattr(model, "input_shape", None)
+        if not isinstance(model, keras.Sequential) or shape is None or len(shape) != 4 or shape[-1] != 3:
+            raise UserInputError(f"{path} holds a model taking inputs of shape {shape}; Vgg16.load needs "
+                                 f"one that takes RGB images (None, height, width, 3), as Vgg16.save writes")
+        n_out = model.output_shape[-1]
+        classes = meta.get("classes") or list(getattr(model, "class_names", None) or ())
+        if classes and len(classes) != n_out:
+            raise UserInputError(f"{path} names {len(classes)} classes but its model has {n_out} outputs; "
+                                 f"the file was edited or damaged: save the model again with Vgg16.save")
+        last = model.layers[-1] if model.layers else None
+        if getattr(last, "activation", None) is not keras.activations.softmax:
+            raise UserInputError(f"{path}: the model's last layer ({getattr(last, 'name', None)}) does not "
+                                 f"output probabilities (no softmax), so it is not a classifier Vgg16 can use")
         obj = cls.__new__(Vgg16BN if meta.get("batch_norm", cls.batch_norm) else Vgg16)
         obj.model = model
         obj.size = tuple(model.input_shape[1:3])
         obj.include_top = meta.get("include_top", True)
-        n_out = model.output_shape[-1]
-        obj.classes = (meta.get("classes") or list(getattr(model, "class_names", None) or ())
-                       or (imagenet_class_names() if n_out == 1000 else [str(i) for i in range(n_out)]))
+        obj.classes = classes or (imagenet_class_names() if n_out == 1000 else [str(i) for i in range(n_out)])
         return obj
 
     def save_weights(self, name):

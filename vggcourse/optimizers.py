@@ -20,6 +20,8 @@ Each class is the `keras.optimizers` class of the same name plus three things:
 import keras
 from keras import ops
 
+from vggcourse.errors import UserInputError, UserTypeError
+
 __all__ = ["Adam", "AdamW", "RMSprop", "SGD", "get"]
 
 
@@ -29,11 +31,11 @@ class _CourseOptimizer:
     def __init__(self, *args, lr=None, decay=0.0, **kwargs):
         if lr is not None:
             if args or "learning_rate" in kwargs:
-                raise TypeError(f"{type(self).__name__}: pass the learning rate once, as `lr` (Keras 1) "
+                raise UserTypeError(f"{type(self).__name__}: pass the learning rate once, as `lr` (Keras 1) "
                                 f"or `learning_rate` (Keras 3), not both. Received: lr={lr!r}")
             kwargs["learning_rate"] = lr
         if not isinstance(decay, (int, float)) or decay < 0:
-            raise ValueError(f"`decay` must be a number >= 0 (Keras 1's per-update rate decay). "
+            raise UserInputError(f"`decay` must be a number >= 0 (Keras 1's per-update rate decay). "
                              f"Received: decay={decay!r}")
         super().__init__(*args, **kwargs)
         self.decay = float(decay)
@@ -74,7 +76,7 @@ class _CourseOptimizer:
         for variable, scale in scales:
             scale = float(scale)
             if not scale >= 0:
-                raise ValueError(f"learning-rate scales must be numbers >= 0. Received: {scale!r} "
+                raise UserInputError(f"learning-rate scales must be numbers >= 0. Received: {scale!r} "
                                  f"for {getattr(variable, 'path', variable)}")
             if self.built and self._var_key(variable) in self._trainable_variables_indices:
                 self._rate_scales[self._get_variable_index(variable)].assign(scale)
@@ -172,7 +174,7 @@ def get(identifier):
     if isinstance(identifier, str):
         cls = _BY_NAME.get(identifier.lower())
         if cls is None:
-            raise ValueError(f"unknown optimizer {identifier!r}: vggcourse.optimizers has "
+            raise UserInputError(f"unknown optimizer {identifier!r}: vggcourse.optimizers has "
                              f"{sorted(_BY_NAME)}; pass a keras.optimizers instance for others")
         return cls()
     if isinstance(identifier, keras.optimizers.Optimizer):
@@ -182,5 +184,5 @@ def get(identifier):
         config = identifier.get_config()
         config.pop("name", None)
         return cls.from_config(config)
-    raise TypeError(f"`optimizer` must be a name such as 'adam' or a keras.optimizers.Optimizer. "
+    raise UserTypeError(f"`optimizer` must be a name such as 'adam' or a keras.optimizers.Optimizer. "
                     f"Received: {identifier!r}")

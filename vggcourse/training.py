@@ -17,6 +17,7 @@ import keras
 import numpy as np
 
 from vggcourse import features
+from vggcourse.errors import UserInputError, UserTypeError
 
 __all__ = [
     "LRFinder",
@@ -39,15 +40,15 @@ def layer_index(model, layer):
     names = [item.name for item in model.layers]
     if isinstance(layer, str):
         if layer not in names:
-            raise ValueError(f"`from_layer` must name a layer of the model, one of {names}. "
+            raise UserInputError(f"`from_layer` must name a layer of the model, one of {names}. "
                              f"Received: from_layer={layer!r}")
         return names.index(layer)
     if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
         if not -len(names) <= layer < len(names):
-            raise ValueError(f"`from_layer` must be a layer index from {-len(names)} to "
+            raise UserInputError(f"`from_layer` must be a layer index from {-len(names)} to "
                              f"{len(names) - 1}, or a layer name. Received: from_layer={layer!r}")
         return int(layer) % len(names)
-    raise ValueError(f"`from_layer` must be a layer name such as 'fc1' or an index. "
+    raise UserInputError(f"`from_layer` must be a layer name such as 'fc1' or an index. "
                      f"Received: from_layer={layer!r}")
 
 
@@ -74,16 +75,19 @@ def recompile(model, optimizer=None):
     Needed after `trainable` changes; the copy keeps the class, the learning rate (its current
     value) and every setting, not the state.
     """
-    if optimizer is None:
-        if getattr(model, "optimizer", None) is None:
-            raise ValueError("the model is not compiled: call vgg.compile() (or model.compile) first")
-        old = model.optimizer
-        config = old.get_config()
-        config.pop("name", None)
-        if not isinstance(old._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
-            config["learning_rate"] = float(keras.ops.convert_to_numpy(old.learning_rate))
-        optimizer = type(old).from_config(config)
-    features.compile_like(model, model, optimizer=optimizer)
+    from vggcourse import devices
+
+    with devices.model_scope():  # several devices after devices.use_all_devices()
+        if optimizer is None:
+            if getattr(model, "optimizer", None) is None:
+                raise UserInputError("the model is not compiled: call vgg.compile() (or model.compile) first")
+            old = model.optimizer
+            config = old.get_config()
+            config.pop("name", None)
+            if not isinstance(old._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+                config["learning_rate"] = float(keras.ops.convert_to_numpy(old.learning_rate))
+            optimizer = type(old).from_config(config)
+        features.compile_like(model, model, optimizer=optimizer)
 
 
 # -- learning rates -------------------------------------------------------------------------------
@@ -91,7 +95,7 @@ def recompile(model, optimizer=None):
 def _check_rate(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) \
             or not 0 < value < math.inf:
-        raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")
+        raise UserInputError(f"`{name}` must be a positive number. Received: {name}={value!r}")
     return float(value)
 
 
@@ -104,13 +108,13 @@ def set_learning_rate(model, lr):
     `vggcourse.optimizers`' class of the same name (fresh state) when a slice asks for them.
     """
     if getattr(model, "optimizer", None) is None:
-        raise ValueError("setting the learning rate needs a compiled model: call vgg.compile() "
+        raise UserInputError("setting the learning rate needs a compiled model: call vgg.compile() "
                          "or vgg.finetune() first")
     if isinstance(lr, slice):
         low = _check_rate("lr.start", lr.start)
         high = _check_rate("lr.stop", lr.stop)
         if low > high or lr.step is not None:
-            raise ValueError(f"`lr` as a slice must be slice(low, high) with low <= high: the lowest "
+            raise UserInputError(f"`lr` as a slice must be slice(low, high) with low <= high: the lowest "
                              f"layer trains at `low`, the top at `high`. Received: lr={lr!r}")
         if not hasattr(model.optimizer, "set_rate_scales"):
             from vggcourse import optimizers
@@ -128,7 +132,7 @@ def _layerwise_scales(model, low, high):
     """(variable, rate / high) for the trainable layers with weights, rates geometric low..high."""
     trained = [layer for layer in model.layers if layer.trainable and layer.trainable_weights]
     if not trained:
-        raise ValueError("no layer of the model is trainable: call vgg.finetune() or vgg.unfreeze() first")
+        raise UserInputError("no layer of the model is trainable: call vgg.finetune() or vgg.unfreeze() first")
     scales = []
     for i, layer in enumerate(trained):
         position = i / (len(trained) - 1) if len(trained) > 1 else 1.0
@@ -237,10 +241,10 @@ def _check_lr_find(start_lr, end_lr, num_it):
     start_lr = _check_rate("start_lr", start_lr)
     end_lr = _check_rate("end_lr", end_lr)
     if end_lr <= start_lr:
-        raise ValueError(f"`end_lr` must be above `start_lr`: the finder raises the rate from one to "
+        raise UserInputError(f"`end_lr` must be above `start_lr`: the finder raises the rate from one to "
                          f"the other. Received: start_lr={start_lr!r}, end_lr={end_lr!r}")
     if isinstance(num_it, bool) or not isinstance(num_it, (int, np.integer)) or num_it < 5:
-        raise ValueError(f"`num_it` must be a whole number of at least 5 (steps of the range test; "
+        raise UserInputError(f"`num_it` must be a whole number of at least 5 (steps of the range test; "
                          f"100 is usual). Received: num_it={num_it!r}")
     return start_lr, end_lr, int(num_it)
 
@@ -269,9 +273,9 @@ def lr_find(model, batches, start_lr=1e-7, end_lr=10.0, num_it=100, cache=True):
     """
     start_lr, end_lr, num_it = _check_lr_find(start_lr, end_lr, num_it)
     if getattr(model, "optimizer", None) is None:
-        raise ValueError("lr_find needs a compiled model: call vgg.compile() or vgg.finetune() first")
+        raise UserInputError("lr_find needs a compiled model: call vgg.compile() or vgg.finetune() first")
     if not hasattr(batches, "filepaths"):
-        raise TypeError(f"`batches` must be folder batches (vgg.get_batches). Received: "
+        raise UserTypeError(f"`batches` must be folder batches (vgg.get_batches). Received: "
                         f"{type(batches).__name__}")
     variables = _state(model)
     saved = [np.array(keras.ops.convert_to_numpy(v)) for v in variables]
@@ -360,7 +364,7 @@ def plot_history(history, title="Training history"):
         keys = sorted({key for epoch in history for key in epoch})
         history = {key: [epoch.get(key, math.nan) for epoch in history] for key in keys}
     if not isinstance(history, dict) or not history:
-        raise ValueError(f"`history` must be a Keras History, its .history dict or a list of per-epoch "
+        raise UserInputError(f"`history` must be a Keras History, its .history dict or a list of per-epoch "
                          f"metric dicts, with at least one epoch. Received: {type(history).__name__}")
     metrics = [name for name in ("loss", "accuracy") if name in history] or \
         sorted(name for name in history if not name.startswith("val_"))[:2]

@@ -11,6 +11,7 @@ import numbers
 import numpy as np
 
 from vggcourse import features
+from vggcourse.errors import UserInputError
 
 __all__ = ["default_generator", "predict"]
 
@@ -25,7 +26,7 @@ def default_generator(rescale=None):
 
 def _check_tta(tta):
     if isinstance(tta, bool) or not isinstance(tta, numbers.Integral) or tta < 0:
-        raise ValueError(f"`tta` must be a whole number >= 0: the number of augmented passes averaged "
+        raise UserInputError(f"`tta` must be a whole number >= 0: the number of augmented passes averaged "
                          f"with the plain one (0: none). Received: tta={tta!r}")
     return int(tta)
 

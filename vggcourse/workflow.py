@@ -14,6 +14,7 @@ from pathlib import Path
 import keras
 
 from vggcourse._atomic import write_atomically
+from vggcourse.errors import InputFileNotFoundError, UserInputError
 
 __all__ = ["EpochCheckpoints", "FinetuneResult", "finetune_directory", "predict_directory", "submit_directory"]
 
@@ -34,22 +35,23 @@ class FinetuneResult:
 
 def _check_data_dir(data, needs=("train", "valid")):
     data = Path(data)
+    layout = " and ".join(f"{data}/{name}/<class>/*.jpg" for name in needs)
     if not data.is_dir():
-        raise FileNotFoundError(
-            f"data folder {str(data)!r} does not exist; expected the course layout "
-            f"{data}/train/<class>/*.jpg and {data}/valid/<class>/*.jpg")
+        raise InputFileNotFoundError(
+            f"data folder {str(data)!r} does not exist; expected the course layout {layout}")
     missing = [name for name in needs if not (data / name).is_dir()]
     if missing:
-        raise FileNotFoundError(
+        hint = (f" (for Kaggle's flat layout run `vggcourse prepare {data}` first)"
+                if "train" in needs else "")
+        raise InputFileNotFoundError(
             f"data folder {str(data)!r} has no {', '.join(n + '/' for n in missing)}; expected "
-            f"{data}/train/<class>/*.jpg and {data}/valid/<class>/*.jpg "
-            f"(for Kaggle's flat layout run `vggcourse prepare {data}` first)")
+            f"{layout}{hint}")
     return data
 
 
 def _check_positive(name, value):
-    if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
-        raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")
+    if isinstance(value, bool) or not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
+        raise UserInputError(f"`{name}` must be a positive number. Received: {name}={value!r}")
 
 
 def _build_vgg(weights, size, batch_norm):
@@ -77,17 +79,20 @@ class EpochCheckpoints(keras.callbacks.Callback):
         result = self.result
         metrics = {k: float(v) for k, v in (logs or {}).items()}
         result.history.append(metrics)
-        self.vgg.save(result.last_model)
+        # The .keras files are for predicting and submitting: no optimizer state (half the size);
+        # `resume` continues from last.weights.h5.
+        self.vgg.save(result.last_model, include_optimizer=False)
         self.vgg.save_weights(result.out / "last.weights.h5")
         val_acc = metrics.get("val_accuracy", float("nan"))
         if result.best_epoch < 0 or val_acc > result.best_val_accuracy:
             result.best_epoch, result.best_val_accuracy = epoch, val_acc
-            self.vgg.save(result.best_model)
+            self.vgg.save(result.best_model, include_optimizer=False)
 
 
 def finetune_directory(data, epochs=1, batch_size=64, lr=None, size=224, weights="imagenet",
                        batch_norm=False, out="vggcourse-run", resume=None, cache=True, log=print,
-                       unfreeze=None, one_cycle=False, lr_find=False, tta=0):
+                       unfreeze=None, one_cycle=False, lr_find=False, tta=0, vgg=None,
+                       train_bn=False, callbacks=None):
     """Fine-tune VGG16 on `data/train`, validate on `data/valid`, keep the best and last models.
 
     One `fit` whose callback writes `out/last.keras`, `out/last.weights.h5` and `out/best.keras`
@@ -96,7 +101,9 @@ def finetune_directory(data, epochs=1, batch_size=64, lr=None, size=224, weights
     suggestion with `lr_find=True`, which also writes `out/lr_find.png`). `unfreeze` names the
     lowest layer to train ('fc1', 'block5_conv1'); `one_cycle` trains with the one-cycle policy
     up to `lr`; `tta` augmented passes go into the analysis. `resume` is a weights file of an
-    earlier run (`out/last.weights.h5`).
+    earlier run (`out/last.weights.h5`). `vgg` is a model to fine-tune instead of building one
+    from `weights` / `size` / `batch_norm`; `train_bn` goes to `vgg.unfreeze`; `callbacks` run
+    after the checkpoints in the one `fit`.
     """
     data = _check_data_dir(data)
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("size", size)):
@@ -104,17 +111,18 @@ def finetune_directory(data, epochs=1, batch_size=64, lr=None, size=224, weights
     if lr is not None:
         _check_positive("lr", lr)
     if resume is not None and not Path(resume).is_file():
-        raise FileNotFoundError(f"`resume` file {str(resume)!r} does not exist; pass the "
+        raise InputFileNotFoundError(f"`resume` file {str(resume)!r} does not exist; pass the "
                                 f"last.weights.h5 written by an earlier run")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
 
-    vgg = _build_vgg(weights, size, batch_norm)
+    if vgg is None:
+        vgg = _build_vgg(weights, size, batch_norm)
     batches = vgg.get_batches(data / "train", batch_size=batch_size)
     val_batches = vgg.get_batches(data / "valid", batch_size=batch_size * 2, shuffle=False)
     vgg.finetune(batches)
     if unfreeze is not None:
-        vgg.unfreeze(unfreeze)
+        vgg.unfreeze(unfreeze, train_bn=train_bn)
         log(f"training {unfreeze} and every layer above it")
     if resume is not None:
         vgg.load_weights(resume)
@@ -129,7 +137,7 @@ def finetune_directory(data, epochs=1, batch_size=64, lr=None, size=224, weights
             f"plot in {out / 'lr_find.png'}")
         lr = found.suggestion if lr is None else lr
     lr = 0.001 if lr is None else lr
-    callbacks = [EpochCheckpoints(vgg, result)]
+    callbacks = [EpochCheckpoints(vgg, result), *(callbacks or [])]
     if one_cycle:
         vgg.fit_one_cycle(batches, val_batches, nb_epoch=int(epochs), max_lr=lr, cache=cache,
                           callbacks=callbacks)
@@ -169,9 +177,12 @@ def predict_directory(model_path, path, batch_size=64, tta=0):
     """
     from vggcourse.model import Vgg16
 
+    if Path(model_path).is_dir():
+        raise UserInputError(f"model {str(model_path)!r} is a folder; pass a .keras file written by "
+                             f"`vggcourse finetune` (best.keras or last.keras inside it)")
     if not Path(model_path).is_file():
-        raise FileNotFoundError(f"model file {str(model_path)!r} does not exist; pass a .keras "
-                                f"file written by `vggcourse finetune` (best.keras or last.keras)")
+        raise InputFileNotFoundError(f"model file {str(model_path)!r} does not exist; pass a .keras "
+                                     f"file written by `vggcourse finetune` (best.keras or last.keras)")
     _check_positive("batch_size", batch_size)
     vgg = Vgg16.load(model_path)
     batches, probs = vgg.test(path, batch_size=batch_size, tta=tta)
@@ -192,7 +203,7 @@ def submit_directory(data, model_path, out="submission.csv", batch_size=64, posi
     kind = "binary" if len(vgg.classes) == 2 else "multiclass"
     if kind == "binary" and positive is None:
         if "dogs" not in vgg.classes:
-            raise ValueError(f"the model's classes are {list(vgg.classes)}: name the one whose "
+            raise UserInputError(f"the model's classes are {list(vgg.classes)}: name the one whose "
                              f"probability is the label column with positive=... (--positive)")
         positive = "dogs"
     return kaggle.write_submission(out, (batches, probs), class_indices=list(vgg.classes),
