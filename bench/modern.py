@@ -29,13 +29,14 @@ DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "dogscat
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """A Keras callback noting the wall time of each epoch."""
+    """A Keras callback noting the wall time of each epoch; the first counts from `start()`, before
+    `fit` is called, so that it includes the feature pass that runs before Keras' loop begins."""
 
     def __init__(self):
         super().__init__()
         self.seconds = []
 
-    def on_train_begin(self, logs=None):
+    def start(self):
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -84,6 +85,7 @@ def main(argv=None):
         # unfreeze('fc1'): the first epoch runs the conv layers once over train and valid.
         vgg.unfreeze("fc1")
         timer = EpochTimer()
+        timer.start()
         vgg.fit(batches, val_batches, nb_epoch=args.epochs, callbacks=[timer], verbose=0)
         first, later = timer.seconds[0], timer.seconds[1:]
         print(f"\nunfreeze('fc1') then fit, {args.epochs} epochs over {batches.samples} + "

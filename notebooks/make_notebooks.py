@@ -1,5 +1,5 @@
 """Writes the course's notebooks from the cell lists below: lesson1, lesson2, lesson3,
-dogscats_ensemble and dogs_cats_redux.
+dogscats_ensemble and dogs_cats_redux; and finetune_today (today's fine-tuning calls).
 
     python notebooks/make_notebooks.py      # after editing a cell here
 
@@ -963,6 +963,97 @@ if from_sample:
 ]
 
 
+TODAY = [
+    md("""
+# Fine-tuning as it is done today (on vggcourse)
+
+The course fine-tuned with one learning rate, picked by hand, and retrained layers by popping and
+re-adding them. Today's practice (fastai's `lr_find`, `fit_one_cycle`, discriminative learning
+rates and test-time augmentation; the Keras transfer-learning guide's "unfreeze, train at a low
+rate, keep BatchNorm in inference mode") is a few calls on the same `Vgg16`. Every one of them
+runs on the feature cache where the maths allows: the frozen layers run once per image.
+"""),
+    code("""
+# Parameters: where the data is, and how big the images and batches are.
+path = "../../shared/data/dogscats/"
+size = (224, 224)
+batch_size = 64
+weights = "imagenet"   # None: random weights, only to check that the code runs
+""", tags=("parameters",)),
+    code("""
+%matplotlib inline
+import keras
+import numpy as np
+from vggcourse import Vgg16
+from vggcourse.training import plot_history
+if weights is None:
+    print("Random weights: the numbers below are meaningless; set weights='imagenet'.")
+vgg = Vgg16(weights=weights, size=size)
+batches = vgg.get_batches(path + "train", batch_size=batch_size)
+val_batches = vgg.get_batches(path + "valid", batch_size=batch_size * 2, shuffle=False)
+vgg.finetune(batches)
+"""),
+    md("""
+## The learning-rate finder
+
+Smith's range test: train a few steps at rates rising from 1e-7 to 10, note the loss, then put
+every weight and the optimizer's state back as they were. The suggestion is the rate where the
+smoothed loss falls fastest. After the first call the frozen layers' output is cached, so the
+finder costs seconds.
+"""),
+    code("""
+found = vgg.lr_find(batches)
+found.plot();
+print(f"suggested learning rate: {found.suggestion:.1e}")
+"""),
+    md("""
+## One cycle
+
+`fit_one_cycle` warms the rate up to `max_lr` over the first quarter of the steps and anneals it
+(cosine) to almost nothing, moving Adam's momentum (beta_1) the other way. Callbacks see the whole
+model: the `ModelCheckpoint` below saves all of VGG16, not only the layers that train.
+"""),
+    code("""
+max_lr = min(found.suggestion, 1e-2)
+checkpoint = keras.callbacks.ModelCheckpoint("best.keras", monitor="val_accuracy", save_best_only=True)
+history = vgg.fit_one_cycle(batches, val_batches, nb_epoch=2, max_lr=max_lr, callbacks=[checkpoint])
+plot_history(history, title="fit_one_cycle");
+"""),
+    md("""
+## Unfreezing with layer-wise learning rates
+
+`unfreeze('fc1')` trains every dense layer (lesson 2's second step); BatchNormalization, if any,
+stays in inference mode. The conv layers stay frozen, so their output is what the cache now keeps:
+lesson 3's "precompute the conv features", without writing it. `lr=slice(low, high)` gives the
+lowest trained layer `low`, the top `high`, geometric in between.
+"""),
+    code("""
+vgg.unfreeze("fc1")
+history = vgg.fit(batches, val_batches, nb_epoch=2, lr=slice(max_lr / 100, max_lr / 10),
+                  callbacks=[keras.callbacks.EarlyStopping(patience=1, restore_best_weights=True)])
+plot_history(history, title="unfreeze('fc1'), layer-wise rates");
+"""),
+    md("""
+## Test-time augmentation
+
+Average the predictions on the images as they are with predictions on a few flipped, shifted and
+zoomed copies. Rows stay in `val_batches.filenames` order, so they line up with the labels.
+"""),
+    code("""
+plain = vgg.predict_in_order(val_batches)
+tta = vgg.predict_in_order(val_batches, tta=4)
+labels = np.asarray(val_batches.classes)
+print(f"validation accuracy: {np.mean(plain.argmax(1) == labels):.3f} plain, "
+      f"{np.mean(tta.argmax(1) == labels):.3f} with TTA (4 augmented passes)")
+"""),
+    md("The checkpoint is a whole model with its class names; `Vgg16.load` reads it back:"),
+    code("""
+best = Vgg16.load("best.keras")
+print(best.classes, best.model.count_params())
+"""),
+]
+
+
 def write(name, cells):
     for i, cell in enumerate(cells):  # stable ids: regenerating changes only edited cells
         cell["id"] = hashlib.sha1(f"{name}:{i}".encode()).hexdigest()[:8]
@@ -978,3 +1069,4 @@ if __name__ == "__main__":
     write("lesson3.ipynb", LESSON3)
     write("dogscats_ensemble.ipynb", ENSEMBLE)
     write("dogs_cats_redux.ipynb", REDUX)
+    write("finetune_today.ipynb", TODAY)

@@ -38,3 +38,60 @@ def dogscats_copy(dogscats, tmp_path):
     dest = tmp_path / "dogscats"
     shutil.copytree(dogscats, dest)
     return dest
+
+
+def copy_sample(source, root, counts=(("train", 6), ("valid", 3))):
+    """`root/train` and `root/valid` with the first few images per class of `source`, copied."""
+    for split, count in counts:
+        for name in ("cats", "dogs"):
+            (root / split / name).mkdir(parents=True)
+            for path in sorted((source / split / name).iterdir())[:count]:
+                shutil.copy2(path, root / split / name / path.name)
+    return root
+
+
+@pytest.fixture
+def small(dogscats, tmp_path):
+    """train/ and valid/ with 6 and 3 images per class, a private copy a test may damage."""
+    return copy_sample(dogscats, tmp_path / "small")
+
+
+@pytest.fixture(scope="module")
+def small_shared(dogscats, tmp_path_factory):
+    """The same, one copy per test module, for tests that only read it."""
+    return copy_sample(dogscats, tmp_path_factory.mktemp("small"))
+
+
+@pytest.fixture
+def computed(monkeypatch):
+    """The number of images whose features were computed (not found in a cache), per call."""
+    from vggcourse import features
+
+    counts = []
+    original = features.compute_features
+
+    def counting(body, batches, verbose=1):
+        counts.append(len(batches.filepaths))
+        return original(body, batches, verbose)
+
+    monkeypatch.setattr(features, "compute_features", counting)
+    return counts
+
+
+def finetuned_vgg(root, seed=0, dropout=None, shuffle=True, size=(32, 32)):
+    """(vgg, batches, val_batches): `Vgg16(weights=None)` after `finetune` on `root`'s train/,
+    batches of 4; `dropout` overrides every Dropout rate (0.0 makes runs comparable)."""
+    import keras
+
+    from vggcourse.model import Vgg16
+
+    keras.utils.set_random_seed(seed)
+    vgg = Vgg16(weights=None, size=size)
+    batches = vgg.get_batches(root / "train", batch_size=4, shuffle=shuffle, seed=seed)
+    val_batches = vgg.get_batches(root / "valid", batch_size=4, shuffle=False)
+    vgg.finetune(batches)
+    if dropout is not None:
+        for layer in vgg.model.layers:
+            if isinstance(layer, keras.layers.Dropout):
+                layer.rate = dropout
+    return vgg, batches, val_batches

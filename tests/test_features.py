@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import finetuned_vgg
 from vggcourse import features
 from vggcourse.image import ImageDataGenerator
 from vggcourse.model import Vgg16
@@ -27,43 +28,12 @@ def private_cache(tmp_path, monkeypatch):
     features._memory.clear()
 
 
-@pytest.fixture
-def small(dogscats, tmp_path):
-    """train/ and valid/ with 6 and 3 images per class, copied from the shared sample."""
-    root = tmp_path / "small"
-    for split, count in (("train", 6), ("valid", 3)):
-        for name in ("cats", "dogs"):
-            (root / split / name).mkdir(parents=True)
-            for path in sorted((dogscats / split / name).iterdir())[:count]:
-                shutil.copy2(path, root / split / name / path.name)
-    return root
 
 
-@pytest.fixture
-def computed(monkeypatch):
-    """The number of images whose features were computed (not found in a cache)."""
-    counts = []
-    original = features.compute_features
-
-    def counting(body, batches, verbose=1):
-        counts.append(len(batches.filepaths))
-        return original(body, batches, verbose)
-
-    monkeypatch.setattr(features, "compute_features", counting)
-    return counts
 
 
 def _finetuned(small, seed=0, dropout=None, shuffle=True):
-    keras.utils.set_random_seed(seed)
-    vgg = Vgg16(weights=None, size=SIZE)
-    batches = vgg.get_batches(small / "train", batch_size=4, shuffle=shuffle, seed=seed)
-    val_batches = vgg.get_batches(small / "valid", batch_size=4, shuffle=False)
-    vgg.finetune(batches)
-    if dropout is not None:
-        for layer in vgg.model.layers:
-            if isinstance(layer, keras.layers.Dropout):
-                layer.rate = dropout
-    return vgg, batches, val_batches
+    return finetuned_vgg(small, seed, dropout, shuffle, SIZE)
 
 
 def test_boundary_is_the_first_dropout_after_finetune(small):

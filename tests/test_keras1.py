@@ -50,6 +50,9 @@ def test_channels_first_shapes_become_channels_last():
     assert Input((4096,)).shape == (None, 4096)
 
 
+@pytest.mark.skipif(keras.backend.backend() == "torch",
+                    reason="PyTorch tensors have no negative-step slices: the course's x[:, ::-1] "
+                           "needs keras.ops.flip(x, axis=1) on that backend")
 def test_course_lambda_preprocess_equals_vggpreprocess():
     """The course's channels-first vgg_preprocess, in a Lambda with (3, h, w), equals VggPreprocess."""
     from vggcourse.preprocessing import VggPreprocess
@@ -249,6 +252,10 @@ def test_backend_namespace():
     assert K.eval(v).tolist() == [3, 4] and K.image_dim_ordering() == "tf"
     assert float(K.get_value(K.mean(v))) == 3.5  # falls back to keras.ops
     K.set_image_dim_ordering("tf")
+    model = _model()
+    hidden = K.function([model.inputs[0]], [model.layers[1].output])([X])[0]
+    np.testing.assert_allclose(hidden, keras.Model(model.inputs, model.layers[1].output).predict(X, verbose=0),
+                               rtol=1e-5)
 
 
 @pytest.mark.parametrize("call, error, text", [

@@ -34,7 +34,7 @@ def test_notebooks_have_a_parameters_cell_and_match_their_generator(tmp_path):
     module = runpy.run_path(str(NOTEBOOKS / "make_notebooks.py"), run_name="not_main")
     generated = {"lesson1.ipynb": module["LESSON1"], "lesson2.ipynb": module["LESSON2"],
                  "lesson3.ipynb": module["LESSON3"], "dogscats_ensemble.ipynb": module["ENSEMBLE"],
-                 "dogs_cats_redux.ipynb": module["REDUX"]}
+                 "dogs_cats_redux.ipynb": module["REDUX"], "finetune_today.ipynb": module["TODAY"]}
     for name in generated:
         committed = nbformat.read(NOTEBOOKS / name, as_version=4)
         tags = [c.metadata.get("tags", []) for c in committed.cells]
@@ -113,3 +113,14 @@ def test_dogscats_ensemble_runs_top_to_bottom(dogscats, tmp_path):
     text = _text(nb)
     assert "(48, 4096)" in text and "ensemble of 2: accuracy" in text
     assert (tmp_path / "models" / "aug1.h5").is_file()
+
+
+@pytest.mark.slow
+def test_finetune_today_runs_top_to_bottom(dogscats, tmp_path):
+    nb = _run("finetune_today.ipynb", {"path": f"{dogscats}/", "size": (32, 32), "batch_size": 32,
+                                       "weights": None}, tmp_path)
+    text = _text(nb)
+    assert "suggested learning rate" in text and "with TTA (4 augmented passes)" in text
+    assert "['cats', 'dogs']" in text and (tmp_path / "best.keras").is_file()
+    images = [o for o in _outputs(nb) if "image/png" in o.get("data", {})]
+    assert len(images) >= 3, "lr_find and the two training histories must be drawn"

@@ -4,12 +4,12 @@ callbacks that see the whole model, unfreezing, layer-wise rates, lr_find, one-c
 Real images from the shared sample (6 + 3 per class, copied), Vgg16 at 32x32 with random weights.
 """
 import csv
-import shutil
 
 import keras
 import numpy as np
 import pytest
 
+from conftest import finetuned_vgg
 from vggcourse import features, training
 from vggcourse.image import ImageDataGenerator
 from vggcourse.model import Vgg16
@@ -25,41 +25,17 @@ def private_cache(tmp_path, monkeypatch):
     features._memory.clear()
 
 
+
+
+
+
 @pytest.fixture(scope="module")
-def small(dogscats, tmp_path_factory):
-    root = tmp_path_factory.mktemp("small")
-    for split, count in (("train", 6), ("valid", 3)):
-        for name in ("cats", "dogs"):
-            (root / split / name).mkdir(parents=True)
-            for path in sorted((dogscats / split / name).iterdir())[:count]:
-                shutil.copy2(path, root / split / name / path.name)
-    return root
-
-
-@pytest.fixture
-def computed(monkeypatch):
-    counts = []
-    original = features.compute_features
-
-    def counting(body, batches, verbose=1):
-        counts.append(len(batches.filepaths))
-        return original(body, batches, verbose)
-
-    monkeypatch.setattr(features, "compute_features", counting)
-    return counts
+def small(small_shared):
+    return small_shared
 
 
 def _finetuned(small, seed=0, dropout=None):
-    keras.utils.set_random_seed(seed)
-    vgg = Vgg16(weights=None, size=SIZE)
-    batches = vgg.get_batches(small / "train", batch_size=4, shuffle=False)
-    val_batches = vgg.get_batches(small / "valid", batch_size=4, shuffle=False)
-    vgg.finetune(batches)
-    if dropout is not None:
-        for layer in vgg.model.layers:
-            if isinstance(layer, keras.layers.Dropout):
-                layer.rate = dropout
-    return vgg, batches, val_batches
+    return finetuned_vgg(small, seed, dropout, shuffle=False, size=SIZE)
 
 
 def _probs(model, batches):
@@ -73,7 +49,10 @@ def test_checkpoint_of_a_cached_fit_is_the_whole_model(small, tmp_path, computed
     path = tmp_path / "best.keras"
     log = tmp_path / "log.csv"
     vgg.fit(batches, val_batches, nb_epoch=2, verbose=0, callbacks=[
-        keras.callbacks.ModelCheckpoint(path), keras.callbacks.CSVLogger(log)])
+        keras.callbacks.ModelCheckpoint(path), keras.callbacks.CSVLogger(log),
+        # 'val_accuracy': Keras finds it should be maximised in vgg.model's metrics
+        keras.callbacks.ModelCheckpoint(tmp_path / "top.keras", monitor="val_accuracy", save_best_only=True)])
+    assert (tmp_path / "top.keras").is_file()
     assert computed == [12, 6]  # the cached path ran
     loaded = keras.saving.load_model(path, safe_mode=True)
     assert [layer.name for layer in loaded.layers] == [layer.name for layer in vgg.model.layers]
@@ -155,6 +134,16 @@ def test_model_fit_itself_uses_the_cache(small, computed):
     assert computed == [12, 6] and len(history.history["val_loss"]) == 2
     loss = vgg.model.evaluate(val_batches, verbose=0)
     assert computed == [12, 6] and np.isfinite(loss).all()  # evaluate reused the valid features
+
+
+def test_keras1_fit_generator_on_vgg_model_uses_the_cache(small, computed):
+    vgg, batches, val_batches = _finetuned(small)
+    history = vgg.model.fit_generator(batches, samples_per_epoch=batches.nb_sample, nb_epoch=2,
+                                      validation_data=val_batches, nb_val_samples=val_batches.nb_sample,
+                                      verbose=0)
+    assert computed == [12, 6] and len(history.history["val_loss"]) == 2
+    preds = vgg.model.predict_generator(val_batches, val_batches.nb_sample)
+    assert computed == [12, 6] and preds.shape == (6, 2)  # the valid features again
 
 
 # -- unfreezing and layer-wise rates ------------------------------------------------------------------

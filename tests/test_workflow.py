@@ -4,9 +4,7 @@ One `fit` with the checkpoint callback; lr_find, one-cycle, unfreeze and TTA rea
 Real images (6 + 3 per class), 32x32, random weights.
 """
 import json
-import shutil
 
-import keras
 import numpy as np
 import pytest
 
@@ -16,27 +14,12 @@ from vggcourse.workflow import finetune_directory, predict_directory
 
 
 @pytest.fixture(scope="module")
-def small(dogscats, tmp_path_factory):
-    root = tmp_path_factory.mktemp("small")
-    for split, count in (("train", 6), ("valid", 3)):
-        for name in ("cats", "dogs"):
-            (root / split / name).mkdir(parents=True)
-            for path in sorted((dogscats / split / name).iterdir())[:count]:
-                shutil.copy2(path, root / split / name / path.name)
-    return root
+def small(small_shared):
+    return small_shared
 
 
-@pytest.fixture
-def computed(monkeypatch):
-    counts = []
-    original = features.compute_features
 
-    def counting(body, batches, verbose=1):
-        counts.append(len(batches.filepaths))
-        return original(body, batches, verbose)
 
-    monkeypatch.setattr(features, "compute_features", counting)
-    return counts
 
 
 def test_one_fit_with_checkpoints_lr_find_and_unfreeze(small, tmp_path, computed):
@@ -85,3 +68,34 @@ def test_bad_values_are_named(small, tmp_path):
         finetune_directory(small, lr=-1, size=32, weights=None, out=tmp_path / "run")
     with pytest.raises(ValueError, match="`from_layer` must name a layer"):
         finetune_directory(small, unfreeze="nope", size=32, weights=None, out=tmp_path / "run")
+
+
+def test_a_single_class_tree_is_refused_naming_it(small_shared, tmp_path):
+    import shutil
+
+    from vggcourse.model import Vgg16 as Model
+
+    only = tmp_path / "one" / "train"
+    shutil.copytree(small_shared / "train" / "cats", only / "cats")
+    vgg = Model(weights=None, size=(32, 32))
+    with pytest.raises(ValueError, match=r"has 1 class folder\(s\) \(cats\); a classifier needs at least two"):
+        vgg.finetune(vgg.get_batches(only))
+
+
+@pytest.mark.slow
+def test_finetune_in_a_log_has_no_progress_bars(small_shared, tmp_path):
+    """`vggcourse finetune > log`: one line per epoch, no carriage returns, no colour codes."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "VGGCOURSE_CACHE": str(tmp_path / "cache")}
+    env.pop("VGGCOURSE_DEBUG", None)
+    out = subprocess.run([sys.executable, "-m", "vggcourse", "finetune", str(small_shared), "--size", "32",
+                          "--weights", "none", "--epochs", "2", "--batch-size", "4", "--out",
+                          str(tmp_path / "run")], capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    for stream in (out.stdout, out.stderr):
+        assert "\r" not in stream and "\x1b" not in stream
+    assert "Epoch 1/2" in out.stdout and "Epoch 2/2" in out.stdout
+    assert "best val_accuracy" in out.stdout

@@ -173,6 +173,13 @@ def cmd_weights(args):
 
 # ---------------------------------------------------------------- parser
 
+def _add_prediction_options(p):
+    """`--batch-size` and `--tta`, shared by `predict` and `submit`."""
+    p.add_argument("--batch-size", type=_positive_int, default=64)
+    p.add_argument("--tta", type=_non_negative_int, default=0, metavar="N",
+                   help="average the plain prediction with N augmented ones (default: %(default)s)")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="vggcourse", description="The 2016 fast.ai course's VGG16 workflow on Keras 3.")
@@ -218,22 +225,18 @@ def build_parser():
     p = sub.add_parser("predict", help="predict every image under PATH with a saved model")
     p.add_argument("model", help="a .keras file written by `vggcourse finetune`")
     p.add_argument("path", help="an image folder (class folders, test/unknown/ or flat)")
-    p.add_argument("--batch-size", type=_positive_int, default=64)
     p.add_argument("--out", help="CSV file to write (default: print)")
-    p.add_argument("--tta", type=_non_negative_int, default=0, metavar="N",
-                   help="average the plain prediction with N augmented ones (default: %(default)s)")
+    _add_prediction_options(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("submit", help="predict DATA/test and write a checked Kaggle submission")
     p.add_argument("data", help="folder with test/unknown/*.jpg")
     p.add_argument("model", help="a .keras file written by `vggcourse finetune`")
     p.add_argument("--out", default="submission.csv", help="CSV to write (default: %(default)s)")
-    p.add_argument("--batch-size", type=_positive_int, default=64)
     p.add_argument("--positive", help="class whose probability is the label column (two classes; default: dogs)")
     p.add_argument("--clip", type=float, nargs=2, metavar=("LOW", "HIGH"), help="clip probabilities (binary default 0.05 0.95)")
     p.add_argument("--expected-rows", type=_positive_int, help="refuse unless there are exactly this many rows (12500 for Kaggle)")
-    p.add_argument("--tta", type=_non_negative_int, default=0, metavar="N",
-                   help="average the plain prediction with N augmented ones (default: %(default)s)")
+    _add_prediction_options(p)
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("verify", help="list unreadable images, empty or unreadable class folders and "

@@ -65,6 +65,7 @@ __all__ = [
     "enable_mixed_precision",
     "evaluate",
     "fit",
+    "frozen_deterministic",
     "predict",
     "predict_in_order",
 ]
@@ -106,10 +107,10 @@ def _is_random(layer):
     )
 
 
-def _frozen_deterministic(layer):
+def frozen_deterministic(layer):
     """True when the layer has nothing to train and gives the same output in training."""
     if isinstance(layer, keras.Model):
-        return all(_frozen_deterministic(inner) for inner in layer.layers)
+        return all(frozen_deterministic(inner) for inner in layer.layers)
     if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable:
         return False  # uses batch statistics in training, even with center=scale=False
     return not layer.trainable_weights and not _is_random(layer)
@@ -124,7 +125,7 @@ def cache_boundary(model):
     if not isinstance(model, keras.Sequential):
         return 0
     for index, layer in enumerate(model.layers):
-        if not _frozen_deterministic(layer):
+        if not frozen_deterministic(layer):
             return index
     return len(model.layers)
 
@@ -443,6 +444,18 @@ class _FollowWholeModel(keras.callbacks.Callback):
     on_epoch_end = on_train_batch_end
 
 
+def _build_metrics(model, labels):
+    """Build the whole model's compiled metrics, which only the head uses, so that callbacks that
+    read `model.metrics` (ModelCheckpoint / EarlyStopping choosing max or min for 'val_accuracy')
+    find them."""
+    metrics = getattr(model, "_compile_metrics", None)
+    if metrics is None or getattr(metrics, "built", True) or labels is None or not len(labels):
+        return
+    y_true = keras.ops.convert_to_tensor(labels[:1])
+    y_pred = keras.ops.zeros((1, *model.output_shape[1:]), dtype="float32")
+    metrics.build(y_true, y_pred)
+
+
 def _callbacks_on_whole_model(model, head, callbacks, verbose, epochs, steps):
     """A CallbackList whose callbacks see `model` (vgg.model), plus the History it fills."""
     history = keras.callbacks.History()
@@ -502,6 +515,7 @@ def fit(model, x, validation_data=None, epochs=1, cache=True, **fit_kwargs):
             *_usable(_features(body, validation_data, cache, verbose, digest), _labels(validation_data)),
             validation_data.batch_size)
     compile_like(head, model)
+    _build_metrics(model, train.y)
     steps = fit_kwargs.get("steps_per_epoch") or len(train)
     callbacks, history = _callbacks_on_whole_model(
         model, head, fit_kwargs.pop("callbacks", None), verbose, epochs, steps)

@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from vggcourse import augment, decode
+from vggcourse.arrays import onehot
 from vggcourse.decode import IMAGE_EXTENSIONS, INTERPOLATIONS
 from vggcourse.errors import InputFileNotFoundError, UserInputError
 
@@ -484,7 +485,7 @@ class _BatchIterator(keras.utils.PyDataset):
     def __init__(self, n, batch_size, shuffle, seed, **pydataset_kwargs):
         super().__init__(**pydataset_kwargs)
         _check_batching(batch_size, seed)
-        self.n = self.samples = self.nb_sample = n
+        self.n = self.N = self.samples = self.nb_sample = n  # N: Keras 1's spelling
         self.batch_size, self.shuffle, self.seed = int(batch_size), bool(shuffle), seed
         self._seed = int(np.random.SeedSequence().entropy) if seed is None else int(seed)
         self._epoch = 0
@@ -716,7 +717,7 @@ class DirectoryIterator(_BatchIterator):
             return images, labels.astype(np.int32)
         if self.class_mode == "binary":
             return images, labels.astype(np.float32)
-        return images, np.eye(self.num_classes, dtype=np.float32)[labels]
+        return images, onehot(labels, self.num_classes)
 
 
 class _AlreadyFailed(Exception):

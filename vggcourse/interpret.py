@@ -166,7 +166,7 @@ class Interpretation:
         if not os.path.exists(path):
             raise FileNotFoundError(f"Interpretation: image file {path!r} not found; pass `directory=` "
                                     "to locate relative file names")
-        return plotting.load_image(path, size)
+        return plotting.load_thumbnail(path, size)
 
     def plot_images(self, idx, title=None, rows=1, figsize=None, loss=False):
         """Plot the images at indices `idx`, titled with prediction and truth (green when right,

@@ -140,13 +140,11 @@ def _apply_clip(p, clip):
 
 # ---- predicting in file order -------------------------------------------------------------
 def predict_in_order(model, batches, batch_size=None):
-    """Predictions of `model` (a Keras model or a Vgg16) for every file of `batches`, in
-    `batches.filenames` order, whatever `batches.shuffle` is (runs on `batches.for_inference()`)."""
-    model = getattr(model, "model", model)
-    preds = np.asarray(model.predict(batches.for_inference(batch_size), verbose=0))
-    if len(preds) != len(batches.filenames):
-        raise RuntimeError(f"predict_in_order: {len(preds)} predictions for {len(batches.filenames)} files")
-    return preds
+    """`vggcourse.features.predict_in_order`: the package's one file-order prediction, re-exported
+    here for submissions (cached features where they apply)."""
+    from vggcourse import features
+
+    return features.predict_in_order(model, batches, batch_size=batch_size)
 
 
 def _count_images(folder):

@@ -40,7 +40,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from vggcourse import optimizers
+from vggcourse import features, optimizers
 from vggcourse import _keras1_layers
 from vggcourse._keras1_layers import *  # noqa: F401,F403 (the layer signatures)
 from vggcourse._keras1_layers import __all__ as _LAYER_NAMES
@@ -339,8 +339,9 @@ def _input_shape_of_used_layer(layer):
 
 
 @keras.saving.register_keras_serializable(package="vggcourse")
-class Sequential(Keras1Methods, keras.Sequential):
-    """`keras.Sequential` with Keras 1's methods (`Keras1Methods`).
+class Sequential(Keras1Methods, features.CachedSequential):
+    """`keras.Sequential` with Keras 1's methods (`Keras1Methods`) and the feature cache
+    (`features.CachedSequential`: a frozen bottom runs once per image of folder batches).
 
     Built at once when its first layer already belongs to another model (the course's
     `Sequential(conv_layers)`), so its shapes can be read before it sees data.
@@ -452,13 +453,17 @@ class _Backend:
 
     @staticmethod
     def function(inputs, outputs, updates=None):
-        """Keras 1's `K.function([inputs], [outputs])` for a model's tensors: a callable on arrays."""
+        """Keras 1's `K.function([inputs], [outputs])` over a model's tensors: list of arrays in,
+        list of arrays out (inference mode)."""
         if updates:
             raise UserTypeError("K.function: `updates` is gone in Keras 3; train with model.fit.")
         model = keras.Model(inputs, outputs)
-        return lambda values: [np.asarray(o) for o in model(values if len(values) > 1 else values[0],
-                                                             training=False)] if isinstance(outputs, list) \
-            else np.asarray(model(values, training=False))
+
+        def call(values):
+            result = model(values[0] if len(values) == 1 else list(values), training=False)
+            return [np.asarray(r) for r in (result if isinstance(result, (list, tuple)) else [result])]
+
+        return call
 
     def __getattr__(self, name):
         for namespace in (keras.ops, keras.backend):

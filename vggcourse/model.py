@@ -26,6 +26,7 @@ from vggcourse import weights as weights_lib
 from vggcourse._atomic import write_atomically
 from vggcourse.architecture import IMAGENET_SIZE, VGG16_BLOCKS, check_size
 from vggcourse.errors import InputFileNotFoundError, UserInputError
+from vggcourse.keras1 import Keras1Methods
 from vggcourse.preprocessing import imagenet_class_names
 
 __all__ = ["VGG16_BLOCKS", "VggSequential", "build_vgg16", "Vgg16", "Vgg16BN"]
@@ -39,26 +40,21 @@ def _is_course_h5_name(filepath):
 
 
 @keras.saving.register_keras_serializable(package="vggcourse")
-class VggSequential(features.CachedSequential):
+class VggSequential(Keras1Methods, features.CachedSequential):
     """`vgg.model`: a `keras.Sequential` with the feature cache and the course's weight files.
 
     `fit`, `evaluate` and `predict` run the frozen bottom once per image where that applies
-    (`features.CachedSequential`). Keras 3 only writes `*.weights.h5`; the course's notebooks call
+    (`features.CachedSequential`); Keras 1's `fit_generator`, `predict_generator`,
+    `evaluate_generator`, `predict_classes` and `nb_epoch=` call them (`keras1.Keras1Methods`). Keras 3 only writes `*.weights.h5`; the course's notebooks call
     `vgg.model.save_weights(results_path + 'ft1.h5')`. Such names go through `vggcourse.weights`
     (HDF5, layer by layer, written atomically); other names go to Keras.
 
         vgg.model.save_weights("ft1.h5"); vgg.model.load_weights("ft1.h5")
     """
 
-    def save_weights(self, filepath, overwrite=True, **kwargs):
-        if _is_course_h5_name(filepath):
-            return weights_lib.save_weights(self, filepath)
-        return super().save_weights(filepath, overwrite=overwrite, **kwargs)
-
     def load_weights(self, filepath, skip_mismatch=False, **kwargs):
-        if _is_course_h5_name(filepath):
-            weights_lib.load_weights(self, filepath)
-            return None
+        if _is_course_h5_name(filepath):  # the course's names: Keras1Methods (by name, or by order)
+            return super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
         # All or nothing: a file that fails half way leaves the model as it was.
         weights_lib.load_weights_atomically(
             self, filepath, lambda p: super(VggSequential, self).load_weights(p, skip_mismatch=skip_mismatch, **kwargs))
@@ -187,6 +183,11 @@ class Vgg16:
 
     def finetune(self, batches):
         """`ft(batches.num_classes)` and take the batches' class names, in label order, as `classes`."""
+        if batches.num_classes < 2:
+            raise UserInputError(
+                f"{getattr(batches, 'directory', 'the batches')} has {batches.num_classes} class folder(s) "
+                f"({', '.join(batches.class_indices) or 'none'}); a classifier needs at least two: one "
+                f"sub-folder per class (cats/, dogs/). `vggcourse verify` lists such problems.")
         self.ft(batches.num_classes)
         self.classes = sorted(batches.class_indices, key=batches.class_indices.get)
         self.model.class_names = tuple(self.classes)

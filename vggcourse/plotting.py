@@ -93,9 +93,6 @@ def load_thumbnail(path, max_size=None):
     return decode_image(path, target_size=target, interpolation="bilinear")
 
 
-load_image = load_thumbnail  # the name interpret.py calls; same (h, w) order as every size here
-
-
 def plot(img, figsize=(4, 4), title=None):
     """Show one image; returns the Figure."""
     plt = _pyplot()

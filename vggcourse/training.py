@@ -187,7 +187,8 @@ class LRFinderResult:
     """What `lr_find` measured: `lrs`, smoothed `losses`, and `suggestion`.
 
     `suggestion` is the rate where the smoothed loss falls fastest (the steepest negative slope of
-    loss against log rate, before the minimum: fastai v1's rule); `suggestions` also holds
+    loss against log rate, before the minimum: fastai v1's rule; the first tenth of the steps,
+    whose smoothed losses rest on a few batches, is left out); `suggestions` also holds
     'minimum' (the rate of the lowest loss, divided by 10: the rule of Smith's paper as fastai
     applies it).
     """
@@ -227,6 +228,8 @@ def _suggest(lrs, losses):
     lrs, losses = lrs[finite], losses[finite]
     if len(lrs) == 0:
         raise RuntimeError("lr_find: every loss was NaN or infinite; check the data and the model")
+    skip = len(lrs) // 10  # the first steps' smoothed losses rest on a few batches: noise
+    lrs, losses = lrs[skip:], losses[skip:]
     lowest = int(np.argmin(losses))
     suggestions = {"minimum": float(max(lrs[lowest] / 10, lrs[0]))}
     if lowest >= 2:
@@ -255,10 +258,13 @@ def _batch_sizes(batches):
 
 
 def _state(model):
-    """The variables a training step can change: the layers from the first trained one, the optimizer."""
+    """The variables a training step can change: those of the layers that train or draw random
+    numbers (from the first trained layer up; frozen deterministic layers cannot change), and the
+    optimizer's."""
     model.optimizer.build(model.trainable_variables)  # so its whole state exists before the snapshot
     boundary = features.cache_boundary(model)
-    variables = [v for layer in model.layers[boundary:] for v in layer.variables]
+    variables = [v for layer in model.layers[boundary:] if not features.frozen_deterministic(layer)
+                 for v in layer.variables]
     return variables + list(model.optimizer.variables)
 
 
