@@ -460,8 +460,10 @@ class _Backend:
         model = keras.Model(inputs, outputs)
 
         def call(values):
-            result = model(values[0] if len(values) == 1 else list(values), training=False)
-            return [np.asarray(r) for r in (result if isinstance(result, (list, tuple)) else [result])]
+            # predict_on_batch: no gradient tape (a torch tensor that requires grad has no numpy())
+            result = model.predict_on_batch(values[0] if len(values) == 1 else list(values))
+            return [np.asarray(keras.ops.convert_to_numpy(r))
+                    for r in (result if isinstance(result, (list, tuple)) else [result])]
 
         return call
 
