@@ -466,7 +466,7 @@ def _callbacks_on_whole_model(model, head, callbacks, verbose, epochs, steps):
     return callback_list, history
 
 
-def _why_not_cached(model, x, validation_data, fit_kwargs):
+def _why_not_cached(x, validation_data, fit_kwargs):
     """None when the cached path applies; else the one line to print ('' when nothing to say)."""
     if not _from_folder(x) or _labels(x) is None:
         return ""  # arrays, generators, unlabelled batches: nothing to key a cache on
@@ -498,7 +498,7 @@ def fit(model, x, validation_data=None, epochs=1, cache=True, **fit_kwargs):
     split = _trained_split(model) if cache else None
     if split is None or getattr(model, "optimizer", None) is None:
         return None
-    reason = _why_not_cached(model, x, validation_data, fit_kwargs)
+    reason = _why_not_cached(x, validation_data, fit_kwargs)
     if reason is not None:
         if reason and fit_kwargs.get("verbose", "auto"):
             print(reason)

@@ -287,11 +287,14 @@ class Keras1Methods:
         return None
 
     def load_weights(self, filepath, skip_mismatch=False, **kwargs):
-        """Keras 3's `load_weights`, also from plain '.h5' names (see `save_weights`), and the
-        course's Keras 1 files (`vggcourse.weights.load_weights`)."""
-        if not _course_h5(filepath):
-            return super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
+        """Keras 3's `load_weights` (all or nothing), also from plain '.h5' names (see
+        `save_weights`), and the course's Keras 1 files (`vggcourse.weights.load_weights`)."""
         from vggcourse import weights as weights_lib
+
+        if not _course_h5(filepath):  # Keras' own file: all or nothing, the model unchanged on failure
+            weights_lib.load_weights_atomically(self, filepath, lambda p: super(Keras1Methods, self).load_weights(
+                p, skip_mismatch=skip_mismatch, **kwargs))
+            return None
 
         path = Path(filepath)
         if not path.is_file():

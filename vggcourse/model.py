@@ -33,32 +33,18 @@ __all__ = ["VGG16_BLOCKS", "VggSequential", "build_vgg16", "Vgg16", "Vgg16BN"]
 
 _META_NAME = "vggcourse.json"  # extra entry inside a saved .keras archive
 
-def _is_course_h5_name(filepath):
-    """True for the course's plain '.h5' names ('ft1.h5'), which Keras 3's save_weights refuses."""
-    name = os.fspath(filepath)
-    return name.endswith(".h5") and not name.endswith(".weights.h5")
-
-
 @keras.saving.register_keras_serializable(package="vggcourse")
 class VggSequential(Keras1Methods, features.CachedSequential):
     """`vgg.model`: a `keras.Sequential` with the feature cache and the course's weight files.
 
     `fit`, `evaluate` and `predict` run the frozen bottom once per image where that applies
     (`features.CachedSequential`); Keras 1's `fit_generator`, `predict_generator`,
-    `evaluate_generator`, `predict_classes` and `nb_epoch=` call them (`keras1.Keras1Methods`). Keras 3 only writes `*.weights.h5`; the course's notebooks call
-    `vgg.model.save_weights(results_path + 'ft1.h5')`. Such names go through `vggcourse.weights`
-    (HDF5, layer by layer, written atomically); other names go to Keras.
+    `evaluate_generator`, `predict_classes` and `nb_epoch=` call them (`keras1.Keras1Methods`),
+    which also saves and loads the course's plain '.h5' names (`vgg.model.save_weights('ft1.h5')`)
+    through `vggcourse.weights`, and makes every weight load all or nothing.
 
         vgg.model.save_weights("ft1.h5"); vgg.model.load_weights("ft1.h5")
     """
-
-    def load_weights(self, filepath, skip_mismatch=False, **kwargs):
-        if _is_course_h5_name(filepath):  # the course's names: Keras1Methods (by name, or by order)
-            return super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
-        # All or nothing: a file that fails half way leaves the model as it was.
-        weights_lib.load_weights_atomically(
-            self, filepath, lambda p: super(VggSequential, self).load_weights(p, skip_mismatch=skip_mismatch, **kwargs))
-        return None
 
     # The class names travel in the model's config, so a file that Keras itself wrote
     # (a ModelCheckpoint, model.save) still knows them: `Vgg16.load` reads them back.
