@@ -5,13 +5,16 @@
     .venv/bin/python bench/finetune.py --weights vgg16_weights_tf_dim_ordering_tf_kernels.h5
     .venv/bin/python bench/finetune.py --skip-finetune --sweep   # inference only: batch size, XLA
 
-The directory holds `train/` and `valid/` class folders. Four jobs, each timed from building the
+The directory holds `train/` and `valid/` class folders. The jobs, each timed from building the
 model to the end of the last epoch, in one process (the files are read once beforehand so both
 find them in the page cache):
 
 - vggcourse, the course's lines: `Vgg16(weights)`, `get_batches` for train and valid, `finetune`,
   `fit(batches, val_batches, nb_epoch=3)`, with an empty feature cache folder.
-- the same with a `ModelCheckpoint` (the whole model, every epoch) and a `CSVLogger`.
+- the same with a `ModelCheckpoint` (the whole model, every epoch) and a `CSVLogger`; the time
+  the checkpoint spends writing its files is also taken out, to tell the files' cost from the rest.
+- with `--mixed-precision`: the course's lines after `devices.enable_mixed_precision()` (bfloat16
+  on accelerators and on CPUs with bfloat16 instructions, where the backend uses them).
 - the expert peer: the frozen body run once by hand over train and valid (`tf.data`,
   `predict_on_batch`), a new softmax trained on the stored features.
 - plain Keras, as its documentation teaches transfer learning: `keras.applications.VGG16`
@@ -84,13 +87,43 @@ def vggcourse_job(data, size, batch_size, epochs, weights, verbose, callbacks=No
 
 
 def vggcourse_callbacks_job(data, size, batch_size, epochs, weights, verbose):
-    """The course's lines with a ModelCheckpoint (whole model, every epoch) and a CSVLogger."""
+    """The course's lines with a ModelCheckpoint (whole model, every epoch) and a CSVLogger.
+
+    The time the checkpoint spends in `on_epoch_end` (writing the .keras file) is recorded in the
+    History as `checkpoint_write_s`, so the cost of the files can be told from any other cost.
+    """
     import keras
 
+    class TimedModelCheckpoint(keras.callbacks.ModelCheckpoint):
+        seconds = 0.0
+
+        def on_epoch_end(self, epoch, logs=None):
+            start = time.perf_counter()
+            super().on_epoch_end(epoch, logs)
+            self.seconds += time.perf_counter() - start
+
     with tempfile.TemporaryDirectory() as out:
-        callbacks = [keras.callbacks.ModelCheckpoint(os.path.join(out, "ck.keras")),
-                     keras.callbacks.CSVLogger(os.path.join(out, "log.csv"))]
-        return vggcourse_job(data, size, batch_size, epochs, weights, verbose, callbacks)
+        checkpoint = TimedModelCheckpoint(os.path.join(out, "ck.keras"))
+        callbacks = [checkpoint, keras.callbacks.CSVLogger(os.path.join(out, "log.csv"))]
+        seconds, history, vgg = vggcourse_job(data, size, batch_size, epochs, weights, verbose, callbacks)
+    history.history["checkpoint_write_s"] = [checkpoint.seconds]
+    return seconds, history, vgg
+
+
+def vggcourse_mixed_job(data, size, batch_size, epochs, weights, verbose):
+    """The course's lines after `devices.enable_mixed_precision()`: bfloat16 where the machine
+    computes it natively (bench/RESULTS.md says where); the global policy is float32 again after."""
+    import keras
+
+    from vggcourse import devices
+
+    policy = devices.enable_mixed_precision()
+    try:
+        seconds, history, vgg = vggcourse_job(data, size, batch_size, epochs, weights, verbose)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    history.history["policy"] = [policy or "float32 (nothing to enable here)"]
+    return seconds, history, vgg
 
 
 def expert_job(data, size, batch_size, epochs, weights, verbose):
@@ -160,6 +193,8 @@ def finetune(args, weights):
     images = count_images(args.data) * args.epochs
     jobs = [("vggcourse", vggcourse_job), ("vggcourse + ModelCheckpoint + CSVLogger", vggcourse_callbacks_job),
             ("expert peer", expert_job)]
+    if args.mixed_precision:
+        jobs.insert(1, ("vggcourse + enable_mixed_precision()", vggcourse_mixed_job))
     if not args.skip_naive:
         jobs.append(("plain Keras", plain_keras_job))
     times = {name: [] for name, _ in jobs}
@@ -169,7 +204,10 @@ def finetune(args, weights):
             seconds, history, _ = job(args.data, args.size, args.batch_size, args.epochs,
                                       weights, args.verbose)
             times[name].append(seconds)
-            last = {k: round(v[-1], 4) for k, v in history.history.items()}
+            if "checkpoint_write_s" in history.history:
+                times.setdefault(f"{name}, minus the file writes", []).append(
+                    seconds - history.history["checkpoint_write_s"][-1])
+            last = {k: v[-1] if isinstance(v[-1], str) else round(v[-1], 4) for k, v in history.history.items()}
             print(f"  {name:>40} run {repeat + 1}: {seconds:7.1f} s  last epoch {last}",
                   flush=True)
     print(f"\nFine-tune, {args.epochs} epochs at {args.size}x{args.size}, batch {args.batch_size}"
@@ -188,7 +226,12 @@ def finetune(args, weights):
     for peer in ("plain Keras", "expert peer"):
         if peer in times:
             ratio("vggcourse", peer)
+    if "vggcourse + enable_mixed_precision()" in times:
+        for peer in ("vggcourse", "expert peer", "plain Keras"):
+            if peer in times:
+                ratio("vggcourse + enable_mixed_precision()", peer)
     ratio("vggcourse + ModelCheckpoint + CSVLogger", "vggcourse")
+    ratio("vggcourse + ModelCheckpoint + CSVLogger, minus the file writes", "vggcourse")
     ratio("vggcourse + ModelCheckpoint + CSVLogger", "expert peer")
 
 
@@ -279,6 +322,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=1, help="fine-tune runs of each job")
     parser.add_argument("--skip-finetune", action="store_true")
     parser.add_argument("--skip-naive", action="store_true", help="leave out the plain Keras job")
+    parser.add_argument("--mixed-precision", action="store_true",
+                        help="also time the course's lines after devices.enable_mixed_precision()")
     parser.add_argument("--skip-inference", action="store_true")
     parser.add_argument("--rounds", type=int, default=5, help="inference timing rounds")
     parser.add_argument("--sweep", action="store_true",

@@ -53,6 +53,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--num-it", type=int, default=100)
     parser.add_argument("--weights", help="a VGG16 weight file (default: random)")
+    parser.add_argument("--skip-unfreeze", action="store_true", help="time lr_find only")
     args = parser.parse_args(argv)
 
     from vggcourse import features
@@ -81,7 +82,13 @@ def main(argv=None):
         print(f"\nlr_find, {len(found.lrs)} iterations over {batches.samples} images, features cached: "
               f"{finder:.2f} s (goal: under 5 s); the feature pass it reuses took {feature_pass:.1f} s "
               f"(ratio {finder / feature_pass:.3f}); suggestion {found.suggestion:.2e}")
+        start = time.perf_counter()
+        again = vgg.lr_find(batches, num_it=args.num_it)
+        print(f"  a second lr_find in the same process (train step already traced): "
+              f"{time.perf_counter() - start:.2f} s, {len(again.lrs)} iterations")
 
+        if args.skip_unfreeze:
+            return
         # unfreeze('fc1'): the first epoch runs the conv layers once over train and valid.
         vgg.unfreeze("fc1")
         timer = EpochTimer()

@@ -149,3 +149,16 @@ def test_mix_iterator_trains_a_keras_model():
     model.compile("sgd", "mse")
     history = model.fit(MixIterator([a, b]), epochs=1, verbose=0)
     assert len(history.history["loss"]) == 1
+
+
+def test_host_array_reads_variables_and_tensors_on_every_backend():
+    import keras
+
+    from vggcourse.arrays import host_array
+
+    values = np.arange(12, dtype="float32").reshape(3, 4)
+    for value in (keras.Variable(values, trainable=True), keras.Variable(values, trainable=False),
+                  keras.ops.convert_to_tensor(values), values):
+        out = host_array(value)
+        assert isinstance(out, np.ndarray) and out.dtype == np.float32
+        np.testing.assert_array_equal(out, values)

@@ -11,6 +11,8 @@ import pytest
 
 from vggcourse._atomic import STALE_SECONDS, write_atomically
 
+pytestmark = pytest.mark.backend_free  # never imports Keras: .ci/run's JAX run leaves it out
+
 
 def _umask():
     mask = os.umask(0)

@@ -5,6 +5,8 @@ from PIL import Image
 
 from vggcourse import augment
 
+pytestmark = pytest.mark.backend_free  # never imports Keras: .ci/run's JAX run leaves it out
+
 
 @pytest.fixture(scope="module")
 def photo(dogscats):

@@ -22,11 +22,11 @@ def _run(*args, env=None):
 
 
 @pytest.fixture(scope="module")
-def finetuned(dogscats, tmp_path_factory):
-    """One small fine-tune run shared by the tests that need a saved model."""
+def finetuned(small_shared, tmp_path_factory):
+    """One small fine-tune run (6 + 3 images per class) shared by the tests that need a saved model."""
     out = tmp_path_factory.mktemp("run")
-    code = main(["finetune", str(dogscats), "--weights", "none", "--size", "32", "--epochs", "2",
-                 "--batch-size", "32", "--out", str(out)])
+    code = main(["finetune", str(small_shared), "--weights", "none", "--size", "32", "--epochs", "2",
+                 "--batch-size", "4", "--out", str(out)])
     assert code == 0
     return out
 
@@ -56,9 +56,9 @@ def test_finetune_writes_models_history_and_plots(finetuned):
     assert len(pngs) >= 4 and all(p.stat().st_size > 1000 for p in pngs)
 
 
-def test_finetune_resumes_from_saved_weights(dogscats, finetuned, tmp_path, capsys):
-    code = main(["finetune", str(dogscats), "--weights", "none", "--size", "32", "--epochs", "1",
-                 "--batch-size", "32", "--out", str(tmp_path),
+def test_finetune_resumes_from_saved_weights(small_shared, finetuned, tmp_path, capsys):
+    code = main(["finetune", str(small_shared), "--weights", "none", "--size", "32", "--epochs", "1",
+                 "--batch-size", "4", "--out", str(tmp_path),
                  "--resume", str(finetuned / "last.weights.h5")])
     assert code == 0
     assert "resumed from" in capsys.readouterr().out
@@ -72,15 +72,18 @@ def test_predict_lists_every_file(dogscats, finetuned, tmp_path):
     assert len(rows) == 101 and {r[1] for r in rows[1:]} <= {"cats", "dogs"}
 
 
-def test_submit_writes_a_checked_submission_and_refuses_a_wrong_count(dogscats, finetuned, tmp_path):
+def test_submit_writes_a_checked_submission_and_refuses_a_wrong_count(dogscats, finetuned, tmp_path, capsys):
     out = tmp_path / "submission.csv"
     assert main(["submit", str(dogscats), str(finetuned / "best.keras"), "--out", str(out)]) == 0
     lines = out.read_text().splitlines()
     assert lines[0] == "id,label" and len(lines) == 101
     assert all(0.05 <= float(line.split(",")[1]) <= 0.95 for line in lines[1:])
+    capsys.readouterr()
     refused = tmp_path / "refused.csv"
-    result = _run("submit", dogscats, finetuned / "best.keras", "--out", refused, "--expected-rows", "12500")
-    assert result.returncode == 2 and "12500" in result.stderr and "Traceback" not in result.stderr
+    code = main(["submit", str(dogscats), str(finetuned / "best.keras"), "--out", str(refused),
+                 "--expected-rows", "12500"])  # in this process: the exit codes of a new one are tested above
+    err = capsys.readouterr().err
+    assert code == 2 and "12500" in err and "Traceback" not in err
     assert not refused.exists()
 
 
@@ -119,12 +122,13 @@ def test_weights_list_names_the_cache(tmp_path, monkeypatch, capsys):
     assert "vgg16_weights_tf_dim_ordering_tf_kernels.h5" in out and "missing" in out
 
 
-def test_weights_fetch_offline_is_a_clear_failure(tmp_path):
-    result = _run("weights", "fetch", "vgg16",
-                  env={"KERAS_HOME": str(tmp_path), "VGGCOURSE_WEIGHTS_URL": "http://127.0.0.1:9/"})
-    assert result.returncode == 2
-    assert "vgg16_weights_tf_dim_ordering_tf_kernels.h5" in result.stderr and "127.0.0.1:9" in result.stderr
-    assert "Traceback" not in result.stderr
+def test_weights_fetch_offline_is_a_clear_failure(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setenv("VGGCOURSE_WEIGHTS_URL", "http://127.0.0.1:9/")
+    assert main(["weights", "fetch", "vgg16"]) == 2
+    err = capsys.readouterr().err
+    assert "vgg16_weights_tf_dim_ordering_tf_kernels.h5" in err and "127.0.0.1:9" in err
+    assert "Traceback" not in err
     assert not list(tmp_path.rglob("*.h5*")), "nothing may be left in the cache"
 
 
@@ -147,23 +151,37 @@ def test_prepare_dry_run_and_refusal(dogscats, tmp_path):
 
 
 @pytest.mark.slow
-def test_scripts_run_end_to_end(dogscats, tmp_path):
+def test_scripts_run_end_to_end_and_log_plain_lines(small_shared, dogscats, tmp_path):
+    """scripts/ as a learner runs them, on 6 + 3 images per class and 4 test images; the fine-tune
+    runs as `finetune.py > log` does: one line per epoch, no carriage returns, no colour codes."""
+    data = tmp_path / "data"
+    shutil.copytree(small_shared, data)
+    (data / "test" / "unknown").mkdir(parents=True)
+    for f in sorted((dogscats / "test" / "unknown").glob("*.jpg"))[:4]:
+        shutil.copy(f, data / "test" / "unknown" / f.name)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    seven = subprocess.run([sys.executable, "scripts/seven_lines.py", str(dogscats), "--weights", "none",
-                            "--size", "32", "--batch-size", "32"],
+    seven = subprocess.run([sys.executable, "scripts/seven_lines.py", str(data), "--weights", "none",
+                            "--size", "32", "--batch-size", "4"],
                            capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
     assert seven.returncode == 0, seven.stderr[-2000:]
     assert "val_accuracy" in seven.stdout
     run = tmp_path / "run"
-    ft = subprocess.run([sys.executable, "scripts/finetune.py", str(dogscats), "--weights", "none",
-                         "--size", "32", "--batch-size", "32", "--out", str(run)],
-                        capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
+    log_env = {**os.environ, "VGGCOURSE_CACHE": str(tmp_path / "cache")}
+    log_env.pop("VGGCOURSE_DEBUG", None)
+    ft = subprocess.run([sys.executable, "scripts/finetune.py", str(data), "--weights", "none",
+                         "--size", "32", "--epochs", "2", "--batch-size", "4", "--out", str(run)],
+                        capture_output=True, text=True, cwd=REPO, env=log_env, timeout=600)
     assert ft.returncode == 0, ft.stderr[-2000:]
-    sub = subprocess.run([sys.executable, "scripts/submit.py", str(dogscats), str(run / "best.keras"),
+    for stream in (ft.stdout, ft.stderr):
+        assert "\r" not in stream and "\x1b" not in stream
+    assert "Epoch 1/2" in ft.stdout and "Epoch 2/2" in ft.stdout
+    assert "best val_accuracy" in ft.stdout
+    sub = subprocess.run([sys.executable, "scripts/submit.py", str(data), str(run / "best.keras"),
                           "--out", str(tmp_path / "s.csv")],
                          capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
     assert sub.returncode == 0, sub.stderr[-2000:]
     assert (tmp_path / "s.csv").read_text().startswith("id,label\n")
+    assert len((tmp_path / "s.csv").read_text().splitlines()) == 1 + 4
 
 
 def test_parser_rejects_unknown_command(capsys):

@@ -9,6 +9,8 @@ from PIL import Image
 from vggcourse import decode
 from vggcourse.decode import decode_image
 
+pytestmark = pytest.mark.backend_free  # never imports Keras: .ci/run's JAX run leaves it out
+
 simplejpeg = pytest.importorskip("simplejpeg")
 
 # Both decoders are libjpeg-turbo with the same settings: a full decode is identical, and a

@@ -54,6 +54,7 @@ def test_bfloat16_by_device(platform, kind, capability, expected):
 
 def test_mixed_precision_picks_bfloat16_float16_or_nothing(monkeypatch, float32_policy):
     monkeypatch.setattr(devices, "_details", _fake())
+    monkeypatch.setattr(devices, "_cpu_computes_bfloat16", lambda: False)
     assert devices.enable_mixed_precision() is None
     assert keras.mixed_precision.global_policy().name == "float32"
 
@@ -66,11 +67,35 @@ def test_mixed_precision_picks_bfloat16_float16_or_nothing(monkeypatch, float32_
     assert keras.layers.Dense(2).dtype_policy.name == "mixed_float16"
 
 
-def test_mixed_precision_does_nothing_on_this_cpu(float32_policy):
-    if devices.accelerators():
-        pytest.skip("this machine has an accelerator")
+def _cpuinfo(tmp_path, flags):
+    path = tmp_path / "cpuinfo"
+    path.write_text(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n\n")
+    return str(path)
+
+
+def test_cpu_bfloat16_flags(tmp_path):
+    assert devices._cpu_has_bfloat16(_cpuinfo(tmp_path, "fpu sse2 avx2 avx512f avx512_bf16"))
+    assert devices._cpu_has_bfloat16(_cpuinfo(tmp_path, "fpu avx2 amx_tile amx_bf16"))
+    assert not devices._cpu_has_bfloat16(_cpuinfo(tmp_path, "fpu sse2 avx2 avx512f avx512_vnni"))
+    assert not devices._cpu_has_bfloat16(str(tmp_path / "missing"))  # not Linux: unknown is no
+
+
+@pytest.mark.parametrize("onednn", ["1", "0"])
+def test_mixed_precision_on_a_bfloat16_cpu_where_the_backend_uses_it(monkeypatch, tmp_path, float32_policy, onednn):
+    monkeypatch.setattr(devices, "_details", _fake())
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", onednn)
+    bf16_cpu = _cpuinfo(tmp_path, "avx2 avx512f avx512_bf16")
+    real = devices._cpu_computes_bfloat16
+    monkeypatch.setattr(devices, "_cpu_computes_bfloat16", lambda: real(bf16_cpu))
+    backend = keras.backend.backend()
+    # measured on such a CPU (bench/RESULTS.md): TensorFlow with oneDNN and PyTorch run VGG16 about
+    # twice as fast in bfloat16; JAX's CPU backend is no faster, so it is left in float32
+    uses = backend == "torch" or (backend == "tensorflow" and onednn == "1")
+    assert devices.enable_mixed_precision() == ("mixed_bfloat16" if uses else None)
+    assert keras.mixed_precision.global_policy().name == ("mixed_bfloat16" if uses else "float32")
+    monkeypatch.setattr(devices, "_cpu_computes_bfloat16", lambda: real(_cpuinfo(tmp_path, "avx2")))
+    keras.mixed_precision.set_global_policy("float32")
     assert devices.enable_mixed_precision() is None
-    assert keras.mixed_precision.global_policy().name == "float32"
 
 
 def test_inference_batch_size(monkeypatch):

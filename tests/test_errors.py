@@ -6,6 +6,8 @@ import pytest
 from vggcourse.errors import (InputFileNotFoundError, InputIsADirectoryError, InputNotADirectoryError,
                               UserInputError, UserTypeError, VggcourseError, is_user_error)
 
+pytestmark = pytest.mark.backend_free  # never imports Keras: .ci/run's JAX run leaves it out
+
 
 @pytest.mark.parametrize("cls, builtin", [
     (UserInputError, ValueError), (UserTypeError, TypeError), (InputFileNotFoundError, FileNotFoundError),

@@ -36,8 +36,16 @@ def _finetuned(small, seed=0, dropout=None, shuffle=True):
     return finetuned_vgg(small, seed, dropout, shuffle, SIZE)
 
 
-def test_boundary_is_the_first_dropout_after_finetune(small):
-    vgg, batches, _ = _finetuned(small)
+@pytest.fixture(scope="module")
+def shared(small_shared):
+    """(vgg, batches, val_batches) on the module's copy, built once: for the tests that only check
+    what is cached and when. Fitting moves the head, never the frozen body, so the cache key (body
+    weights, files) is the same in every test; each test still starts with an empty cache."""
+    return finetuned_vgg(small_shared, 0, None, True, SIZE)
+
+
+def test_boundary_is_the_first_dropout_after_finetune(shared):
+    vgg, batches, _ = shared
     boundary = features.cache_boundary(vgg.model)
     assert vgg.model.layers[boundary].name == "fc1_dropout"
     _, body, head = features._trained_split(vgg.model)
@@ -109,19 +117,19 @@ def test_changed_weights_or_size_invalidate(small, computed):
     assert computed == [12, 12, 12]
 
 
-def test_interpolation_changes_the_key(small):
-    vgg, batches, _ = _finetuned(small)
+def test_interpolation_changes_the_key(shared, small_shared):
+    vgg, batches, _ = shared
     _, body, _ = features._trained_split(vgg.model)
     def key(**kwargs):
-        return features._key(body, vgg.get_batches(small / "train", **kwargs))
+        return features._key(body, vgg.get_batches(small_shared / "train", **kwargs))
 
     assert key(interpolation="nearest") != key(interpolation="bilinear")
     assert key(interpolation="nearest", batch_size=4) == key(interpolation="nearest", batch_size=8)
     assert features._key(body, batches) == key(interpolation=batches.interpolation)
 
 
-def test_a_leftover_temporary_file_is_never_read(small, computed, private_cache):
-    vgg, batches, _ = _finetuned(small)
+def test_a_leftover_temporary_file_is_never_read(shared, computed, private_cache):
+    vgg, batches, _ = shared
     _, body, _ = features._trained_split(vgg.model)
     key = features._key(body, batches)
     private_cache.mkdir(parents=True)
@@ -152,8 +160,8 @@ def test_a_crash_mid_write_leaves_no_cache(small, computed, private_cache, monke
     assert len(list(private_cache.glob("*.npz"))) == 1
 
 
-def test_a_truncated_cache_file_is_recomputed(small, computed, private_cache):
-    vgg, batches, _ = _finetuned(small)
+def test_a_truncated_cache_file_is_recomputed(shared, computed, private_cache):
+    vgg, batches, _ = shared
     vgg.fit(batches, verbose=0)
     (path,) = private_cache.glob("*.npz")
     path.write_bytes(path.read_bytes()[:1000])
@@ -217,14 +225,27 @@ def test_cached_then_plain_fit_share_the_optimizer(small):
     assert steps == 3 and int(vgg.model.optimizer.iterations) == 6  # one Adam, state carried on
 
 
-def test_mixed_precision_only_with_a_gpu():
-    policy = keras.mixed_precision.global_policy().name
+def test_enable_mixed_precision_is_the_devices_one(monkeypatch):
     from vggcourse import devices
 
-    if devices.accelerators():
-        pytest.skip("an accelerator is present: the policy would change")
-    assert features.enable_mixed_precision() is None
+    monkeypatch.setattr(devices, "_details", lambda: [])
+    monkeypatch.setattr(devices, "_cpu_computes_bfloat16", lambda: False)
+    policy = keras.mixed_precision.global_policy().name
+    assert features.enable_mixed_precision() is None  # a CPU without bfloat16: nothing changes
     assert keras.mixed_precision.global_policy().name == policy
+
+
+def test_a_cached_fit_keeps_no_reference_to_the_model(small):
+    import gc
+    import weakref
+
+    vgg, batches, val_batches = finetuned_vgg(small)
+    vgg.fit(batches, val_batches, nb_epoch=1, verbose=0)
+    assert features.cache_boundary(vgg.model) > 0  # the fit above ran on the cache
+    gone = weakref.ref(vgg.model)
+    del vgg
+    gc.collect()
+    assert gone() is None, "the feature cache's split kept the fitted model alive"
 
 
 def test_disk_cache_keeps_the_most_recently_used_files(tmp_path):
@@ -244,9 +265,9 @@ def _cache_files(folder):
 
 
 @pytest.mark.parametrize("damage", ["empty", "zeros", "random", "wrong_width"])
-def test_a_damaged_cache_file_is_named_recomputed_and_replaced(small, computed, private_cache,
+def test_a_damaged_cache_file_is_named_recomputed_and_replaced(shared, computed, private_cache,
                                                                capsys, damage):
-    vgg, batches, _ = _finetuned(small)
+    vgg, batches, _ = shared
     vgg.fit(batches, verbose=0)
     [path] = _cache_files(private_cache)
     good = np.load(path)["features"]

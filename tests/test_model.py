@@ -338,3 +338,36 @@ def test_a_failed_keras_weights_load_changes_nothing(saved, tmp_path, dogscats):
         vgg.model.load_weights(tmp_path / "other.weights.h5")
     for a, b in zip(vgg.model.get_weights(), before):
         np.testing.assert_array_equal(a, b)
+
+
+def test_course_lines_under_mixed_bfloat16(small, tmp_path):
+    """What `devices.enable_mixed_precision()` sets on a GPU or a bfloat16 CPU: the seven lines,
+    test and save/load work; the softmax gives float32 probabilities; the feature cache keeps
+    float32 and bfloat16 features apart; loss and predictions stay near float32's."""
+    keras.utils.set_random_seed(0)
+    Vgg16(weights=None, size=SIZE).model.save_weights(tmp_path / "w.weights.h5")
+    results = {}
+    try:
+        for policy in ("float32", "mixed_bfloat16"):
+            keras.mixed_precision.set_global_policy(policy)
+            vgg = Vgg16(weights=tmp_path / "w.weights.h5", size=SIZE)
+            batches = vgg.get_batches(small / "train", batch_size=4, shuffle=False)
+            keras.utils.set_random_seed(1)  # the same new softmax (float32 weights) for both
+            vgg.finetune(batches)
+            history = vgg.fit(batches, nb_epoch=1, verbose=0)
+            _, probs = vgg.test(small / "valid", batch_size=4)
+            results[policy] = (history.history["loss"][0], probs, vgg)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    loss, probs, bf16 = results["mixed_bfloat16"]
+    assert bf16.model.get_layer("block1_conv1").compute_dtype == "bfloat16"
+    assert bf16.model.layers[-1].compute_dtype == "float32"
+    assert probs.dtype == np.float32 and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+    # bfloat16 keeps 8 significant bits: the same job lands near float32's, not on it
+    assert abs(loss - results["float32"][0]) < 0.1
+    np.testing.assert_allclose(probs, results["float32"][1], atol=0.1)
+    assert not np.array_equal(probs, results["float32"][1])  # not float32 features from the cache
+    loaded = Vgg16.load(bf16.save(tmp_path / "bf16.keras"))
+    assert loaded.model.get_layer("block1_conv1").dtype_policy.name == "mixed_bfloat16"
+    x = sample_images(small, SIZE)
+    np.testing.assert_allclose(loaded.model.predict(x, verbose=0), bf16.model.predict(x, verbose=0), rtol=1e-6)

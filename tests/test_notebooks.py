@@ -47,7 +47,8 @@ def test_notebooks_have_a_parameters_cell_and_match_their_generator(tmp_path):
 
 @pytest.mark.slow
 def test_lesson1_runs_top_to_bottom(dogscats, tmp_path):
-    nb = _run("lesson1.ipynb", {"path": f"{dogscats}/", "size": (32, 32), "batch_size": 16,
+    data = _subset(dogscats, tmp_path / "data")
+    nb = _run("lesson1.ipynb", {"path": f"{data}/", "size": (32, 32), "batch_size": 16,
                                 "weights": None}, tmp_path)
     text = _text(nb)
     assert "Random weights" in text
@@ -71,7 +72,7 @@ def test_dogs_cats_redux_runs_top_to_bottom(dogscats, tmp_path):
 
 
 def _subset(dogscats, dest, n_train=24, n_valid=12):
-    """A smaller sample in the course layout (links to the shared images): lessons 2 and 3 train
+    """A smaller sample in the course layout (links to the shared images): the lessons train
     several models, and the suite must stay quick on a CPU."""
     for split, n in (("train", n_train), ("valid", n_valid)):
         for cls in ("cats", "dogs"):

@@ -9,6 +9,8 @@ import pytest  # noqa: E402
 from vggcourse.plotting import (gray, load_thumbnail, mk_size, mk_square, plot, plot_confusion_matrix,  # noqa: E402
                                 plots, to_plot)
 
+pytestmark = pytest.mark.backend_free  # never imports Keras: .ci/run's JAX run leaves it out
+
 
 @pytest.fixture
 def cat(dogscats):

@@ -13,6 +13,8 @@ import pytest
 from vggcourse.errors import UserInputError
 from vggcourse.prepare import RECORD_NAME, prepare_kaggle
 
+pytestmark = pytest.mark.backend_free  # never imports Keras: .ci/run's JAX run leaves it out
+
 REPO = Path(__file__).resolve().parents[1]
 SMALL = dict(valid=20, sample_train=10, sample_valid=6, seed=3)
 

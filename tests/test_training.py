@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import finetuned_vgg
+from conftest import copy_sample, finetuned_vgg
 from vggcourse import features, training
 from vggcourse.image import ImageDataGenerator
 from vggcourse.model import Vgg16
@@ -255,6 +255,32 @@ def test_tta_zero_is_plain_test_and_rows_stay_in_file_order(small):
     assert not np.allclose(augmented, plain, atol=1e-7)
 
 
+def test_tta_with_a_file_broken_after_the_scan_keeps_its_row_empty(small, tmp_path):
+    from vggcourse import tta
+
+    vgg, _, _ = _finetuned(small)
+    folder = copy_sample(small, tmp_path / "damaged", counts=(("valid", 3),)) / "valid"
+    batches = vgg.get_batches(folder, batch_size=4, shuffle=False)
+    broken = batches.filepaths[1]
+    with open(broken, "wb") as file:  # overwritten with garbage after the scan
+        file.write(b"not a jpeg at all" * 10)
+    with pytest.warns(UserWarning, match="could not be decoded"):
+        probs = tta.predict(vgg, batches, tta=2)
+    assert probs.shape == (len(batches.filenames), 2) == (6, 2)
+    assert np.isnan(probs[1]).all() and np.isfinite(np.delete(probs, 1, axis=0)).all()
+
+
+def test_for_inference_augments_reproducibly_without_a_new_scan(small):
+    batches = ImageDataGenerator().flow_from_directory(small / "valid", target_size=SIZE, batch_size=4)
+    gen = ImageDataGenerator(horizontal_flip=True, width_shift_range=0.2)
+    first, again, other = (batches.for_inference(gen=gen, seed=seed)[0] for seed in (3, 3, 4))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+    assert batches.for_inference(gen=gen, seed=3).filenames == batches.filenames
+    with pytest.raises(TypeError, match=r"`gen` must be an ImageDataGenerator.*Received: gen='flip'"):
+        batches.for_inference(gen="flip")
+
+
 # -- bad input -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("call, message", [
@@ -270,6 +296,16 @@ def test_bad_input_names_the_argument(small, call, message):
     vgg, batches, _ = _finetuned(small)
     with pytest.raises(ValueError, match=message):
         call(vgg, batches)
+
+
+@pytest.mark.parametrize("max_lr, total_steps, message", [
+    (0, 10, r"`max_lr` must be a positive number. Received: max_lr=0"),
+    (1e-3, 0, r"`total_steps` must be a whole number >= 1.*Received: total_steps=0"),
+    (1e-3, 2.5, r"`total_steps` must be a whole number >= 1.*Received: total_steps=2.5"),
+])
+def test_one_cycle_callback_checks_its_arguments(max_lr, total_steps, message):
+    with pytest.raises(ValueError, match=message):
+        training.OneCycle(max_lr, total_steps)
 
 
 def test_plot_history_figure(small):

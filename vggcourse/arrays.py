@@ -20,9 +20,26 @@ from keras.utils import PyDataset
 from vggcourse._atomic import write_atomically
 from vggcourse.errors import InputFileNotFoundError, UserInputError, UserTypeError
 
-__all__ = ["save_array", "load_array", "onehot", "MixIterator"]
+__all__ = ["save_array", "load_array", "onehot", "MixIterator", "host_array"]
 
 DEFAULT_CHUNK_BYTES = 64 * 2**20
+
+
+def host_array(value):
+    """A tensor's or variable's values as a NumPy array, to read (hash, write to a file), not to keep.
+
+    No copy where the backend allows it (JAX, PyTorch on CPU), one on TensorFlow;
+    `keras.ops.convert_to_numpy` makes two there, which for VGG16's 537 MB of weights costs about
+    a second. The result may share memory with `value`: copy it to keep a snapshot.
+
+        digest = hashlib.sha256(host_array(layer.kernel)).hexdigest()
+    """
+    try:
+        return np.asarray(value)
+    except (TypeError, RuntimeError, ValueError):  # e.g. a GPU tensor that needs an explicit copy
+        import keras
+
+        return np.asarray(keras.ops.convert_to_numpy(value))
 
 
 def _as_storable(arr):

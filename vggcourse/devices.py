@@ -2,7 +2,7 @@
 
     from vggcourse import devices
     devices.accelerators()              # ['gpu:0', 'gpu:1'] on a two-GPU machine, [] on a CPU
-    devices.enable_mixed_precision()    # 'mixed_bfloat16' on an A100/H100, 'mixed_float16' on older GPUs
+    devices.enable_mixed_precision()    # 'mixed_bfloat16' on an H100 or a bf16 CPU, 'mixed_float16' on older GPUs
     devices.use_all_devices()           # 2: fit, predict and the feature pass use both GPUs
     with devices.model_scope():         # build and compile models in it (needed on TensorFlow)
         vgg = Vgg16()
@@ -21,8 +21,10 @@ logical CPU devices) to check that two devices give one device's results.
 import collections
 import contextlib
 import math
+import os
 import re
 import warnings
+from pathlib import Path
 
 import keras
 
@@ -108,19 +110,50 @@ def accelerators():
     return [device.name for device in _details()]
 
 
-def enable_mixed_precision():
-    """Compute in bfloat16 where every accelerator has it, else float16; nothing on CPU.
+def _cpu_has_bfloat16(cpuinfo="/proc/cpuinfo"):
+    """The CPU has bfloat16 dot-product instructions (AVX512-BF16 or AMX-BF16: Intel Sapphire Rapids
+    and later, AMD Zen 4 and later), as Linux lists them in /proc/cpuinfo; False where unknown."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags))
 
-    Returns the Keras dtype policy set (`'mixed_bfloat16'` or `'mixed_float16'`), or None on a
-    machine without an accelerator (on CPUs half precision is slower). Weights stay float32;
-    Keras adds loss scaling for float16 when a model is compiled. Call it before building a model:
+
+def _cpu_computes_bfloat16(cpuinfo="/proc/cpuinfo"):
+    """bfloat16 convolutions run on the CPU's bfloat16 instructions with this backend: TensorFlow
+    with oneDNN (on unless TF_ENABLE_ONEDNN_OPTS=0) and PyTorch do; JAX's CPU backend does not."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow" and os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") == "0":
+        return False
+    return backend in ("tensorflow", "torch") and _cpu_has_bfloat16(cpuinfo)
+
+
+def enable_mixed_precision():
+    """Compute in bfloat16 where the hardware has it, else float16 on accelerators; else nothing.
+
+    Returns the Keras dtype policy set, or None:
+
+    - `'mixed_bfloat16'` where every accelerator has fast bfloat16 (A100, H100, TPUs, MI200+), and
+      on a CPU-only machine whose CPU has bfloat16 instructions (AVX512-BF16 / AMX) when the
+      backend uses them (TensorFlow with oneDNN, PyTorch; not JAX);
+    - `'mixed_float16'` on other accelerators;
+    - None on other CPUs, where half precision is slower.
+
+    Weights stay float32 and the softmax computes in float32; Keras adds loss scaling for float16
+    when a model is compiled. Results differ from float32 in about the third significant digit.
+    Call it before building a model:
 
         devices.enable_mixed_precision(); vgg = Vgg16()
     """
     found = _details()
-    if not found:
+    if found:
+        policy = "mixed_bfloat16" if all(device.bfloat16 for device in found) else "mixed_float16"
+    elif _cpu_computes_bfloat16():
+        policy = "mixed_bfloat16"
+    else:
         return None
-    policy = "mixed_bfloat16" if all(device.bfloat16 for device in found) else "mixed_float16"
     keras.mixed_precision.set_global_policy(policy)
     return policy
 

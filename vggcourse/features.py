@@ -52,6 +52,7 @@ import keras
 import numpy as np
 
 from vggcourse import devices
+from vggcourse.arrays import host_array
 from vggcourse._atomic import write_atomically
 from vggcourse.errors import UserTypeError
 
@@ -185,7 +186,7 @@ def _layers_digest(layers):
         hasher.update(type(layer).__name__.encode())
         hasher.update(json.dumps(config, sort_keys=True, default=str).encode())
         for weight in layer.weights:
-            array = np.ascontiguousarray(keras.ops.convert_to_numpy(weight))
+            array = np.ascontiguousarray(host_array(weight))
             hasher.update(f"{array.dtype}{array.shape}".encode())
             hasher.update(memoryview(array).cast("B"))
     return hasher.hexdigest()
@@ -521,8 +522,11 @@ def fit(model, x, validation_data=None, epochs=1, cache=True, **fit_kwargs):
         model, head, fit_kwargs.pop("callbacks", None), verbose, epochs, steps)
     model.stop_training = False
     head.history = history  # Keras' fit returns `self.history`; the History lives in our list
-    head.fit(train, validation_data=validation, epochs=epochs, callbacks=callbacks, verbose=verbose,
-             **fit_kwargs)
+    try:
+        head.fit(train, validation_data=validation, epochs=epochs, callbacks=callbacks, verbose=verbose,
+                 **fit_kwargs)
+    finally:
+        head.history = None  # history.model is `model`: kept here, `_splits` would never free it
     return history
 
 
@@ -563,12 +567,14 @@ def predict(model, batches, verbose="auto", cache=True):
     return preds
 
 
-def predict_in_order(model, batches, batch_size=None, cache=True, verbose=0):
+def predict_in_order(model, batches, batch_size=None, cache=True, verbose=0, gen=None, seed=None):
     """Predictions of `model` (a Keras model or a `Vgg16`) for every file of `batches`, in
     `batches.filenames` order, whatever `batches.shuffle` is; from cached features where they apply.
 
     The one function that predicts a folder in file order: `Vgg16.test`, `Interpretation.from_vgg`,
-    the Kaggle helpers and the command line call it.
+    test-time augmentation, the Kaggle helpers and the command line call it. With `gen` (an
+    `ImageDataGenerator`) the images are augmented by it, reproducibly for `seed`, and the whole
+    model runs.
 
         probs = predict_in_order(vgg, val_batches)     # row i is val_batches.filenames[i]
     """
@@ -576,7 +582,7 @@ def predict_in_order(model, batches, batch_size=None, cache=True, verbose=0):
     if not _from_folder(batches):
         raise UserTypeError(f"`batches` must be folder batches (vgg.get_batches / flow_from_directory), "
                         f"whose `filenames` give the order. Received: {type(batches).__name__}")
-    ordered = batches.for_inference(batch_size)
+    ordered = batches.for_inference(batch_size, gen=gen, seed=seed)
     preds = predict(model, ordered, verbose=verbose, cache=cache)
     if preds is None:
         options = {"cache": cache} if isinstance(model, CachedSequential) else {}

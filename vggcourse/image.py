@@ -30,7 +30,7 @@ from PIL import Image
 from vggcourse import augment, decode
 from vggcourse.arrays import onehot
 from vggcourse.decode import IMAGE_EXTENSIONS, INTERPOLATIONS
-from vggcourse.errors import InputFileNotFoundError, UserInputError
+from vggcourse.errors import InputFileNotFoundError, UserInputError, UserTypeError
 
 __all__ = ["ArrayIterator", "DirectoryIterator", "ImageDataGenerator", "array_to_img",
            "find_problems", "find_unreadable_images", "img_to_array", "load_image", "load_img"]
@@ -644,14 +644,22 @@ class DirectoryIterator(_BatchIterator):
         with _FAILED_LOCK:
             return sorted(self._scan.failed)
 
-    def for_inference(self, batch_size=None):
+    def for_inference(self, batch_size=None, gen=None, seed=None):
         """The same files in `filenames` order: no shuffle, no labels, no random augmentation.
 
+        With `gen` (an `ImageDataGenerator`), the images are transformed by it instead, reproducibly
+        for a given `seed` (test-time augmentation). The folder is not scanned again.
+
             predictions = model.predict(batches.for_inference())  # row i is batches.filenames[i]
+            flipped = batches.for_inference(gen=ImageDataGenerator(horizontal_flip=True), seed=1)
         """
+        if gen is not None and not isinstance(gen, ImageDataGenerator):
+            raise UserTypeError(f"`gen` must be an ImageDataGenerator (or None: no augmentation). "
+                                f"Received: gen={gen!r}")
         return DirectoryIterator(
-            self.directory, ImageDataGenerator(rescale=self.image_data_generator.rescale),
-            self.target_size, None, batch_size or self.batch_size, False, self.seed,
+            self.directory, gen or ImageDataGenerator(rescale=self.image_data_generator.rescale),
+            self.target_size, None, batch_size or self.batch_size, False,
+            self.seed if seed is None else seed,
             interpolation=self.interpolation, _scan=self._scan, workers=self.workers,
             use_multiprocessing=self.use_multiprocessing, max_queue_size=self.max_queue_size)
 

@@ -250,9 +250,8 @@ class Vgg16:
         if isinstance(max_lr, slice):
             self.set_lr(max_lr)
             max_lr = max_lr.stop
-        max_lr = training._check_rate("max_lr", max_lr)
         steps = kwargs.get("steps_per_epoch") or len(batches)
-        cycle = training.OneCycle(max_lr, steps * int(nb_epoch))
+        cycle = training.OneCycle(max_lr, steps * int(nb_epoch))  # checks max_lr
         callbacks = [cycle, *(kwargs.pop("callbacks", None) or [])]
         history = self.fit(batches, val_batches, nb_epoch=nb_epoch, cache=cache, callbacks=callbacks, **kwargs)
         history.one_cycle = cycle

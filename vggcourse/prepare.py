@@ -360,7 +360,7 @@ def _read_record(root):
     if not path.is_file():
         return None
     damaged = (f"it records an earlier run of prepare_kaggle: restore it from a backup, or start "
-               f"from a fresh copy of Kaggle's download")
+               "from a fresh copy of Kaggle's download")
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:

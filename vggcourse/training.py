@@ -12,6 +12,7 @@ Training goes through the model's own `fit`, so on `vgg.model` it uses the featu
 callbacks here see the whole model.
 """
 import math
+import numbers
 
 import keras
 import numpy as np
@@ -328,7 +329,10 @@ class OneCycle(keras.callbacks.Callback):
 
     def __init__(self, max_lr, total_steps, **schedule):
         super().__init__()
-        self.max_lr, self.total_steps, self.schedule = max_lr, int(total_steps), schedule
+        if isinstance(total_steps, bool) or not isinstance(total_steps, numbers.Integral) or total_steps < 1:
+            raise UserInputError(f"`total_steps` must be a whole number >= 1: the training steps the cycle "
+                                 f"spans (steps per epoch times epochs). Received: total_steps={total_steps!r}")
+        self.max_lr, self.total_steps, self.schedule = _check_rate("max_lr", max_lr), int(total_steps), schedule
         self.lrs, self.betas = [], []
 
     def on_train_begin(self, logs=None):

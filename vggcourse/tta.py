@@ -31,19 +31,6 @@ def _check_tta(tta):
     return int(tta)
 
 
-def _augmented_copy(batches, gen, seed):
-    """Batches over the same files in the same order, augmented by `gen` with `seed`."""
-    labelled = batches.class_mode is not None
-    copy = gen.flow_from_directory(
-        batches.directory, target_size=batches.target_size, class_mode=None, shuffle=False,
-        batch_size=max(batches.batch_size, 32), seed=seed, interpolation=batches.interpolation,
-        classes=batches.class_names if labelled else None)
-    if list(copy.filenames) != list(batches.filenames):
-        raise RuntimeError(f"the files under {batches.directory} changed during prediction "
-                           f"({len(batches.filenames)} before, {len(copy.filenames)} now); run again")
-    return copy
-
-
 def predict(model, batches, tta=0, gen=None):
     """Probabilities for every file of `batches`, in `batches.filenames` order, with `tta` passes.
 
@@ -60,5 +47,6 @@ def predict(model, batches, tta=0, gen=None):
         gen = default_generator(rescale=getattr(batches.image_data_generator, "rescale", None))
     total = probs.astype("float64")
     for seed in range(tta):
-        total += np.asarray(model.predict(_augmented_copy(batches, gen, seed), verbose=0))
+        total += features.predict_in_order(model, batches, batch_size=max(batches.batch_size, 32),
+                                           gen=gen, seed=seed)
     return (total / (tta + 1)).astype(probs.dtype)

@@ -41,6 +41,7 @@ import numpy as np
 
 from vggcourse import convert
 from vggcourse._atomic import write_atomically
+from vggcourse.arrays import host_array
 from vggcourse.errors import InputFileNotFoundError, UserInputError, VggcourseError
 
 __all__ = [
@@ -503,6 +504,6 @@ def save_weights(model, path):
                 names = [v.name.encode("utf8") for v in layer.weights]
                 group.attrs["weight_names"] = np.array(names, dtype="S") if names else np.array([], "S1")
                 for name, variable in zip(names, layer.weights):
-                    group.create_dataset(name.decode("utf8"), data=keras.ops.convert_to_numpy(variable))
+                    group.create_dataset(name.decode("utf8"), data=host_array(variable))
 
     return write_atomically(path, write)
