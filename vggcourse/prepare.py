@@ -359,7 +359,7 @@ def _read_record(root):
     path = root / RECORD_NAME
     if not path.is_file():
         return None
-    damaged = (f"it records an earlier run of prepare_kaggle: restore it from a backup, or start "
+    damaged = ("it records an earlier run of prepare_kaggle: restore it from a backup, or start "
                "from a fresh copy of Kaggle's download")
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
