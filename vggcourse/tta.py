@@ -8,7 +8,6 @@ The plain pass uses the feature cache where it applies; augmented passes run the
 """
 import numbers
 
-
 from vggcourse import features
 from vggcourse.errors import UserInputError
 
