@@ -283,6 +283,11 @@ def test_for_inference_augments_reproducibly_without_a_new_scan(small):
 
 # -- bad input -----------------------------------------------------------------------------------
 
+@pytest.fixture(scope="module")
+def finetuned_once(small_shared):
+    return _finetuned(small_shared)
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda vgg, b: vgg.unfreeze("nope"), r"`from_layer` must name a layer.*'fc1'.*Received: from_layer='nope'"),
     (lambda vgg, b: vgg.unfreeze(99), r"`from_layer` must be a layer index from -\d+ to \d+.*Received: from_layer=99"),
@@ -292,8 +297,8 @@ def test_for_inference_augments_reproducibly_without_a_new_scan(small):
     (lambda vgg, b: vgg.lr_find(b, start_lr=1e-2, end_lr=1e-4), r"`end_lr` must be above `start_lr`.*Received: start_lr=0.01, end_lr=0.0001"),
     (lambda vgg, b: vgg.fit_one_cycle(b, max_lr=-1), r"`max_lr` must be a positive number. Received: max_lr=-1"),
 ])
-def test_bad_input_names_the_argument(small, call, message):
-    vgg, batches, _ = _finetuned(small)
+def test_bad_input_names_the_argument(finetuned_once, call, message):
+    vgg, batches, _ = finetuned_once  # every call fails at its argument check, changing nothing
     with pytest.raises(ValueError, match=message):
         call(vgg, batches)
 
