@@ -49,6 +49,20 @@ def test_usage_errors_exit_2_with_one_line():
     assert result.returncode == 2 and "positive whole number" in result.stderr
 
 
+def test_a_missing_data_folder_is_refused_before_keras_starts(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from vggcourse.cli import main; "
+            "codes = [main(['finetune', sys.argv[1]]), main(['submit', sys.argv[2], 'm.keras'])]; "
+            "print(codes, 'keras' in sys.modules)")
+    (tmp_path / "no_test").mkdir()
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "missing"), str(tmp_path / "no_test")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["[2,", "2]", "False"], out.stderr[-2000:]
+    assert "missing' does not exist" in out.stderr and "has no test/" in out.stderr
+
+
 def test_finetune_writes_models_history_and_plots(finetuned):
     for name in ("best.keras", "last.keras", "last.weights.h5", "history.json"):
         assert (finetuned / name).is_file(), name
@@ -281,6 +295,9 @@ def test_finetune_flags_reach_the_workflow(monkeypatch, tmp_path):
         return SimpleNamespace(best_val_accuracy=0.5, best_epoch=0, out=tmp_path, pngs=[], lr_suggestion=3e-4)
 
     monkeypatch.setattr("vggcourse.workflow.finetune_directory", finetune_directory)
+    monkeypatch.chdir(tmp_path)
+    for name in ("d/train", "d/valid"):  # the layout check runs before the (faked) workflow
+        (tmp_path / name).mkdir(parents=True)
     assert main(["finetune", "d", "--unfreeze", "fc1", "--one-cycle", "--lr-find", "--tta", "3"]) == 0
     assert seen["unfreeze"] == "fc1" and seen["one_cycle"] is True and seen["lr_find"] is True
     assert seen["tta"] == 3
@@ -291,8 +308,11 @@ def test_finetune_flags_reach_the_workflow(monkeypatch, tmp_path):
     assert main(["finetune", "d", "--unfreeze", "0"]) == 0 and seen["unfreeze"] == 0  # index 0: every layer
 
 
-def test_tta_reaches_predict_and_submit(monkeypatch, capsys):
+def test_tta_reaches_predict_and_submit(monkeypatch, capsys, tmp_path):
     import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "test").mkdir()  # the layout check runs before the (faked) workflow
 
     seen = []
 

@@ -269,17 +269,29 @@ def build_parser():
 _WITHOUT_KERAS = ("prepare", "port")  # commands that never import Keras: no need to start it early
 
 
+def _check_before_keras(args):
+    """The checks that need no Keras, made before its seconds of start-up: a wrong folder is
+    reported at once."""
+    from vggcourse.prepare import check_course_layout
+
+    if args.command == "finetune":
+        check_course_layout(args.data)
+    elif args.command == "submit":
+        check_course_layout(args.data, needs=("test",))
+
+
 def main(argv=None):
     """Run the command line; returns the exit code (0 ok, 1 failure, 2 bad usage or input)."""
     args = build_parser().parse_args(argv)
-    if args.command not in _WITHOUT_KERAS:
-        from vggcourse._console import quiet_tensorflow
-
-        quiet_tensorflow()  # TensorFlow's start-up lines stay out of the output (VGGCOURSE_DEBUG=1 shows them)
     if getattr(args, "weights", None) == "none":
         args.weights = None
     debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
+        _check_before_keras(args)
+        if args.command not in _WITHOUT_KERAS:
+            from vggcourse._console import quiet_tensorflow
+
+            quiet_tensorflow()  # TensorFlow's start-up lines stay out of the output (VGGCOURSE_DEBUG=1 shows them)
         return args.func(args) or 0
     except KeyboardInterrupt:
         print(f"vggcourse {args.command}: interrupted", file=sys.stderr)

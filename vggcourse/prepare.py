@@ -29,12 +29,34 @@ from vggcourse._atomic import write_atomically
 from vggcourse.decode import is_image_name
 from vggcourse.errors import InputFileNotFoundError, UserInputError
 
-__all__ = ["prepare_kaggle", "PreparePlan", "RECORD_NAME"]
+__all__ = ["check_course_layout", "prepare_kaggle", "PreparePlan", "RECORD_NAME"]
 
 RECORD_NAME = ".vggcourse-prepare.json"
 CLASS_FOLDERS = {"cat": "cats", "dog": "dogs"}
 LABELLED_FOLDERS = [f"{split}/{cls}" for split in ("train", "valid") for cls in ("cats", "dogs")]
 _LABELLED_NAME = re.compile(r"^(cat|dog)\.\d+\.jpg$")
+
+
+def check_course_layout(data, needs=("train", "valid")):
+    """`data` as a Path, after checking it is a folder with the sub-folders `needs`; else an error
+    naming what is missing and the layout expected (without importing Keras: quick in the CLI).
+
+        data = check_course_layout("data/dogscats")              # train/ and valid/
+        data = check_course_layout("data/dogscats", ("test",))
+    """
+    data = Path(data)
+    layout = " and ".join(f"{data}/{name}/<class>/*.jpg" for name in needs)
+    if not data.is_dir():
+        raise InputFileNotFoundError(
+            f"data folder {str(data)!r} does not exist; expected the course layout {layout}")
+    missing = [name for name in needs if not (data / name).is_dir()]
+    if missing:
+        hint = (f" (for Kaggle's flat layout run `vggcourse prepare {data}` first)"
+                if "train" in needs else "")
+        raise InputFileNotFoundError(
+            f"data folder {str(data)!r} has no {', '.join(n + '/' for n in missing)}; expected "
+            f"{layout}{hint}")
+    return data
 
 
 @dataclass

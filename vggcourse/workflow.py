@@ -15,6 +15,7 @@ import keras
 
 from vggcourse._atomic import write_atomically
 from vggcourse.errors import InputFileNotFoundError, UserInputError
+from vggcourse.prepare import check_course_layout
 
 __all__ = ["EpochCheckpoints", "FinetuneResult", "finetune_directory", "predict_directory", "submit_directory"]
 
@@ -31,22 +32,6 @@ class FinetuneResult:
     last_model: Path = None
     pngs: list = field(default_factory=list)
     lr_suggestion: float = None  # with lr_find=True: the finder's suggested rate
-
-
-def _check_data_dir(data, needs=("train", "valid")):
-    data = Path(data)
-    layout = " and ".join(f"{data}/{name}/<class>/*.jpg" for name in needs)
-    if not data.is_dir():
-        raise InputFileNotFoundError(
-            f"data folder {str(data)!r} does not exist; expected the course layout {layout}")
-    missing = [name for name in needs if not (data / name).is_dir()]
-    if missing:
-        hint = (f" (for Kaggle's flat layout run `vggcourse prepare {data}` first)"
-                if "train" in needs else "")
-        raise InputFileNotFoundError(
-            f"data folder {str(data)!r} has no {', '.join(n + '/' for n in missing)}; expected "
-            f"{layout}{hint}")
-    return data
 
 
 def _check_positive(name, value):
@@ -105,7 +90,7 @@ def finetune_directory(data, epochs=1, batch_size=64, lr=None, size=224, weights
     from `weights` / `size` / `batch_norm`; `train_bn` goes to `vgg.unfreeze`; `callbacks` run
     after the checkpoints in the one `fit`.
     """
-    data = _check_data_dir(data)
+    data = check_course_layout(data)
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("size", size)):
         _check_positive(name, value)
     if lr is not None:
@@ -198,7 +183,7 @@ def submit_directory(data, model_path, out="submission.csv", batch_size=64, posi
     """
     from vggcourse import kaggle
 
-    data = _check_data_dir(data, needs=("test",))
+    data = check_course_layout(data, needs=("test",))
     batches, probs, vgg = predict_directory(model_path, data / "test", batch_size=batch_size, tta=tta)
     kind = "binary" if len(vgg.classes) == 2 else "multiclass"
     if kind == "binary" and positive is None:
