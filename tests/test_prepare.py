@@ -262,3 +262,17 @@ def test_script_bad_input_exits_2_with_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert "no train/ folder in" in result.stderr
+
+
+def test_check_course_layout_names_what_is_missing(tmp_path):
+    from vggcourse.prepare import check_course_layout
+
+    with pytest.raises(FileNotFoundError, match=r"'.*nowhere' does not exist; expected the course layout .*train/"):
+        check_course_layout(tmp_path / "nowhere")
+    (tmp_path / "train").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"has no valid/;.*vggcourse prepare"):
+        check_course_layout(tmp_path)
+    (tmp_path / "valid").mkdir()
+    assert check_course_layout(str(tmp_path)) == tmp_path
+    with pytest.raises(FileNotFoundError, match=r"has no test/; expected .*test/<class>/\*\.jpg$"):
+        check_course_layout(tmp_path, needs=("test",))
