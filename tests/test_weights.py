@@ -229,6 +229,25 @@ def test_keras3_file_with_a_course_name_loads(tmp_path):
     assert _same(target, source.get_weights())
 
 
+def test_a_new_vgg_loads_without_the_undo_copy(tmp_path, monkeypatch):
+    """Vgg16(weights=...) loads into a model just built: a failure raises out of the constructor,
+    so the copy of every weight that undoes a failed load is skipped (2 s for VGG16 at 224)."""
+    source = build_vgg16((32, 32), include_top=True)
+    source.save_weights(tmp_path / "m.weights.h5")
+    weights.save_weights(source, tmp_path / "course.h5")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("load_weights_atomically was called for a new model")
+
+    monkeypatch.setattr(weights, "load_weights_atomically", refuse)
+    for name in ("m.weights.h5", "course.h5"):
+        assert _same(Vgg16(weights=tmp_path / name, size=(32, 32)).model, source.get_weights())
+    with pytest.raises(AssertionError, match="was called"):  # any other load still can be undone
+        weights.load_weights(build_vgg16((32, 32), include_top=True), tmp_path / "course.h5")
+    with pytest.raises(UserInputError, match="does not fit the model"):
+        Vgg16(weights=tmp_path / "m.weights.h5", size=(64, 64))
+
+
 def test_load_weights_atomically_restores_weights_and_optimizer_state(tmp_path):
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")])
     model.compile(optimizer="adam", loss="mse")

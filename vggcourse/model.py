@@ -106,8 +106,8 @@ class Vgg16:
         with devices.model_scope():  # several devices after devices.use_all_devices()
             self.model = build_vgg16(size, include_top, self.batch_norm)
         self.classes = imagenet_class_names() if include_top else []
-        if weights is not None:
-            weights_lib.load_weights(self.model, weights)
+        if weights is not None:  # a failed load raises out of __init__: no undo copy needed
+            weights_lib.load_weights(self.model, weights, atomic=False)
 
     # -- data ------------------------------------------------------------------------------------
 

@@ -406,7 +406,7 @@ def _check_shapes(layer, source, arrays, path):
             )
 
 
-def load_weights(model, path):
+def load_weights(model, path, atomic=True):
     """Load the HDF5 weight file `path` into `model`, checking every layer before assigning any.
 
     Layers are matched by name when the file uses the model's layer names (Keras' published
@@ -414,26 +414,34 @@ def load_weights(model, path):
     Keras 1 files). Extra layers in the file are ignored (a full file loads into a model without
     its top); a model layer with no weights in the file, or of another shape, raises
     `UserInputError` naming the layer and both shapes. A Keras 3 `.weights.h5` file is loaded by
-    Keras. Whatever fails, the model is left unchanged.
+    Keras. Whatever fails, the model is left unchanged. `atomic=False` skips the copy of every
+    weight that makes this so: for a model just built, which a failed load discards anyway.
+
+        load_weights(vgg.model, "ft1.h5")
     """
     path = Path(path)
     if path.is_file() and _is_keras3_weights_file(path):
-        return load_weights_atomically(model, path, lambda p: _load_keras3_file(model, p))
-    groups = read_weight_groups(path)
-    pairs = _match_layers(model, groups, path)
-    theano = _stored_as_theano(pairs)
-    flatten_hwc = _flatten_inputs(model) if theano else {}
-    checked = []
-    for layer, source, arrays in pairs:
-        if theano:
-            arrays = _from_theano(layer, arrays, flatten_hwc.get(layer.name))
-        _check_shapes(layer, source, arrays, path)
-        checked.append((layer, arrays))
+        def assign(file):
+            _load_keras3_file(model, file)
+    else:
+        groups = read_weight_groups(path)
+        pairs = _match_layers(model, groups, path)
+        theano = _stored_as_theano(pairs)
+        flatten_hwc = _flatten_inputs(model) if theano else {}
+        checked = []
+        for layer, source, arrays in pairs:
+            if theano:
+                arrays = _from_theano(layer, arrays, flatten_hwc.get(layer.name))
+            _check_shapes(layer, source, arrays, path)
+            checked.append((layer, arrays))
 
-    def assign(_):
-        for layer, arrays in checked:
-            layer.set_weights(arrays)
+        def assign(_):
+            for layer, arrays in checked:
+                layer.set_weights(arrays)
 
+    if not atomic:
+        assign(path)
+        return model
     return load_weights_atomically(model, path, assign)
 
 
