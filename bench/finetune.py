@@ -122,7 +122,7 @@ def vggcourse_mixed_job(data, size, batch_size, epochs, weights, verbose):
         seconds, history, vgg = vggcourse_job(data, size, batch_size, epochs, weights, verbose)
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    history.history["policy"] = [policy or "float32 (nothing to enable here)"]
+    print(f"  enable_mixed_precision() set {policy or 'nothing (float32 stays)'}", flush=True)
     return seconds, history, vgg
 
 
@@ -207,7 +207,7 @@ def finetune(args, weights):
             if "checkpoint_write_s" in history.history:
                 times.setdefault(f"{name}, minus the file writes", []).append(
                     seconds - history.history["checkpoint_write_s"][-1])
-            last = {k: v[-1] if isinstance(v[-1], str) else round(v[-1], 4) for k, v in history.history.items()}
+            last = {k: round(v[-1], 4) for k, v in history.history.items()}
             print(f"  {name:>40} run {repeat + 1}: {seconds:7.1f} s  last epoch {last}",
                   flush=True)
     print(f"\nFine-tune, {args.epochs} epochs at {args.size}x{args.size}, batch {args.batch_size}"
