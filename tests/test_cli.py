@@ -86,7 +86,8 @@ def test_predict_lists_every_file(dogscats, finetuned, tmp_path):
     assert len(rows) == 101 and {r[1] for r in rows[1:]} <= {"cats", "dogs"}
 
 
-def test_submit_writes_a_checked_submission_and_refuses_a_wrong_count(dogscats, finetuned, tmp_path, capsys):
+def test_submit_writes_a_checked_submission_and_refuses_a_wrong_count(dogscats, finetuned, tmp_path, capsys,
+                                                                     monkeypatch):
     out = tmp_path / "submission.csv"
     assert main(["submit", str(dogscats), str(finetuned / "best.keras"), "--out", str(out)]) == 0
     lines = out.read_text().splitlines()
@@ -94,10 +95,16 @@ def test_submit_writes_a_checked_submission_and_refuses_a_wrong_count(dogscats, 
     assert all(0.05 <= float(line.split(",")[1]) <= 0.95 for line in lines[1:])
     capsys.readouterr()
     refused = tmp_path / "refused.csv"
+    from vggcourse import workflow
+
+    def must_not_predict(*args, **kwargs):
+        raise AssertionError("a wrong --expected-rows must be refused before the model predicts")
+
+    monkeypatch.setattr(workflow, "predict_directory", must_not_predict)
     code = main(["submit", str(dogscats), str(finetuned / "best.keras"), "--out", str(refused),
                  "--expected-rows", "12500"])  # in this process: the exit codes of a new one are tested above
     err = capsys.readouterr().err
-    assert code == 2 and "12500" in err and "Traceback" not in err
+    assert code == 2 and "holds 100 test images" in err and "12500" in err and "Traceback" not in err
     assert not refused.exists()
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from vggcourse.errors import UserInputError
-from vggcourse.kaggle import (best_clip, do_clip, file_ids, log_loss, predict_in_order, score_submission,
-                              submit, write_submission)
+from vggcourse.kaggle import (best_clip, check_expected_rows, do_clip, file_ids, log_loss, predict_in_order,
+                              score_submission, submit, write_submission)
 
 CATS_DOGS = {"cats": 0, "dogs": 1}
 
@@ -119,6 +119,14 @@ def test_row_count_must_match_test_folder(tmp_path, dogscats):
         write_submission(tmp_path / "bad.csv", p[1:], filenames=files[1:], class_indices=CATS_DOGS,
                          test_dir=test_dir)
     assert not (tmp_path / "bad.csv").exists()
+
+
+def test_expected_rows_are_checked_against_the_folder_before_predicting(dogscats):
+    check_expected_rows(dogscats / "test", 100)
+    with pytest.raises(UserInputError, match=r"holds 100 test images; the competition expects 12500 rows"):
+        check_expected_rows(dogscats / "test", 12500)
+    with pytest.raises(FileNotFoundError, match="check_expected_rows: `test_dir` .*nope' is not a folder"):
+        check_expected_rows(dogscats / "nope", 12500)
 
 
 def test_do_clip_bounds_for_many_classes():

@@ -25,7 +25,7 @@ from vggcourse.errors import InputFileNotFoundError, UserInputError, UserTypeErr
 
 __all__ = [
     "write_submission", "score_submission", "submit", "predict_in_order", "best_clip", "do_clip",
-    "log_loss", "file_ids", "Score",
+    "log_loss", "file_ids", "Score", "check_expected_rows",
 ]
 
 REDUX = "dogs-vs-cats-redux-kernels-edition"
@@ -147,7 +147,7 @@ def predict_in_order(model, batches, batch_size=None):
     return features.predict_in_order(model, batches, batch_size=batch_size)
 
 
-def _count_images(folder):
+def _count_images(folder, name="write_submission: `test_dir`"):
     """Image files under `folder`, counted as the batches' scan finds them (`vggcourse.image`).
 
     The files directly in `folder` and everything inside its sub-folders; hidden files and folders
@@ -155,7 +155,7 @@ def _count_images(folder):
     a linked class folder), links to folders deeper down are not: a link loop is never walked.
     """
     if not os.path.isdir(folder):
-        raise InputFileNotFoundError(f"write_submission: `test_dir` {os.fspath(folder)!r} is not a folder")
+        raise InputFileNotFoundError(f"{name} {os.fspath(folder)!r} is not a folder")
     count = 0
     with os.scandir(folder) as entries:
         for entry in entries:
@@ -166,6 +166,21 @@ def _count_images(folder):
             elif is_image_name(entry.name):
                 count += 1
     return count
+
+
+def check_expected_rows(test_dir, expected_rows):
+    """Refuse at once, before any prediction, when `test_dir` does not hold `expected_rows` images.
+
+    `write_submission` checks the rows again at the end; this finds a partial or wrong test folder
+    before the model spends minutes predicting it.
+
+        check_expected_rows("data/dogscats/test", 12500)   # UserInputError unless 12500 images
+    """
+    on_disk = _count_images(test_dir, name="check_expected_rows: `test_dir`")
+    if on_disk != expected_rows:
+        raise UserInputError(f"{os.fspath(test_dir)!r} holds {on_disk} test images; the competition "
+                             f"expects {expected_rows} rows (expected_rows / --expected-rows). Point "
+                             "at the whole test folder, or leave the check out for a partial one")
 
 
 def _count_walk(top):

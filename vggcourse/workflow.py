@@ -184,6 +184,8 @@ def submit_directory(data, model_path, out="submission.csv", batch_size=64, posi
     from vggcourse import kaggle
 
     data = check_course_layout(data, needs=("test",))
+    if expected_rows is not None:
+        kaggle.check_expected_rows(data / "test", expected_rows)  # before minutes of predicting
     batches, probs, vgg = predict_directory(model_path, data / "test", batch_size=batch_size, tta=tta)
     kind = "binary" if len(vgg.classes) == 2 else "multiclass"
     if kind == "binary" and positive is None:
