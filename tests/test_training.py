@@ -240,6 +240,96 @@ def test_one_cycle_rate_trace(small):
     assert vgg.model.optimizer.get_config()["beta_1"] == pytest.approx(0.9)
 
 
+def _rate(vgg):
+    return float(keras.ops.convert_to_numpy(vgg.model.optimizer.learning_rate))
+
+
+def test_one_cycle_spans_the_epochs_given_either_way_and_resumes_mid_cycle(small):
+    vgg, batches, _ = _finetuned(small)
+    steps = len(batches)
+    full = [training.one_cycle_schedule(i, 3 * steps, 1e-3)[0] for i in range(3 * steps)]
+    keras_spelling = vgg.fit_one_cycle(batches, epochs=3, max_lr=1e-3, verbose=0)
+    np.testing.assert_allclose(keras_spelling.one_cycle.lrs, full)  # not one epoch's cycle, then 1e-8
+    resumed = vgg.fit_one_cycle(batches, nb_epoch=3, initial_epoch=2, max_lr=1e-3, verbose=0)
+    np.testing.assert_allclose(resumed.one_cycle.lrs, full[2 * steps:])  # the annealing, not a warm-up
+
+
+class _FailAt(keras.callbacks.Callback):
+    def __init__(self, step):
+        super().__init__()
+        self.step, self.seen = step, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen += 1
+        if self.seen == self.step:
+            raise RuntimeError("stopped mid-cycle")
+
+
+def _scales(vgg):
+    from vggcourse.optimizers import unwrap
+
+    optimizer = unwrap(vgg.model.optimizer)
+    return [round(optimizer.rate_scale(layer.kernel), 6) for layer in vgg.model.layers
+            if layer.trainable and layer.trainable_weights]
+
+
+def test_one_cycle_puts_your_rates_back_in_checkpoints_and_after_an_error(small, tmp_path):
+    vgg, batches, val_batches = _finetuned(small)
+    vgg.unfreeze("fc1")
+    vgg.set_lr(4.2e-3)
+    path = tmp_path / "cycle.keras"
+    history = vgg.fit_one_cycle(batches, val_batches, nb_epoch=2, max_lr=slice(1e-5, 1e-3), verbose=0,
+                                callbacks=keras.callbacks.ModelCheckpoint(path))  # one callback, as Keras
+    steps = 2 * len(batches)
+    np.testing.assert_allclose(history.one_cycle.lrs,
+                               [training.one_cycle_schedule(i, steps, 1e-3)[0] for i in range(steps)])
+    for model in (vgg, Vgg16.load(path)):  # the file holds your settings, not the cycle's last step
+        assert _rate(model) == pytest.approx(4.2e-3)
+        assert model.model.optimizer.get_config()["beta_1"] == pytest.approx(0.9)
+        assert _scales(model) == [1.0, 1.0, 1.0]
+    with pytest.raises(RuntimeError, match="stopped mid-cycle"):
+        vgg.fit_one_cycle(batches, nb_epoch=2, max_lr=slice(1e-5, 1e-3), verbose=0, callbacks=[_FailAt(2)])
+    assert _rate(vgg) == pytest.approx(4.2e-3) and _scales(vgg) == [1.0, 1.0, 1.0]
+    assert float(keras.ops.convert_to_numpy(vgg.model.optimizer.beta_1)) == pytest.approx(0.9)
+
+
+def test_layerwise_rates_survive_unfreeze_and_saving(small, tmp_path):
+    vgg, batches, _ = _finetuned(small)
+    vgg.unfreeze("fc2")
+    vgg.set_lr(slice(1e-5, 1e-3))
+    assert _scales(vgg) == [0.01, 1.0]
+    vgg.unfreeze("fc1")  # spread again over the three layers that now train
+    assert _scales(vgg) == [0.01, 0.1, 1.0] and _rate(vgg) == pytest.approx(1e-3)
+    vgg.save(tmp_path / "m.keras")
+    loaded = Vgg16.load(tmp_path / "m.keras")
+    loaded.unfreeze("block5_conv3")
+    # block5_conv3, fc1, fc2, predictions: 1e-5 .. 1e-3, geometric
+    assert _scales(loaded) == pytest.approx([0.01 ** (1 - i / 3) for i in range(4)], rel=1e-4)
+    vgg.set_lr(1e-4)  # a plain rate ends the layer-wise ones
+    vgg.unfreeze("fc1")
+    assert _scales(vgg) == [1.0, 1.0, 1.0] and _rate(vgg) == pytest.approx(1e-4)
+
+
+@pytest.fixture
+def mixed_float16():
+    keras.config.set_dtype_policy("mixed_float16")  # what enable_mixed_precision picks on a T4
+    yield
+    keras.config.set_dtype_policy("float32")
+
+
+def test_course_rate_lines_work_under_mixed_float16(small, mixed_float16):
+    vgg, batches, val_batches = _finetuned(small)
+    assert isinstance(vgg.model.optimizer, keras.optimizers.LossScaleOptimizer)
+    vgg.model.optimizer.lr = 0.01  # the course's line
+    assert _rate(vgg) == pytest.approx(0.01)
+    vgg.unfreeze("fc1")
+    assert _rate(vgg) == pytest.approx(0.01)
+    vgg.fit(batches, nb_epoch=1, lr=slice(1e-5, 1e-3), verbose=0)
+    assert _scales(vgg) == [0.01, 0.1, 1.0]
+    history = vgg.fit_one_cycle(batches, nb_epoch=1, max_lr=1e-3, verbose=0)
+    assert history.one_cycle.betas[0] == pytest.approx(0.95)  # beta_1 cycles inside the wrapper
+
+
 # -- test-time augmentation --------------------------------------------------------------------------
 
 def test_tta_zero_is_plain_test_and_rows_stay_in_file_order(small):
@@ -301,6 +391,36 @@ def test_bad_input_names_the_argument(finetuned_once, call, message):
     vgg, batches, _ = finetuned_once  # every call fails at its argument check, changing nothing
     with pytest.raises(ValueError, match=message):
         call(vgg, batches)
+
+
+def test_batches_that_cannot_train_are_refused_in_one_line(finetuned_once, small, tmp_path):
+    import shutil
+
+    vgg, batches, _ = finetuned_once
+    unlabelled = vgg.get_batches(small / "valid", class_mode=None, shuffle=False)
+    three = tmp_path / "three"
+    for name in ("cats", "dogs", "birds"):
+        shutil.copytree(small / "valid" / ("cats" if name == "birds" else name), three / name)
+    cases = [
+        (lambda: vgg.fit(None), TypeError, r"fit: `batches` must be labelled batches.*Received: None"),
+        (lambda: vgg.fit(str(small / "train")), TypeError, r"Make them first: batches = vgg.get_batches\("),
+        (lambda: vgg.finetune("data/train"), TypeError, r"finetune: `batches` must be the training batches"),
+        (lambda: vgg.fit_one_cycle(None), TypeError, r"fit_one_cycle: `batches` must be labelled"),
+        (lambda: vgg.fit(unlabelled), ValueError, r"fit: `batches` \(.*valid\) has no labels \(class_mode=None\)"),
+        (lambda: vgg.fit(batches, unlabelled), ValueError, r"fit: `val_batches` \(.*\) has no labels"),
+        (lambda: vgg.lr_find(unlabelled), ValueError, r"lr_find: `batches` .* has no labels"),
+        (lambda: vgg.fit(vgg.get_batches(three)), ValueError,
+         r"has 3 classes but the model predicts 2: call vgg.finetune\(batches\)"),
+        (lambda: vgg.fit(batches, nb_epoch=1.5), ValueError, r"`nb_epoch` must be a whole number.*Received: nb_epoch=1.5"),
+        (lambda: vgg.fit_one_cycle(batches, nb_epoch=0), ValueError, r"`nb_epoch` must be .* at least 1.*nb_epoch=0"),
+        (lambda: vgg.fit_one_cycle(batches, epochs=2.5), ValueError, r"Received: epochs=2.5"),
+    ]
+    before = [keras.ops.convert_to_numpy(v).copy() for v in vgg.model.trainable_variables]
+    for call, error, message in cases:
+        with pytest.raises(error, match=message):
+            call()
+    for variable, value in zip(vgg.model.trainable_variables, before):  # nothing trained
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), value)
 
 
 @pytest.mark.parametrize("max_lr, total_steps, message", [

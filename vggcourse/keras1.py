@@ -184,7 +184,7 @@ class Keras1Methods:
                                  "sample_weight with the same shape as the labels to fit().")
         if isinstance(optimizer, str):
             optimizer = optimizers.get(optimizer)
-        optimizer = _unused_optimizer(optimizer)
+        optimizer = optimizers.loss_scaled(_unused_optimizer(optimizer), self.dtype_policy)
         return super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
 
     def compile_from_config(self, config):

@@ -25,7 +25,7 @@ from vggcourse import optimizers  # noqa: F401 - registers the optimizer classes
 from vggcourse import weights as weights_lib
 from vggcourse._atomic import write_atomically
 from vggcourse.architecture import IMAGENET_SIZE, VGG16_BLOCKS, check_size
-from vggcourse.errors import InputFileNotFoundError, UserInputError
+from vggcourse.errors import InputFileNotFoundError, UserInputError, UserTypeError
 from vggcourse.keras1 import Keras1Methods
 from vggcourse.preprocessing import imagenet_class_names
 
@@ -140,7 +140,7 @@ class Vgg16:
         themselves. `tta=n` averages the plain predictions with `n` augmented passes (test-time
         augmentation): flips, small shifts and zooms, or the `ImageDataGenerator` given as `gen`.
 
-            batches, probs = vgg.test("data/dogscats/test", tta=4)
+            test_batches, probs = vgg.test("data/dogscats/test", tta=4)
         """
         batches = self.get_batches(path, shuffle=False, batch_size=batch_size, class_mode=None)
         return batches, self.predict_in_order(batches, tta=tta, gen=gen)
@@ -169,6 +169,9 @@ class Vgg16:
 
     def finetune(self, batches):
         """`ft(batches.num_classes)` and take the batches' class names, in label order, as `classes`."""
+        if not hasattr(batches, "num_classes") or not hasattr(batches, "class_indices"):
+            raise UserTypeError(f"finetune: `batches` must be the training batches, "
+                                f"vgg.get_batches(path). Received: {batches!r}")
         if batches.num_classes < 2:
             raise UserInputError(
                 f"{getattr(batches, 'directory', 'the batches')} has {batches.num_classes} class folder(s) "
@@ -224,38 +227,42 @@ class Vgg16:
         the frozen layers run once per image (`vggcourse.features`); `cache=False` runs the whole
         model every epoch.
         """
-        epochs = nb_epoch if epochs is None else epochs
-        if val_batches is None:  # Keras' spelling works too
-            val_batches = kwargs.pop("validation_data", None)
-        # The batches shuffle their own files each epoch (or keep them in order, shuffle=False);
-        # Keras' own batch-order shuffle would only defeat their read-ahead.
-        kwargs.setdefault("shuffle", False)
-        if not self.model.compiled:
-            self.compile()
+        epochs, val_batches = self._fit_arguments(batches, val_batches, nb_epoch, epochs, kwargs, "fit")
         if lr is not None:
             self.set_lr(lr)
         return self.model.fit(batches, validation_data=val_batches, epochs=epochs, cache=cache, **kwargs)
 
-    def fit_one_cycle(self, batches, val_batches=None, nb_epoch=1, max_lr=1e-3, cache=True, **kwargs):
+    def fit_one_cycle(self, batches, val_batches=None, nb_epoch=1, max_lr=1e-3, cache=True, epochs=None,
+                      **kwargs):
         """`fit` with the one-cycle policy: the rate warms up to `max_lr`, then anneals (cosine).
 
         Adam's beta_1 moves the other way (0.95 -> 0.85 -> 0.95). `max_lr` may be a slice for
-        layer-wise rates. Afterwards the rate is back to what it was. Returns the History; the
-        rates used are in `history.one_cycle.lrs`.
+        layer-wise rates. Afterwards (and in checkpoints written between epochs) the rate, beta_1
+        and layer-wise rates are what they were before. Returns the History; the rates used are
+        in `history.one_cycle.lrs`. See `training.fit_one_cycle`.
 
             vgg.fit_one_cycle(batches, val_batches, nb_epoch=3, max_lr=1e-3)
         """
+        epochs, val_batches = self._fit_arguments(batches, val_batches, nb_epoch, epochs, kwargs,
+                                                  "fit_one_cycle", least=1)
+        return training.fit_one_cycle(self.model, batches, val_batches, epochs=epochs, max_lr=max_lr,
+                                      cache=cache, **kwargs)
+
+    def _fit_arguments(self, batches, val_batches, nb_epoch, epochs, kwargs, caller, least=0):
+        """(epochs, validation batches) for `fit`-like methods, after checking them; compiles if
+        needed and sets Keras' `shuffle` off (the batches shuffle their own files each epoch, or
+        keep them in order; Keras' batch-order shuffle would only defeat their read-ahead)."""
+        name = "nb_epoch" if epochs is None else "epochs"
+        epochs = training.check_epochs(nb_epoch if epochs is None else epochs, name, least=least)
+        if val_batches is None:  # Keras' spelling works too
+            val_batches = kwargs.pop("validation_data", None)
+        training.check_labelled_batches(batches, caller, self.model)
+        if val_batches is not None and not isinstance(val_batches, (tuple, list)):
+            training.check_labelled_batches(val_batches, caller, self.model, name="val_batches")
+        kwargs.setdefault("shuffle", False)
         if not self.model.compiled:
             self.compile()
-        if isinstance(max_lr, slice):
-            self.set_lr(max_lr)
-            max_lr = max_lr.stop
-        steps = kwargs.get("steps_per_epoch") or len(batches)
-        cycle = training.OneCycle(max_lr, steps * int(nb_epoch))  # checks max_lr
-        callbacks = [cycle, *(kwargs.pop("callbacks", None) or [])]
-        history = self.fit(batches, val_batches, nb_epoch=nb_epoch, cache=cache, callbacks=callbacks, **kwargs)
-        history.one_cycle = cycle
-        return history
+        return epochs, val_batches
 
     def lr_find(self, batches, start_lr=1e-7, end_lr=10, num_it=100, cache=True):
         """Smith's learning-rate range test; weights and optimizer state are left as they were.

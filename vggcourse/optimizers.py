@@ -16,19 +16,23 @@ Each class is the `keras.optimizers` class of the same name plus three things:
 
 `Adam`'s `beta_1` can change between steps (it is a variable once the optimizer is built), which
 `fit_one_cycle` uses to cycle the momentum against the rate.
+
+Under the `mixed_float16` policy Keras wraps the optimizer in a `LossScaleOptimizer`; `unwrap`
+gives the one inside, and this module's `LossScaleOptimizer` (which `vgg.model.compile` uses)
+also takes the course's `opt.lr = x`.
 """
 import keras
 from keras import ops
 
 from vggcourse.errors import UserInputError, UserTypeError
 
-__all__ = ["Adam", "AdamW", "RMSprop", "SGD", "get"]
+__all__ = ["Adam", "AdamW", "LossScaleOptimizer", "RMSprop", "SGD", "get", "loss_scaled", "unwrap"]
 
 
 class _CourseOptimizer:
     """Mixin over a `keras.optimizers.Optimizer` class: `lr`, `decay` and per-variable rate scales."""
 
-    def __init__(self, *args, lr=None, decay=0.0, **kwargs):
+    def __init__(self, *args, lr=None, decay=0.0, layerwise_range=None, **kwargs):
         if lr is not None:
             if args or "learning_rate" in kwargs:
                 raise UserTypeError(f"{type(self).__name__}: pass the learning rate once, as `lr` (Keras 1) "
@@ -39,6 +43,9 @@ class _CourseOptimizer:
                              f"Received: decay={decay!r}")
         super().__init__(*args, **kwargs)
         self.decay = float(decay)
+        # (low, high) of the last `set_learning_rate(model, slice(low, high))`, kept so that a
+        # recompile (after `unfreeze`) spreads the same rates over the layers that then train.
+        self.layerwise_range = tuple(layerwise_range) if layerwise_range else None
         self._pending_scales = {}  # variable key -> scale, set before the optimizer is built
         self._rate_scales = None
 
@@ -108,6 +115,7 @@ class _CourseOptimizer:
     def get_config(self):
         config = super().get_config()
         config["decay"] = self.decay
+        config["layerwise_range"] = list(self.layerwise_range) if self.layerwise_range else None
         return config
 
 
@@ -157,6 +165,41 @@ class RMSprop(_CourseOptimizer, keras.optimizers.RMSprop):
 @_register
 class SGD(_CourseOptimizer, keras.optimizers.SGD):
     """`keras.optimizers.SGD` with Keras 1's `lr`/`decay` and per-variable rates."""
+
+
+@_register
+class LossScaleOptimizer(keras.optimizers.LossScaleOptimizer):
+    """Keras' loss scaling for `mixed_float16`, with the course's `opt.lr` passed to the optimizer inside."""
+
+    @property
+    def lr(self):
+        """The learning rate of the optimizer inside (Keras 1's `opt.lr`)."""
+        return self.inner_optimizer.learning_rate
+
+    @lr.setter
+    def lr(self, value):
+        self.inner_optimizer.learning_rate = value
+
+
+def unwrap(optimizer):
+    """The optimizer that does the updates: the one inside Keras' `LossScaleOptimizer`, else `optimizer`.
+
+        unwrap(vgg.model.optimizer).set_rate_scales(...)
+    """
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+def loss_scaled(optimizer, dtype_policy):
+    """`optimizer` inside this module's `LossScaleOptimizer` when `dtype_policy` is `mixed_float16`
+    (Keras would wrap it in its own, without `lr`); otherwise `optimizer` as it is.
+
+        model.compile(optimizer=loss_scaled(Adam(), model.dtype_policy), ...)
+    """
+    policy = getattr(dtype_policy, "name", dtype_policy)
+    if policy != "mixed_float16" or not isinstance(optimizer, keras.optimizers.Optimizer) \
+            or isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer
+    return LossScaleOptimizer(optimizer)
 
 
 _BY_NAME = {"adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "sgd": SGD}

@@ -13,17 +13,21 @@ callbacks here see the whole model.
 """
 import math
 import numbers
+import os
 
 import keras
 import numpy as np
 
-from vggcourse import features
+from vggcourse import features, optimizers
 from vggcourse.errors import UserInputError, UserTypeError
 
 __all__ = [
     "LRFinder",
     "LRFinderResult",
     "OneCycle",
+    "check_epochs",
+    "check_labelled_batches",
+    "fit_one_cycle",
     "layer_index",
     "lr_find",
     "one_cycle_schedule",
@@ -74,7 +78,8 @@ def recompile(model, optimizer=None):
     """Compile `model` again with its loss and metrics, and `optimizer` or a fresh copy of its own.
 
     Needed after `trainable` changes; the copy keeps the class, the learning rate (its current
-    value) and every setting, not the state.
+    value) and every setting, not the state. Layer-wise rates set by a slice are spread again
+    over the layers that train now.
     """
     from vggcourse import devices
 
@@ -82,13 +87,18 @@ def recompile(model, optimizer=None):
         if optimizer is None:
             if getattr(model, "optimizer", None) is None:
                 raise UserInputError("the model is not compiled: call vgg.compile() (or model.compile) first")
-            old = model.optimizer
+            old = optimizers.unwrap(model.optimizer)  # compile wraps it again under mixed_float16
             config = old.get_config()
             config.pop("name", None)
             if not isinstance(old._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
                 config["learning_rate"] = float(keras.ops.convert_to_numpy(old.learning_rate))
             optimizer = type(old).from_config(config)
         features.compile_like(model, model, optimizer=optimizer)
+    layerwise = getattr(optimizers.unwrap(model.optimizer), "layerwise_range", None)
+    if layerwise:  # the same layer-wise rates, spread over the layers that train now
+        low, high = layerwise
+        top = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        set_learning_rate(model, slice(top * low / high, top))
 
 
 # -- learning rates -------------------------------------------------------------------------------
@@ -98,6 +108,46 @@ def _check_rate(name, value):
             or not 0 < value < math.inf:
         raise UserInputError(f"`{name}` must be a positive number. Received: {name}={value!r}")
     return float(value)
+
+
+def check_epochs(value, name="nb_epoch", least=0):
+    """`value` as an int: a whole number of epochs, at least `least`; else a UserInputError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+        raise UserInputError(f"`{name}` must be a whole number of epochs, at least {least}. "
+                             f"Received: {name}={value!r}")
+    return int(value)
+
+
+def check_labelled_batches(batches, caller, model=None, name="batches"):
+    """Refuse, in one line, what cannot train `model`: no batches, a folder name, unlabelled
+    batches (class_mode=None), or batches whose classes do not fit the model's outputs.
+
+        check_labelled_batches(batches, "fit", vgg.model)
+    """
+    if batches is None or isinstance(batches, (str, bytes, os.PathLike)):
+        hint = (f" Make them first: batches = vgg.get_batches({os.fspath(batches)!r})"
+                if batches is not None else "")
+        raise UserTypeError(f"{caller}: `{name}` must be labelled batches (vgg.get_batches(path)). "
+                            f"Received: {batches!r}.{hint}")
+    class_mode = getattr(batches, "class_mode", "categorical")
+    where = f"`{name}`" + (f" ({batches.directory})" if getattr(batches, "directory", None) else "")
+    if class_mode in (None, "input"):
+        raise UserInputError(f"{caller}: {where} has no labels (class_mode={class_mode!r}); training needs "
+                             "class folders and labels: vgg.get_batches(path) with the default class_mode")
+    classes = getattr(batches, "num_classes", None)
+    outputs = _output_width(model)
+    if classes and outputs and ((class_mode == "categorical" and classes != outputs)
+                                or (class_mode == "sparse" and classes > outputs)):
+        raise UserInputError(f"{caller}: {where} has {classes} classes but the model predicts {outputs}: "
+                             "call vgg.finetune(batches) with these batches first (or pass the "
+                             "batches it was fine-tuned on)")
+
+
+def _output_width(model):
+    try:
+        return int(model.outputs[0].shape[-1])
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return None
 
 
 def set_learning_rate(model, lr):
@@ -112,21 +162,35 @@ def set_learning_rate(model, lr):
         raise UserInputError("setting the learning rate needs a compiled model: call vgg.compile() "
                          "or vgg.finetune() first")
     if isinstance(lr, slice):
-        low = _check_rate("lr.start", lr.start)
-        high = _check_rate("lr.stop", lr.stop)
-        if low > high or lr.step is not None:
-            raise UserInputError(f"`lr` as a slice must be slice(low, high) with low <= high: the lowest "
-                             f"layer trains at `low`, the top at `high`. Received: lr={lr!r}")
-        if not hasattr(model.optimizer, "set_rate_scales"):
-            from vggcourse import optimizers
-
-            recompile(model, optimizers.get(model.optimizer))
+        low, high = _check_slice("lr", lr)
+        _use_layerwise_optimizer(model)
         model.optimizer.learning_rate = high
-        model.optimizer.set_rate_scales(_layerwise_scales(model, low, high))
+        optimizer = optimizers.unwrap(model.optimizer)
+        optimizer.set_rate_scales(_layerwise_scales(model, low, high))
+        optimizer.layerwise_range = (low, high)
         return
     model.optimizer.learning_rate = _check_rate("lr", lr)
-    if hasattr(model.optimizer, "reset_rate_scales"):
-        model.optimizer.reset_rate_scales()
+    optimizer = optimizers.unwrap(model.optimizer)
+    if hasattr(optimizer, "reset_rate_scales"):
+        optimizer.reset_rate_scales()
+        optimizer.layerwise_range = None
+
+
+def _check_slice(name, rates):
+    """(low, high) of `rates`, a slice(low, high) of positive rates with low <= high."""
+    low = _check_rate(f"{name}.start", rates.start)
+    high = _check_rate(f"{name}.stop", rates.stop)
+    if low > high or rates.step is not None:
+        raise UserInputError(f"`{name}` as a slice must be slice(low, high) with low <= high: the lowest "
+                             f"layer trains at `low`, the top at `high`. Received: {name}={rates!r}")
+    return low, high
+
+
+def _use_layerwise_optimizer(model):
+    """Swap an optimizer without per-variable rates for `vggcourse.optimizers`' class of the same
+    name (fresh state); keep one that has them."""
+    if not hasattr(optimizers.unwrap(model.optimizer), "set_rate_scales"):
+        recompile(model, optimizers.get(optimizers.unwrap(model.optimizer)))
 
 
 def _layerwise_scales(model, low, high):
@@ -281,6 +345,7 @@ def lr_find(model, batches, start_lr=1e-7, end_lr=10.0, num_it=100, cache=True):
     start_lr, end_lr, num_it = _check_lr_find(start_lr, end_lr, num_it)
     if getattr(model, "optimizer", None) is None:
         raise UserInputError("lr_find needs a compiled model: call vgg.compile() or vgg.finetune() first")
+    check_labelled_batches(batches, "lr_find", model)
     if not hasattr(batches, "filepaths"):
         raise UserTypeError(f"`batches` must be folder batches (vgg.get_batches). Received: "
                         f"{type(batches).__name__}")
@@ -323,38 +388,121 @@ def one_cycle_schedule(step, total, max_lr, pct_start=0.25, div=25.0, div_final=
 class OneCycle(keras.callbacks.Callback):
     """Sets the rate (and Adam's beta_1, where the optimizer has one) at every step of a one-cycle.
 
-    `lrs` and `betas` record what was set. At the end the optimizer's rate and beta_1 are put back
-    to what they were before, so a later `fit` starts where you left it.
+    `max_lr` is a rate, or `slice(low, high)` for layer-wise rates that peak at `low` for the
+    lowest trained layer and `high` for the top. `total_steps` is steps per epoch times epochs;
+    with `steps_per_epoch` the position in the cycle follows the epoch number, so a fit resumed at
+    `initial_epoch` (or by `BackupAndRestore`) carries on where the cycle was. `lrs` and `betas`
+    record what was set. Between epochs and at the end the optimizer's rate, beta_1 and layer-wise
+    rates are put back as they were, so epoch-end callbacks (a `ModelCheckpoint`) and a later
+    `fit` see your settings, not the cycle's. Put it first in the callbacks.
+
+        model.fit(batches, epochs=3, callbacks=[OneCycle(1e-3, 3 * len(batches), len(batches))])
     """
 
-    def __init__(self, max_lr, total_steps, **schedule):
+    def __init__(self, max_lr, total_steps, steps_per_epoch=None, **schedule):
         super().__init__()
         if isinstance(total_steps, bool) or not isinstance(total_steps, numbers.Integral) or total_steps < 1:
             raise UserInputError(f"`total_steps` must be a whole number >= 1: the training steps the cycle "
                                  f"spans (steps per epoch times epochs). Received: total_steps={total_steps!r}")
-        self.max_lr, self.total_steps, self.schedule = _check_rate("max_lr", max_lr), int(total_steps), schedule
+        if steps_per_epoch is not None and (isinstance(steps_per_epoch, bool) or not isinstance(
+                steps_per_epoch, numbers.Integral) or steps_per_epoch < 1):
+            raise UserInputError(f"`steps_per_epoch` must be a whole number >= 1 or None. "
+                                 f"Received: steps_per_epoch={steps_per_epoch!r}")
+        if isinstance(max_lr, slice):
+            self.layerwise = _check_slice("max_lr", max_lr)
+            self.max_lr = self.layerwise[1]
+        else:
+            self.layerwise, self.max_lr = None, _check_rate("max_lr", max_lr)
+        self.total_steps, self.steps_per_epoch, self.schedule = int(total_steps), steps_per_epoch, schedule
         self.lrs, self.betas = [], []
+        self._saved = None  # the settings to put back while the cycle's own are on
 
     def on_train_begin(self, logs=None):
-        optimizer = self.model.optimizer
-        self._before = (float(keras.ops.convert_to_numpy(optimizer.learning_rate)),
-                        getattr(optimizer, "_beta_1_value", None))
+        optimizer = optimizers.unwrap(self.model.optimizer)
+        if self.layerwise and not hasattr(optimizer, "set_rate_scales"):
+            raise UserInputError("OneCycle: `max_lr` as a slice needs an optimizer with layer-wise rates "
+                                 "(vggcourse.optimizers): use vgg.fit_one_cycle, or vgg.set_lr(slice(...)) first")
+        self._epoch, self._in_epoch = 0, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch, self._in_epoch = epoch, 0
 
     def on_train_batch_begin(self, batch, logs=None):
-        lr, beta = one_cycle_schedule(min(len(self.lrs), self.total_steps - 1), self.total_steps,
-                                      self.max_lr, **self.schedule)
-        optimizer = self.model.optimizer
-        optimizer.learning_rate = lr
-        if self._before[1] is not None:
-            optimizer.beta_1 = beta
+        if self._saved is None:
+            self._saved = _rate_settings(self.model)
+            if self.layerwise:
+                optimizers.unwrap(self.model.optimizer).set_rate_scales(
+                    _layerwise_scales(self.model, *self.layerwise))
+        if self.steps_per_epoch:
+            step = self._epoch * self.steps_per_epoch + self._in_epoch
+        else:
+            step = len(self.lrs)
+        self._in_epoch += 1
+        lr, beta = one_cycle_schedule(min(step, self.total_steps - 1), self.total_steps, self.max_lr,
+                                      **self.schedule)
+        self.model.optimizer.learning_rate = lr
+        has_beta = self._saved[1] is not None
+        if has_beta:
+            optimizers.unwrap(self.model.optimizer).beta_1 = beta
         self.lrs.append(lr)
-        self.betas.append(beta if self._before[1] is not None else None)
+        self.betas.append(beta if has_beta else None)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.restore()
 
     def on_train_end(self, logs=None):
-        lr, beta = self._before
-        self.model.optimizer.learning_rate = lr
-        if beta is not None:
-            self.model.optimizer.beta_1 = beta
+        self.restore()
+
+    def restore(self):
+        """Put back the rate, beta_1 and layer-wise rates the cycle replaced (nothing if none)."""
+        if self._saved is not None:
+            _set_rate_settings(self.model, self._saved)
+            self._saved = None
+
+
+def _rate_settings(model):
+    """(rate, beta_1 or None, layer-wise scales or None) of `model`'s optimizer."""
+    optimizer = optimizers.unwrap(model.optimizer)
+    scales = ([(v, optimizer.rate_scale(v)) for v in model.trainable_variables]
+              if hasattr(optimizer, "rate_scale") else None)
+    return (float(keras.ops.convert_to_numpy(optimizer.learning_rate)),
+            getattr(optimizer, "_beta_1_value", None), scales)
+
+
+def _set_rate_settings(model, settings):
+    lr, beta, scales = settings
+    optimizer = optimizers.unwrap(model.optimizer)
+    optimizer.learning_rate = lr
+    if beta is not None:
+        optimizer.beta_1 = beta
+    if scales is not None:
+        optimizer.set_rate_scales(scales)
+
+
+def fit_one_cycle(model, batches, validation_data=None, epochs=1, max_lr=1e-3, callbacks=None,
+                  **fit_kwargs):
+    """`model.fit` under the one-cycle policy (`OneCycle`, first in the callbacks); afterwards, even
+    after an error or Ctrl-C, the rate, beta_1 and layer-wise rates are what they were. Returns
+    the History, with the rates used in `history.one_cycle.lrs`.
+
+        fit_one_cycle(vgg.model, batches, val_batches, epochs=3, max_lr=slice(1e-5, 1e-3))
+    """
+    epochs = check_epochs(epochs, "epochs", least=1)
+    check_labelled_batches(batches, "fit_one_cycle", model)
+    if getattr(model, "optimizer", None) is None:
+        raise UserInputError("fit_one_cycle needs a compiled model: call vgg.compile() or vgg.finetune() first")
+    steps = fit_kwargs.get("steps_per_epoch") or len(batches)
+    cycle = OneCycle(max_lr, steps * epochs, steps_per_epoch=steps)  # checks max_lr
+    if cycle.layerwise:
+        _use_layerwise_optimizer(model)
+    callbacks = [cycle, *(keras.tree.flatten(callbacks) if callbacks else [])]  # one or a list, as Keras
+    try:
+        history = model.fit(batches, validation_data=validation_data, epochs=epochs, callbacks=callbacks,
+                            **fit_kwargs)
+    finally:
+        cycle.restore()
+    history.one_cycle = cycle
+    return history
 
 
 # -- pictures -------------------------------------------------------------------------------------

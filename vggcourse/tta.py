@@ -1,7 +1,7 @@
 """Test-time augmentation: average the plain predictions with predictions on augmented copies.
 
     probs = predict(vgg.model, val_batches, tta=4)   # plain + 4 augmented passes, filenames order
-    batches, probs = vgg.test("data/dogscats/test", tta=4)
+    test_batches, probs = vgg.test("data/dogscats/test", tta=4)
 
 The plain pass uses the feature cache where it applies; augmented passes run the whole model
 (random images cannot be cached), so `tta=n` costs about n full forward passes.
