@@ -51,6 +51,21 @@ def copy_sample(source, root, counts=(("train", 6), ("valid", 3))):
 
 
 @pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    """An empty feature-cache folder (returned) and an empty memory cache, for one test.
+
+    Modules that need it for every test: `pytestmark = pytest.mark.usefixtures("private_cache")`.
+    """
+    from vggcourse import features
+
+    folder = tmp_path / "feature-cache"
+    monkeypatch.setenv("VGGCOURSE_CACHE", str(folder))
+    features._memory.clear()
+    yield folder
+    features._memory.clear()
+
+
+@pytest.fixture
 def small(dogscats, tmp_path):
     """train/ and valid/ with 6 and 3 images per class, a private copy a test may damage."""
     return copy_sample(dogscats, tmp_path / "small")

@@ -348,3 +348,12 @@ def test_bad_new_flags_are_usage_errors(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args(argv)
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_finetune_input_errors_leave_no_output_folder(small_shared, tmp_path, capsys):
+    for flags in (["--unfreeze", "nope"], ["--size", "16"], ["--weights", str(tmp_path / "missing.h5")]):
+        out = tmp_path / "run"
+        assert main(["finetune", str(small_shared), "--weights", "none", "--size", "32",
+                     "--batch-size", "4", "--out", str(out), *flags]) == 2
+        assert not out.exists(), flags
+        assert "error:" in capsys.readouterr().err

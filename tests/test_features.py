@@ -4,6 +4,7 @@ Real images from the shared sample (a few per class, copied), Vgg16 at 32x32 wit
 """
 import os
 import shutil
+import sys
 
 import keras
 import numpy as np
@@ -18,14 +19,7 @@ from vggcourse.model import Vgg16
 SIZE = (32, 32)
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    """Each test gets an empty cache folder and an empty memory cache."""
-    folder = tmp_path / "feature-cache"
-    monkeypatch.setenv("VGGCOURSE_CACHE", str(folder))
-    features._memory.clear()
-    yield folder
-    features._memory.clear()
+pytestmark = pytest.mark.usefixtures("private_cache")  # an empty cache for every test (conftest)
 
 
 
@@ -316,3 +310,30 @@ def test_a_file_deleted_after_the_scan_does_not_break_the_key(small, computed, t
     with pytest.warns(UserWarning):
         vgg.fit(batches, verbose=0)
     assert computed == [12]
+
+
+# -- what the fallback paths print, and fit keywords that cannot go with batches -------------------
+
+def test_the_plain_paths_print_one_line_per_epoch_into_a_pipe(shared, capsys, monkeypatch):
+    """Output that is not a terminal (capsys here, `> log` for a learner) gets no progress bars,
+    on the paths that run the whole model too: cache=False, arrays, evaluate."""
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)  # not a notebook
+    vgg, batches, val_batches = shared
+    vgg.fit(batches, val_batches, nb_epoch=2, cache=False)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if line.strip()][::2] == ["Epoch 1/2", "Epoch 2/2"]
+    assert len(lines) == 4 and all("val_loss" in line for line in lines[1::2]), lines
+    x, _ = batches[0]
+    vgg.model.predict(x)
+    vgg.model.evaluate(val_batches, cache=False)
+    out = capsys.readouterr().out
+    assert len(out.splitlines()) == 2, out
+    assert "\r" not in out + "".join(lines) and "\x1b" not in out + "".join(lines)
+
+
+def test_sample_weight_with_batches_is_refused_before_any_fallback_line(shared, capsys, computed):
+    vgg, batches, val_batches = shared
+    for cache in (True, False):
+        with pytest.raises(ValueError, match=r"`sample_weight` cannot be passed with batches.*class_weight"):
+            vgg.model.fit(batches, validation_data=val_batches, sample_weight=np.ones(12), cache=cache)
+    assert capsys.readouterr().out == "" and computed == []

@@ -17,12 +17,7 @@ from vggcourse.model import Vgg16
 SIZE = (32, 32)
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("VGGCOURSE_CACHE", str(tmp_path / "feature-cache"))
-    features._memory.clear()
-    yield
-    features._memory.clear()
+pytestmark = pytest.mark.usefixtures("private_cache")  # an empty cache for every test (conftest)
 
 
 

@@ -89,3 +89,21 @@ def test_a_single_class_tree_is_refused_naming_it(small_shared, tmp_path):
     vgg = Model(weights=None, size=(32, 32))
     with pytest.raises(ValueError, match=r"has 1 class folder\(s\) \(cats\); a classifier needs at least two"):
         vgg.finetune(vgg.get_batches(only))
+
+
+@pytest.mark.parametrize("bad", [{"unfreeze": "nope"}, {"size": 16}, {"weights": "missing.h5"}])
+def test_an_input_error_leaves_no_output_folder(small, tmp_path, bad):
+    kwargs = {"size": 32, "weights": None, **bad}
+    with pytest.raises(ValueError if "weights" not in bad else FileNotFoundError):
+        finetune_directory(small, out=tmp_path / "run", **kwargs)
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_output_path_that_is_a_file_is_refused_before_the_model_is_built(small, tmp_path, monkeypatch):
+    import vggcourse.workflow as workflow
+
+    monkeypatch.setattr(workflow, "_build_vgg", lambda *a: pytest.fail("built a model first"))
+    (tmp_path / "run").write_text("notes")
+    with pytest.raises(ValueError, match=r"`out` .*run' is a file"):
+        finetune_directory(small, size=32, weights=None, out=tmp_path / "run")
+    assert (tmp_path / "run").read_text() == "notes"

@@ -54,13 +54,14 @@ import numpy as np
 from vggcourse import devices
 from vggcourse.arrays import host_array
 from vggcourse._atomic import write_atomically
-from vggcourse.errors import UserTypeError
+from vggcourse.errors import UserInputError, UserTypeError
 
 __all__ = [
     "cache_boundary",
     "cache_dir",
     "clear_cache",
     "CachedSequential",
+    "callback_items",
     "compile_like",
     "compute_features",
     "enable_mixed_precision",
@@ -69,6 +70,7 @@ __all__ = [
     "frozen_deterministic",
     "predict",
     "predict_in_order",
+    "training_head",
 ]
 
 STORE_DTYPE = np.float32
@@ -77,6 +79,7 @@ _FORMAT = "vggcourse-features-2"  # an .npz whose members carry a CRC-32 each  #
 _MEMORY_LIMIT = 2 << 30  # bytes of features kept in memory between calls
 _memory = collections.OrderedDict()  # key -> features array, least recently used first
 _splits = weakref.WeakKeyDictionary()  # model -> (layer ids, boundary, body, head); see _split
+_fitting = weakref.WeakSet()  # models whose head (in _splits) is training in a cached fit right now
 
 
 def cache_dir():
@@ -144,6 +147,15 @@ def _split(model, boundary):
         head = keras.Sequential([keras.Input(shape=body.output_shape[1:]), *layers[boundary:]])
     _splits[model] = (layer_ids, boundary, body, head)
     return body, head
+
+
+def training_head(model):
+    """The head that trains in `model`'s cached `fit` right now (from the split cache), else None.
+
+        head = training_head(vgg.model)    # inside a callback of vgg.fit; None after it
+    """
+    known = _splits.get(model) if model in _fitting else None
+    return known[3] if known else None
 
 
 def _jit_for_body():
@@ -457,11 +469,19 @@ def _build_metrics(model, labels):
     metrics.build(y_true, y_pred)
 
 
+def callback_items(callbacks):
+    """`fit(callbacks=...)` as a list, read as Keras reads it: None, one callback or a list.
+
+        callback_items(keras.callbacks.EarlyStopping())   # [EarlyStopping]
+    """
+    return keras.tree.flatten(callbacks) if callbacks else []
+
+
 def _callbacks_on_whole_model(model, head, callbacks, verbose, epochs, steps):
     """A CallbackList whose callbacks see `model` (vgg.model), plus the History it fills."""
     history = keras.callbacks.History()
     callback_list = keras.callbacks.CallbackList(
-        [*(callbacks or []), history, _FollowWholeModel(model, head)],
+        [*callback_items(callbacks), history, _FollowWholeModel(model, head)],
         add_history=False, add_progbar=verbose != 0, verbose=verbose, epochs=epochs, steps=steps,
         model=model)
     return callback_list, history
@@ -496,6 +516,7 @@ def fit(model, x, validation_data=None, epochs=1, cache=True, **fit_kwargs):
 
         history = features.fit(vgg.model, batches, val_batches, epochs=3)
     """
+    _check_fit_arguments(x, fit_kwargs)
     split = _trained_split(model) if cache else None
     if split is None or getattr(model, "optimizer", None) is None:
         return None
@@ -522,12 +543,25 @@ def fit(model, x, validation_data=None, epochs=1, cache=True, **fit_kwargs):
         model, head, fit_kwargs.pop("callbacks", None), verbose, epochs, steps)
     model.stop_training = False
     head.history = history  # Keras' fit returns `self.history`; the History lives in our list
+    _fitting.add(model)  # callbacks reading `model` mid-epoch sync the head (CachedSequential)
     try:
         head.fit(train, validation_data=validation, epochs=epochs, callbacks=callbacks, verbose=verbose,
                  **fit_kwargs)
     finally:
+        _fitting.discard(model)
         head.history = None  # history.model is `model`: kept here, `_splits` would never free it
+        head._initial_epoch = None  # BackupAndRestore's resume epoch is for this fit only
     return history
+
+
+def _check_fit_arguments(x, fit_kwargs):
+    """Refuse what Keras would refuse anyway, before any line about the cache is printed."""
+    if fit_kwargs.get("sample_weight") is not None and isinstance(x, keras.utils.PyDataset):
+        raise UserInputError(
+            f"`sample_weight` cannot be passed with batches ({type(x).__name__}, a keras.utils.PyDataset "
+            f"gives its own x and y). Weight classes with class_weight={{0: 1.0, 1: 2.0}}, or pass "
+            f"arrays: fit(x, y, sample_weight=...). Received: sample_weight of type "
+            f"{type(fit_kwargs['sample_weight']).__name__}")
 
 
 def evaluate(model, x, cache=True, **evaluate_kwargs):
@@ -604,6 +638,24 @@ def _console_verbose(verbose):
     return keras_verbose(verbose)
 
 
+def _run_keywords(kwargs):
+    """`fit` / `evaluate` keywords as both paths take them: `verbose` through `keras_verbose`, and
+    `callbacks` as `_listed_callbacks` gives them."""
+    kwargs = dict(kwargs, verbose=_console_verbose(kwargs.get("verbose", "auto")))
+    if "callbacks" in kwargs:
+        kwargs["callbacks"] = _listed_callbacks(kwargs["callbacks"])
+    return kwargs
+
+
+def _listed_callbacks(callbacks):
+    """A user's `callbacks` as a list: Keras runs a lone callback on a thread without checking
+    that it may (on JAX one that reads the weights mid-epoch then finds them deleted). None, and
+    the CallbackList of Keras' fit validating through `evaluate`, are passed on as they are."""
+    if callbacks is None or isinstance(callbacks, keras.callbacks.CallbackList):
+        return callbacks
+    return callback_items(callbacks)
+
+
 @keras.saving.register_keras_serializable(package="vggcourse")
 class CachedSequential(keras.Sequential):
     """A `keras.Sequential` whose `fit`, `evaluate` and `predict` use the feature cache.
@@ -616,14 +668,21 @@ class CachedSequential(keras.Sequential):
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, *, validation_data=None, cache=True,
             **kwargs):
-        if y is None and batch_size is None:
-            history = fit(self, x, validation_data, epochs, cache, **kwargs)
-            if history is not None:
-                return history
-        return super().fit(x, y, batch_size=batch_size, epochs=epochs,
-                           validation_data=validation_data, **kwargs)
+        kwargs = _run_keywords(kwargs)
+        try:
+            if y is None and batch_size is None:
+                history = fit(self, x, validation_data, epochs, cache, **kwargs)
+                if history is not None:
+                    return history
+            return super().fit(x, y, batch_size=batch_size, epochs=epochs,
+                               validation_data=validation_data, **kwargs)
+        finally:
+            # Keras 3 never clears the epoch BackupAndRestore resumed from: the next fit would
+            # start there too (`initial_epoch = self._initial_epoch or initial_epoch`).
+            self._initial_epoch = None
 
     def evaluate(self, x=None, y=None, batch_size=None, *, cache=True, **kwargs):
+        kwargs = _run_keywords(kwargs)
         if y is None and batch_size is None:
             result = evaluate(self, x, cache, **kwargs)
             if result is not None:
@@ -631,9 +690,22 @@ class CachedSequential(keras.Sequential):
         return super().evaluate(x, y, batch_size=batch_size, **kwargs)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, *, cache=True):
+        verbose = _console_verbose(verbose)
         if batch_size is None and steps is None and callbacks is None:
             result = predict(self, x, verbose=verbose, cache=cache)
             if result is not None:
                 return result
         return super().predict(x, batch_size=batch_size, verbose=verbose, steps=steps,
-                               callbacks=callbacks)
+                               callbacks=_listed_callbacks(callbacks))
+
+    if keras.backend.backend() == "jax":  # Keras' JAX trainer has this method; the others do not
+        def jax_state_sync(self):
+            """Put the training state back on the variables, for a callback that reads or sets them.
+
+            In a cached `fit` the head trains, and Keras' JAX loop keeps its state off the shared
+            variables during an epoch: the callbacks, which see this model, sync the head too.
+            """
+            head = training_head(self)
+            if head is not None:
+                head.jax_state_sync()
+            super().jax_state_sync()

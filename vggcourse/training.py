@@ -495,7 +495,7 @@ def fit_one_cycle(model, batches, validation_data=None, epochs=1, max_lr=1e-3, c
     cycle = OneCycle(max_lr, steps * epochs, steps_per_epoch=steps)  # checks max_lr
     if cycle.layerwise:
         _use_layerwise_optimizer(model)
-    callbacks = [cycle, *(keras.tree.flatten(callbacks) if callbacks else [])]  # one or a list, as Keras
+    callbacks = [cycle, *features.callback_items(callbacks)]
     try:
         history = model.fit(batches, validation_data=validation_data, epochs=epochs, callbacks=callbacks,
                             **fit_kwargs)

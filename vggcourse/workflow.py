@@ -15,6 +15,7 @@ import keras
 
 from vggcourse._atomic import write_atomically
 from vggcourse.errors import InputFileNotFoundError, UserInputError
+from vggcourse.features import callback_items
 from vggcourse.prepare import check_course_layout
 
 __all__ = ["EpochCheckpoints", "FinetuneResult", "finetune_directory", "predict_directory", "submit_directory"]
@@ -99,7 +100,9 @@ def finetune_directory(data, epochs=1, batch_size=64, lr=None, size=224, weights
         raise InputFileNotFoundError(f"`resume` file {str(resume)!r} does not exist; pass the "
                                 f"last.weights.h5 written by an earlier run")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise UserInputError(f"`out` {str(out)!r} is a file; pass a folder for the models and plots "
+                             f"(it is created if missing)")
 
     if vgg is None:
         vgg = _build_vgg(weights, size, batch_norm)
@@ -113,6 +116,7 @@ def finetune_directory(data, epochs=1, batch_size=64, lr=None, size=224, weights
         vgg.load_weights(resume)
         log(f"resumed from {resume}")
 
+    out.mkdir(parents=True, exist_ok=True)  # only now: a bad input leaves no empty folder behind
     result = FinetuneResult(out=out, best_model=out / "best.keras", last_model=out / "last.keras")
     if lr_find:
         found = vgg.lr_find(batches, cache=cache)
@@ -122,7 +126,7 @@ def finetune_directory(data, epochs=1, batch_size=64, lr=None, size=224, weights
             f"plot in {out / 'lr_find.png'}")
         lr = found.suggestion if lr is None else lr
     lr = 0.001 if lr is None else lr
-    callbacks = [EpochCheckpoints(vgg, result), *(callbacks or [])]
+    callbacks = [EpochCheckpoints(vgg, result), *callback_items(callbacks)]
     if one_cycle:
         vgg.fit_one_cycle(batches, val_batches, nb_epoch=int(epochs), max_lr=lr, cache=cache,
                           callbacks=callbacks)
