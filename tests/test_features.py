@@ -331,9 +331,12 @@ def test_the_plain_paths_print_one_line_per_epoch_into_a_pipe(shared, capsys, mo
     assert "\r" not in out + "".join(lines) and "\x1b" not in out + "".join(lines)
 
 
-def test_sample_weight_with_batches_is_refused_before_any_fallback_line(shared, capsys, computed):
+def test_array_only_fit_keywords_with_batches_are_refused_before_any_fallback_line(shared, capsys, computed):
     vgg, batches, val_batches = shared
     for cache in (True, False):
         with pytest.raises(ValueError, match=r"`sample_weight` cannot be passed with batches.*class_weight"):
             vgg.model.fit(batches, validation_data=val_batches, sample_weight=np.ones(12), cache=cache)
+        with pytest.raises(ValueError, match=r"`validation_split` works on arrays only.*validation_data=val_batches"
+                                             r".*Received: validation_split=0.2"):
+            vgg.model.fit(batches, validation_split=0.2, cache=cache)
     assert capsys.readouterr().out == "" and computed == []

@@ -556,6 +556,12 @@ def fit(model, x, validation_data=None, epochs=1, cache=True, **fit_kwargs):
 
 def _check_fit_arguments(x, fit_kwargs):
     """Refuse what Keras would refuse anyway, before any line about the cache is printed."""
+    if fit_kwargs.get("validation_split") and isinstance(x, keras.utils.PyDataset):
+        raise UserInputError(
+            f"`validation_split` works on arrays only, not on batches ({type(x).__name__}). Validate "
+            f"on a folder of its own: fit(batches, validation_data=val_batches), with val_batches = "
+            f"vgg.get_batches('.../valid', shuffle=False). Received: validation_split="
+            f"{fit_kwargs['validation_split']!r}")
     if fit_kwargs.get("sample_weight") is not None and isinstance(x, keras.utils.PyDataset):
         raise UserInputError(
             f"`sample_weight` cannot be passed with batches ({type(x).__name__}, a keras.utils.PyDataset "
