@@ -249,6 +249,16 @@ def test_one_cycle_spans_the_epochs_given_either_way_and_resumes_mid_cycle(small
     np.testing.assert_allclose(resumed.one_cycle.lrs, full[2 * steps:])  # the annealing, not a warm-up
 
 
+def test_one_cycle_on_arrays_counts_steps_of_batch_size(small):
+    vgg, batches, _ = _finetuned(small)
+    x = np.concatenate([batches[i][0] for i in range(len(batches))])
+    y = np.concatenate([batches[i][1] for i in range(len(batches))])
+    history = vgg.fit_one_cycle(x, y=y, batch_size=5, nb_epoch=2, max_lr=1e-3, verbose=0)
+    steps = 2 * int(np.ceil(len(x) / 5))
+    np.testing.assert_allclose(history.one_cycle.lrs,  # the whole cycle, annealed to its end
+                               [training.one_cycle_schedule(i, steps, 1e-3)[0] for i in range(steps)])
+
+
 class _FailAt(keras.callbacks.Callback):
     def __init__(self, step):
         super().__init__()
@@ -289,9 +299,13 @@ def test_one_cycle_puts_your_rates_back_in_checkpoints_and_after_an_error(small,
 
 
 def test_layerwise_rates_survive_unfreeze_and_saving(small, tmp_path):
+    from vggcourse.optimizers import unwrap
+
     vgg, batches, _ = _finetuned(small)
     vgg.unfreeze("fc2")
+    assert "layerwise_range" not in unwrap(vgg.model.optimizer).get_config()  # older versions load it
     vgg.set_lr(slice(1e-5, 1e-3))
+    assert unwrap(vgg.model.optimizer).get_config()["layerwise_range"] == pytest.approx([1e-5, 1e-3])
     assert _scales(vgg) == [0.01, 1.0]
     vgg.unfreeze("fc1")  # spread again over the three layers that now train
     assert _scales(vgg) == [0.01, 0.1, 1.0] and _rate(vgg) == pytest.approx(1e-3)

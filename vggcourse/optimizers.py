@@ -115,7 +115,8 @@ class _CourseOptimizer:
     def get_config(self):
         config = super().get_config()
         config["decay"] = self.decay
-        config["layerwise_range"] = list(self.layerwise_range) if self.layerwise_range else None
+        if self.layerwise_range:  # only then: files without a slice stay loadable by older versions
+            config["layerwise_range"] = list(self.layerwise_range)
         return config
 
 

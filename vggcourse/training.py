@@ -479,6 +479,14 @@ def _set_rate_settings(model, settings):
         optimizer.set_rate_scales(scales)
 
 
+def _steps_per_epoch(x, batch_size):
+    """Training steps in one epoch over `x`: batches (a PyDataset, a dataset) count their own;
+    arrays are cut into `batch_size` rows (Keras' default 32)."""
+    if hasattr(x, "shape"):
+        return max(1, math.ceil(int(x.shape[0]) / (batch_size or 32)))
+    return len(x)
+
+
 def fit_one_cycle(model, batches, validation_data=None, epochs=1, max_lr=1e-3, callbacks=None,
                   **fit_kwargs):
     """`model.fit` under the one-cycle policy (`OneCycle`, first in the callbacks); afterwards, even
@@ -491,7 +499,7 @@ def fit_one_cycle(model, batches, validation_data=None, epochs=1, max_lr=1e-3, c
     check_labelled_batches(batches, "fit_one_cycle", model)
     if getattr(model, "optimizer", None) is None:
         raise UserInputError("fit_one_cycle needs a compiled model: call vgg.compile() or vgg.finetune() first")
-    steps = fit_kwargs.get("steps_per_epoch") or len(batches)
+    steps = fit_kwargs.get("steps_per_epoch") or _steps_per_epoch(batches, fit_kwargs.get("batch_size"))
     cycle = OneCycle(max_lr, steps * epochs, steps_per_epoch=steps)  # checks max_lr
     if cycle.layerwise:
         _use_layerwise_optimizer(model)
