@@ -110,12 +110,17 @@ def _check_rate(name, value):
     return float(value)
 
 
+def _check_whole(name, value, least, what):
+    """`value` as an int when it is a whole number >= `least`; else a UserInputError saying
+    "`name` must be a whole number `what`" and what was received."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+        raise UserInputError(f"`{name}` must be a whole number {what}. Received: {name}={value!r}")
+    return int(value)
+
+
 def check_epochs(value, name="nb_epoch", least=0):
     """`value` as an int: a whole number of epochs, at least `least`; else a UserInputError naming `name`."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
-        raise UserInputError(f"`{name}` must be a whole number of epochs, at least {least}. "
-                             f"Received: {name}={value!r}")
-    return int(value)
+    return _check_whole(name, value, least, f"of epochs, at least {least}")
 
 
 def check_labelled_batches(batches, caller, model=None, name="batches"):
@@ -311,10 +316,8 @@ def _check_lr_find(start_lr, end_lr, num_it):
     if end_lr <= start_lr:
         raise UserInputError(f"`end_lr` must be above `start_lr`: the finder raises the rate from one to "
                          f"the other. Received: start_lr={start_lr!r}, end_lr={end_lr!r}")
-    if isinstance(num_it, bool) or not isinstance(num_it, (int, np.integer)) or num_it < 5:
-        raise UserInputError(f"`num_it` must be a whole number of at least 5 (steps of the range test; "
-                         f"100 is usual). Received: num_it={num_it!r}")
-    return start_lr, end_lr, int(num_it)
+    num_it = _check_whole("num_it", num_it, 5, "of at least 5 (steps of the range test; 100 is usual)")
+    return start_lr, end_lr, num_it
 
 
 def _batch_sizes(batches):
@@ -401,19 +404,16 @@ class OneCycle(keras.callbacks.Callback):
 
     def __init__(self, max_lr, total_steps, steps_per_epoch=None, **schedule):
         super().__init__()
-        if isinstance(total_steps, bool) or not isinstance(total_steps, numbers.Integral) or total_steps < 1:
-            raise UserInputError(f"`total_steps` must be a whole number >= 1: the training steps the cycle "
-                                 f"spans (steps per epoch times epochs). Received: total_steps={total_steps!r}")
-        if steps_per_epoch is not None and (isinstance(steps_per_epoch, bool) or not isinstance(
-                steps_per_epoch, numbers.Integral) or steps_per_epoch < 1):
-            raise UserInputError(f"`steps_per_epoch` must be a whole number >= 1 or None. "
-                                 f"Received: steps_per_epoch={steps_per_epoch!r}")
+        total_steps = _check_whole("total_steps", total_steps, 1, ">= 1: the training steps the cycle spans "
+                                   "(steps per epoch times epochs)")
+        if steps_per_epoch is not None:
+            steps_per_epoch = _check_whole("steps_per_epoch", steps_per_epoch, 1, ">= 1 or None")
         if isinstance(max_lr, slice):
             self.layerwise = _check_slice("max_lr", max_lr)
             self.max_lr = self.layerwise[1]
         else:
             self.layerwise, self.max_lr = None, _check_rate("max_lr", max_lr)
-        self.total_steps, self.steps_per_epoch, self.schedule = int(total_steps), steps_per_epoch, schedule
+        self.total_steps, self.steps_per_epoch, self.schedule = total_steps, steps_per_epoch, schedule
         self.lrs, self.betas = [], []
         self._saved = None  # the settings to put back while the cycle's own are on
 
