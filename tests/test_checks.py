@@ -1,0 +1,54 @@
+"""`vggcourse.checks`: every argument check names the argument, what is allowed and what was received."""
+import numpy as np
+import pytest
+
+from vggcourse import checks
+from vggcourse.errors import UserInputError
+
+pytestmark = pytest.mark.backend_free
+
+
+@pytest.mark.parametrize("value", [True, False, 2.5, 2.0, "3", None, -1, np.float32(3)])
+def test_whole_number_refuses_bools_floats_strings_and_small_values(value):
+    with pytest.raises(UserInputError, match=r"`epochs` must be a whole number >= 0\. Received: epochs="):
+        checks.whole_number("epochs", value)
+
+
+def test_whole_number_returns_plain_ints_and_uses_what_and_caller():
+    assert checks.whole_number("batch_size", np.int64(64), least=1) == 64
+    assert type(checks.whole_number("batch_size", np.int64(64), least=1)) is int
+    with pytest.raises(UserInputError, match=r"^fit: `nb_epoch` must be a whole number of epochs, at least 1\. "
+                                             r"Received: nb_epoch=0$"):
+        checks.whole_number("nb_epoch", 0, least=1, what="of epochs, at least 1", caller="fit")
+
+
+@pytest.mark.parametrize("value", [0, -1e-3, float("inf"), float("nan"), True, "0.1", None, 1j])
+def test_positive_number_refuses(value):
+    with pytest.raises(UserInputError, match=r"`lr` must be a positive number\. Received: lr="):
+        checks.positive_number("lr", value)
+
+
+def test_positive_number_accepts_numpy_numbers():
+    assert checks.positive_number("lr", np.float32(0.5)) == 0.5
+    assert checks.positive_number("lr", np.int64(1)) == 1.0
+
+
+@pytest.mark.parametrize("value", [-0.1, float("nan"), float("inf"), False, "15"])
+def test_non_negative_number_refuses(value):
+    with pytest.raises(UserInputError, match=r"`rotation_range` must be a number >= 0"):
+        checks.non_negative_number("rotation_range", value)
+    assert checks.non_negative_number("rotation_range", 0) == 0.0
+
+
+@pytest.mark.parametrize("value", [(224,), (224, 224, 3), "224", (True, 224), (31, 64), (64.0, 64), None])
+def test_size_pair_refuses(value):
+    with pytest.raises(UserInputError, match=r"`size` must be \(height, width\), two whole numbers of at least 32"):
+        checks.size_pair("size", value, least=32)
+    assert checks.size_pair("size", [np.int32(64), 32], least=32) == (64, 32)
+
+
+def test_one_of_lists_the_choices():
+    assert checks.one_of("class_mode", None, ("categorical", None)) is None
+    with pytest.raises(UserInputError, match=r"`class_mode` must be one of 'categorical', None\. "
+                                             r"Received: class_mode=\['x'\]"):
+        checks.one_of("class_mode", ["x"], ("categorical", None))
