@@ -17,12 +17,14 @@ machine).
 import argparse
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _data import data_folder  # noqa: E402  (bench/_data.py)
 
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "dogscats-1k" / "train"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def vggcourse_epoch(batches):
@@ -61,7 +63,7 @@ def build(directory, size, batch_size, interpolation=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("directory", nargs="?", default=str(DEFAULT_DIR))
+    parser.add_argument("directory", nargs="?", help="class folders of JPEGs (default: ../shared/data/dogscats-1k/train)")
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
@@ -69,6 +71,7 @@ def main(argv=None):
                         help="one resize filter for both pipelines (nearest, bilinear, ...); "
                              "default: each library's default")
     args = parser.parse_args(argv)
+    args.directory = str(data_folder(args.directory, "dogscats-1k", "bench/batches.py", below="train"))
 
     ours, theirs = build(args.directory, args.size, args.batch_size, args.interpolation)
     timed(vggcourse_epoch, ours), timed(tf_epoch, theirs)  # warm-up: caches, threads, tracing

@@ -40,7 +40,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "dogscats"
+from _data import data_folder  # noqa: E402  (bench/_data.py)
+
 
 
 def cpu_model():
@@ -313,8 +314,8 @@ def inference(args, weights):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DIR,
-                        help="a folder with train/ and valid/ class folders")
+    parser.add_argument("data", nargs="?", type=Path,
+                        help="a folder with train/ and valid/ class folders (default: ../shared/data/dogscats)")
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=3)
@@ -330,6 +331,7 @@ def main(argv=None):
                         help="inference at batch 1-32, with and without XLA")
     parser.add_argument("--verbose", type=int, default=0, help="Keras fit verbosity")
     args = parser.parse_args(argv)
+    args.data = data_folder(args.data, "dogscats", "bench/finetune.py")
     import keras
     import tensorflow as tf
 

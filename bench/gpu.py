@@ -30,7 +30,8 @@ from pathlib import Path
 os.environ.setdefault("KERAS_BACKEND", "jax")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dogscats-1k"
+from _data import data_folder  # noqa: E402  (bench/_data.py)
+
 
 # Dense (not sparse) bfloat16 tensor TFLOP/s per device, from the vendors' data sheets; float16
 # for devices without bfloat16 (T4, V100). First match on the device name wins, so the more
@@ -148,7 +149,7 @@ def main(argv=None):
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 128, 256])
     parser.add_argument("--repeats", type=int, default=10, help="timed batches per batch size, at least")
     parser.add_argument("--seconds", type=float, default=5.0, help="time per batch size, at least")
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help="a folder with train/ and valid/ class folders")
+    parser.add_argument("--data", help="a folder with train/ and valid/ class folders (default: ../shared/data/dogscats-1k)")
     parser.add_argument("--images", type=int, default=0, help="use only the first N training images (0: all)")
     parser.add_argument("--batch-size", type=int, default=64, help="fine-tune batch size (the course's 64)")
     parser.add_argument("--epochs", type=int, default=3)
@@ -156,6 +157,8 @@ def main(argv=None):
     parser.add_argument("--all-devices", action="store_true", help="vggcourse.devices.use_all_devices()")
     parser.add_argument("--skip-finetune", action="store_true")
     args = parser.parse_args(argv)
+    if not args.skip_finetune:
+        args.data = data_folder(args.data, "dogscats-1k", "bench/gpu.py", option="--data")
 
     import keras
 

@@ -23,9 +23,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import keras  # noqa: E402
+from _data import data_folder  # noqa: E402  (bench/_data.py)
 from finetune import cpu_model  # noqa: E402  (bench/finetune.py: the machine line)
 
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "dogscats-1k"
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -47,7 +47,7 @@ class EpochTimer(keras.callbacks.Callback):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DIR)
+    parser.add_argument("data", nargs="?", type=Path, help="train/ and valid/ class folders (default: ../shared/data/dogscats-1k)")
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=3)
@@ -55,6 +55,7 @@ def main(argv=None):
     parser.add_argument("--weights", help="a VGG16 weight file (default: random)")
     parser.add_argument("--skip-unfreeze", action="store_true", help="time lr_find only")
     args = parser.parse_args(argv)
+    args.data = data_folder(args.data, "dogscats-1k", "bench/modern.py")
 
     from vggcourse import features
     from vggcourse.model import Vgg16

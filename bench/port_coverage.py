@@ -13,8 +13,8 @@ What the run changes, and why (printed in the report too):
   downloaded here, so `Vgg16()` / `Vgg16BN()` start from random weights (weights=None) and the
   course's 224x224 images are shrunk to 32x32 (`Vgg16`, `get_batches`, `get_data` defaults).
   Accuracy figures in these runs mean nothing; only "the cell ran" is measured.
-- Data: `data/dogscats/` is a sample in the course layout made from ../shared/data/dogscats
-  (16 + 16 train, 8 + 8 valid, 16 test images; links, not copies), with `sample/` pointing at
+- Data: `data/dogscats/` is a sample in the course layout made from `--data`, else
+  ../shared/data/dogscats, else the stand-in that `vggcourse.sample` writes (16 + 16 train, 8 + 8 valid, 16 test images; links, not copies), with `sample/` pointing at
   itself, so lesson 2's `sample/models/` and lesson 3's `models/` are one folder (lesson 3 loads
   the weights lesson 2 saved, as in the course), and one test image also linked as
   `test/7.jpg`: lesson 3 reads that file, and the course's own machine kept its test images flat
@@ -37,7 +37,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-SAMPLE = Path(os.environ.get("VGGCOURSE_SAMPLE", REPO.parent / "shared" / "data" / "dogscats"))
+SHARED_SAMPLE = REPO.parent / "shared" / "data" / "dogscats"
 NOTEBOOKS = ["lesson1", "lesson2", "lesson3", "dogs_cats_redux", "dogscats-ensemble"]
 # (notebook, code cell number from 1) -> why it is excepted
 EXCEPTED = {
@@ -80,21 +80,30 @@ def _link(src, dest):
     os.symlink(os.path.abspath(src), dest)
 
 
-def make_data(root, n_train=16, n_valid=8, n_test=16, redux_train=2300):
-    """The course-layout sample and the Kaggle-style redux folder under `root`/data."""
+def make_data(root, n_train=16, n_valid=8, n_test=16, redux_train=2300, source=None):
+    """The course-layout sample and the Kaggle-style redux folder under `root`/data, from `source`
+    (a folder in the course layout: `--data`, else ../shared/data/dogscats, else the stand-in
+    `vggcourse.sample` writes into `root`: only whether cells run is measured)."""
+    if source is None and SHARED_SAMPLE.is_dir():
+        source = SHARED_SAMPLE
+    if source is None:
+        from vggcourse.sample import write_sample
+
+        source = write_sample(root / "stand-in", train=n_train, valid=n_valid, test=n_test)
+    sample = Path(source)
     dogscats = root / "data" / "dogscats"
     for split, n in (("train", n_train), ("valid", n_valid)):
         for cls in ("cats", "dogs"):
-            for f in sorted((SAMPLE / split / cls).glob("*.jpg"))[:n]:
+            for f in sorted((sample / split / cls).glob("*.jpg"))[:n]:
                 _link(f, dogscats / split / cls / f.name)
-    tests = sorted((SAMPLE / "test" / "unknown").glob("*.jpg"))
+    tests = sorted((sample / "test" / "unknown").glob("*.jpg"))
     for f in tests[:n_test]:
         _link(f, dogscats / "test" / "unknown" / f.name)
     _link(tests[0], dogscats / "test" / "7.jpg")  # lesson 3 reads it; see the docstring
     os.symlink(".", dogscats / "sample")
     redux = root / "data" / "redux"
     for cls, kaggle in (("cats", "cat"), ("dogs", "dog")):
-        files = sorted((SAMPLE / "train" / cls).glob("*.jpg")) + sorted((SAMPLE / "valid" / cls).glob("*.jpg"))
+        files = sorted((sample / "train" / cls).glob("*.jpg")) + sorted((sample / "valid" / cls).glob("*.jpg"))
         for k in range(redux_train // 2):
             _link(files[k % len(files)], redux / "train" / f"{kaggle}.{k}.jpg")
     for f in tests[:n_test]:
@@ -162,6 +171,8 @@ def main(argv=None):
     parser.add_argument("--courses", required=True, help="folder holding the course's original notebooks")
     parser.add_argument("--out", default=None, help="folder for the ported/executed notebooks and results.json")
     parser.add_argument("--only", nargs="*", default=NOTEBOOKS, help="notebooks to run (default: all five)")
+    parser.add_argument("--data", default=None, help="a sample in the course layout (default: "
+                        "../shared/data/dogscats if present, else `vggcourse.sample`'s stand-in)")
     args = parser.parse_args(argv)
     from vggcourse.port import port_notebook
 
@@ -170,7 +181,7 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("KERAS_HOME", str(work / "keras"))
     os.environ.setdefault("VGGCOURSE_CACHE", str(work / "features"))
-    make_data(work)
+    make_data(work, source=args.data)
     api_names = _api_names()
     results, times = {}, {}
     import nbformat

@@ -38,12 +38,13 @@ The course's lesson 1, ported to Keras 3 and Python 3. We use a pretrained VGG16
 cats: first as the ImageNet classifier it is, then fine-tuned to our two classes.
 
 Set `path` to your data: the course layout `train/cats`, `train/dogs`, `valid/cats`, `valid/dogs`
-(`vggcourse prepare` builds it from Kaggle's download; see the README). It points at the small
-sample that ships beside this repository, so every cell runs as it is.
+(`vggcourse prepare` builds it from Kaggle's download; see the README). It points at the sample
+`vggcourse sample data/sample` (run once from the repository root) writes: a stand-in made from
+scikit-learn's two bundled photographs, in the course layout, so every cell runs as it is.
 """),
     code("""
 # Parameters: where the data is, and how big the images and batches are.
-path = "../../shared/data/dogscats/"
+path = "../data/sample/"
 size = (224, 224)
 batch_size = 64
 # "imagenet" loads Keras' published VGG16 weights (see the README to get them offline);
@@ -223,11 +224,12 @@ Keras 1 spellings (`nb_epoch`, `fit_generator`, `RMSprop(lr=...)`, `K.set_value(
 `predict_classes`) work as they are, from `vggcourse.utils`.
 
 Set `path` to your data in the course layout (`train/cats`, `train/dogs`, `valid/...`). It points
-at the small sample beside this repository, so every cell runs as it is.
+at the sample `vggcourse sample data/sample` (run once from the repository root) writes: a stand-in made from
+scikit-learn's two bundled photographs, in the course layout, so every cell runs as it is.
 """),
     code("""
 # Parameters
-path = "../../shared/data/dogscats/"
+path = "../data/sample/"
 model_path = "models/"       # where arrays and weights are saved
 size = (224, 224)
 batch_size = 64
@@ -411,11 +413,12 @@ convolution, compute the convolutional features once, train new dense layers on 
 dropout, then with data augmentation, then with batch normalisation.
 
 The course started from lesson 2's fine-tuned weights (`finetune3.h5`); set `finetuned` to such a
-file if you have one. `path` points at the small sample beside this repository.
+file if you have one. `path` points at the sample `vggcourse sample data/sample` (run once from the repository root) writes: a stand-in made from
+scikit-learn's two bundled photographs, in the course layout.
 """),
     code("""
 # Parameters
-path = "../../shared/data/dogscats/"
+path = "../data/sample/"
 model_path = "models/"
 size = (224, 224)
 batch_size = 64
@@ -635,11 +638,12 @@ predictions. Each model gets a batch-normalised last layer trained on stored fea
 dense layers trained on the convolutional features, then data augmentation.
 
 Three bugs of the course's notebook are fixed here, each where it happens (see the notes below).
-`path` points at the small sample beside this repository.
+`path` points at the sample `vggcourse sample data/sample` (run once from the repository root) writes: a stand-in made from
+scikit-learn's two bundled photographs, in the course layout.
 """),
     code("""
 # Parameters
-path = "../../shared/data/dogscats/"
+path = "../data/sample/"
 model_path = "models/"
 size = (224, 224)
 batch_size = 64
@@ -798,13 +802,14 @@ The course's Kaggle notebook, ported to Keras 3 and Python 3: prepare Kaggle's d
 VGG16, look at what it gets right and wrong, and write a submission.
 
 Set `DATA_HOME_DIR` to the folder holding Kaggle's unzipped `train/` (`cat.0.jpg`, `dog.0.jpg`, ...)
-and `test/` (`1.jpg`, ...). Left as `None`, the notebook builds a Kaggle-style folder from the small
-sample beside this repository in a scratch directory, so every cell runs as it is.
+and `test/` (`1.jpg`, ...). Left as `None`, the notebook builds a Kaggle-style folder in a scratch
+directory from the sample `vggcourse sample data/sample` (run once from the repository root) writes: a stand-in made from
+scikit-learn's two bundled photographs, in the course layout, so every cell runs as it is.
 """),
     code("""
 # Parameters
 DATA_HOME_DIR = None          # your Kaggle folder, e.g. "data/redux"
-sample_path = "../../shared/data/dogscats/"
+sample_path = "../data/sample/"
 size = (224, 224)
 batch_size = 64
 no_of_epochs = 3
@@ -975,7 +980,7 @@ runs on the feature cache where the maths allows: the frozen layers run once per
 """),
     code("""
 # Parameters: where the data is, and how big the images and batches are.
-path = "../../shared/data/dogscats/"
+path = "../data/sample/"
 size = (224, 224)
 batch_size = 64
 weights = "imagenet"   # None: random weights, only to check that the code runs

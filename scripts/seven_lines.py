@@ -1,7 +1,7 @@
 """The course's seven-line fine-tune (lesson 1), on Keras 3.
 
     python scripts/seven_lines.py data/dogscats/sample
-    python scripts/seven_lines.py ../shared/data/dogscats --weights none --size 64   # offline try-out
+    vggcourse sample data/sample && python scripts/seven_lines.py data/sample --weights none --size 64   # offline
 """
 import argparse
 

@@ -1,14 +1,37 @@
-"""Shared fixtures: the real dogs-vs-cats sample that sits beside the repository."""
+"""Fixtures every test module may use; shared plain functions are in helpers.py.
+
+The images are `vggcourse.sample`'s stand-in for Kaggle's Dogs vs Cats, written once per run into a
+temporary folder: the suite needs nothing beside the repository. `reads_stay_inside` makes every
+test fail that opens a file outside the repository, the temporary folders and the Python install.
+"""
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
+from helpers import OPENED, allowed_roots, copy_sample, outside_reads, record_open
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = Path(os.environ.get("VGGCOURSE_SAMPLE", REPO.parent / "shared" / "data" / "dogscats"))
+
+
+sys.addaudithook(record_open)
+
+
+@pytest.fixture(autouse=True)
+def reads_stay_inside():
+    """Fail a test that opened a file outside the repository and the temporary folders (such as
+    a data folder beside the clone, which a fresh clone does not have)."""
+    roots = allowed_roots(REPO)
+    del OPENED[:]
+    yield
+    outside = outside_reads(dict.fromkeys(OPENED), REPO, roots)
+    del OPENED[:]
+    if outside:
+        pytest.fail(f"the test read outside the repository and its temporary folders: {outside[:5]}")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -25,11 +48,12 @@ def private_caches(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def dogscats():
-    """The shared sample, read-only: train/{cats,dogs}, valid/{cats,dogs}, test/unknown."""
-    if not (SAMPLE / "train").is_dir():
-        pytest.fail(f"the shared sample is missing at {SAMPLE}; set VGGCOURSE_SAMPLE to its folder")
-    return SAMPLE
+def dogscats(tmp_path_factory):
+    """The stand-in sample (`vggcourse.sample`), written once per run; read-only by convention:
+    train/{cats,dogs} 100 + 100, valid/{cats,dogs} 50 + 50, test/unknown 100, test_labels.csv."""
+    from vggcourse.sample import write_sample
+
+    return write_sample(tmp_path_factory.mktemp("sample") / "dogscats")
 
 
 @pytest.fixture
@@ -38,16 +62,6 @@ def dogscats_copy(dogscats, tmp_path):
     dest = tmp_path / "dogscats"
     shutil.copytree(dogscats, dest)
     return dest
-
-
-def copy_sample(source, root, counts=(("train", 6), ("valid", 3))):
-    """`root/train` and `root/valid` with the first few images per class of `source`, copied."""
-    for split, count in counts:
-        for name in ("cats", "dogs"):
-            (root / split / name).mkdir(parents=True)
-            for path in sorted((source / split / name).iterdir())[:count]:
-                shutil.copy2(path, root / split / name / path.name)
-    return root
 
 
 @pytest.fixture
@@ -91,22 +105,3 @@ def computed(monkeypatch):
 
     monkeypatch.setattr(features, "compute_features", counting)
     return counts
-
-
-def finetuned_vgg(root, seed=0, dropout=None, shuffle=True, size=(32, 32)):
-    """(vgg, batches, val_batches): `Vgg16(weights=None)` after `finetune` on `root`'s train/,
-    batches of 4; `dropout` overrides every Dropout rate (0.0 makes runs comparable)."""
-    import keras
-
-    from vggcourse.model import Vgg16
-
-    keras.utils.set_random_seed(seed)
-    vgg = Vgg16(weights=None, size=size)
-    batches = vgg.get_batches(root / "train", batch_size=4, shuffle=shuffle, seed=seed)
-    val_batches = vgg.get_batches(root / "valid", batch_size=4, shuffle=False)
-    vgg.finetune(batches)
-    if dropout is not None:
-        for layer in vgg.model.layers:
-            if isinstance(layer, keras.layers.Dropout):
-                layer.rate = dropout
-    return vgg, batches, val_batches

@@ -79,7 +79,7 @@ def encoded(image, fmt="JPEG", **options):
 
 @pytest.fixture(scope="module")
 def photo(dogscats):
-    with Image.open(dogscats / "train" / "cats" / "cat.1.jpg") as image:
+    with Image.open(dogscats / "train" / "dogs" / "dog.1.jpg") as image:
         return image.convert("RGB").resize((120, 96))
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import finetuned_vgg
+from helpers import finetuned_vgg
 from vggcourse import features
 from vggcourse.image import ImageDataGenerator
 from vggcourse.model import Vgg16

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import finetuned_vgg
+from helpers import finetuned_vgg
 from vggcourse import features
 from vggcourse.model import Vgg16
 

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import copy_sample, finetuned_vgg
+from helpers import copy_sample, finetuned_vgg
 from vggcourse import features, training
 from vggcourse.image import ImageDataGenerator
 from vggcourse.model import Vgg16

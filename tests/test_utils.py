@@ -151,6 +151,19 @@ def test_imread_imresize_and_vgg_preprocess(dogscats):
     np.testing.assert_allclose(utils.vgg_preprocess(x), np.asarray(VggPreprocess()(x)), atol=1e-4)
 
 
+def test_imresize_takes_the_decoders_filters_and_names_a_wrong_one():
+    from vggcourse.decode import INTERPOLATIONS
+    from vggcourse.errors import UserInputError
+    from vggcourse.preprocessing import VGG_MEAN
+
+    img = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
+    for interp in INTERPOLATIONS:  # one table of Pillow filters, decode.INTERPOLATIONS
+        assert utils.imresize(img, (8, 12), interp=interp).shape == (8, 12, 3)
+    with pytest.raises(UserInputError, match=r"^imresize: `interp` must be one of 'nearest', .*Received: interp='cubic'$"):
+        utils.imresize(img, 2, interp="cubic")
+    assert utils.vgg_mean.tolist() == pytest.approx(list(VGG_MEAN))  # one ImageNet mean
+
+
 def test_get_batches_has_keras1_names(dogscats):
     batches = utils.get_batches(dogscats / "valid", target_size=(8, 8))
     assert batches.N == batches.nb_sample == 100

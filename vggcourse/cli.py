@@ -1,6 +1,7 @@
 """The `vggcourse` command: the course workflow from a shell.
 
     vggcourse demo                              # the main job, offline, on bundled digits
+    vggcourse sample data/sample                # a small stand-in sample in the course layout
     vggcourse prepare data/dogscats --dry-run   # Kaggle's flat folders -> the course layout
     vggcourse finetune data/dogscats --epochs 3 --out runs/dc
     vggcourse submit data/dogscats runs/dc/best.keras --out submission.csv
@@ -66,6 +67,14 @@ def cmd_demo(args):
     if args.epochs is not None:
         kwargs["epochs"] = args.epochs
     run_demo(**kwargs)
+
+
+def cmd_sample(args):
+    from vggcourse.sample import write_sample
+
+    path = write_sample(args.dest, train=args.train, valid=args.valid, test=args.test, seed=args.seed)
+    print(f"wrote {path}/: train/ {args.train} + {args.train}, valid/ {args.valid} + {args.valid} "
+          f"(cats, dogs), test/unknown/ {args.test}, test_labels.csv")
 
 
 def cmd_prepare(args):
@@ -191,6 +200,15 @@ def build_parser():
     p.add_argument("--epochs", type=_positive_int, help="override the demo's number of epochs")
     p.set_defaults(func=cmd_demo)
 
+    p = sub.add_parser("sample", help="write a small stand-in for Kaggle's Dogs vs Cats in the course layout "
+                                      "(crops of scikit-learn's two photographs)")
+    p.add_argument("dest", help="the new folder to write, e.g. data/sample")
+    p.add_argument("--train", type=_positive_int, default=100, help="train images per class (default: %(default)s)")
+    p.add_argument("--valid", type=_positive_int, default=50, help="valid images per class (default: %(default)s)")
+    p.add_argument("--test", type=_non_negative_int, default=100, help="test images (default: %(default)s)")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default: %(default)s)")
+    p.set_defaults(func=cmd_sample)
+
     p = sub.add_parser("prepare", help="Kaggle's flat train/ and test/ -> the course layout")
     p.add_argument("kaggle_dir", help="folder holding Kaggle's train/ and test/")
     p.add_argument("--valid", type=_positive_int, default=2000, help="validation images (default: %(default)s)")
@@ -266,7 +284,7 @@ def build_parser():
     return parser
 
 
-_WITHOUT_KERAS = ("prepare", "port")  # commands that never import Keras: no need to start it early
+_WITHOUT_KERAS = ("sample", "prepare", "port")  # commands that never import Keras: no need to start it early
 
 
 def _check_before_keras(args):

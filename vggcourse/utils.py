@@ -53,14 +53,16 @@ from sklearn.manifold import TSNE
 from sklearn.metrics import confusion_matrix
 from sklearn.preprocessing import OneHotEncoder
 
-from vggcourse import keras1
+from vggcourse import checks, keras1
 from vggcourse.arrays import MixIterator, load_array, onehot, save_array
+from vggcourse.decode import INTERPOLATIONS
 from vggcourse.errors import UserTypeError
 from vggcourse.kaggle import do_clip
 from vggcourse.keras1 import *  # noqa: F401,F403 (Keras 1's names, listed in keras1.__all__)
 from vggcourse.layers import (adjust_dropout, copy_layer, copy_layers, copy_model, copy_weights,
                               insert_layer, split_at, vgg_ft, vgg_ft_bn)
 from vggcourse.model import Vgg16, Vgg16BN
+from vggcourse.preprocessing import VGG_MEAN
 from vggcourse import plotting
 from vggcourse.plotting import gray, mk_size, mk_square, plot, plot_confusion_matrix, to_plot
 
@@ -162,16 +164,13 @@ def imresize(img, size, interp="bilinear"):
     arr = np.asarray(img)
     if np.isscalar(size):
         size = (int(arr.shape[0] * size), int(arr.shape[1] * size))
-    filters = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC,
-               "lanczos": Image.LANCZOS}
-    if interp not in filters:
-        raise ValueError(f"imresize: `interp` must be one of {sorted(filters)}. Received: interp={interp!r}")
-    out = Image.fromarray(arr.astype(np.uint8)).resize((size[1], size[0]), filters[interp])
+    checks.one_of("interp", interp, tuple(INTERPOLATIONS), caller="imresize")
+    out = Image.fromarray(arr.astype(np.uint8)).resize((size[1], size[0]), INTERPOLATIONS[interp])
     return np.asarray(out)
 
 
 # The ImageNet mean, RGB, shaped to broadcast over channels-last images (the course's was (3, 1, 1)).
-vgg_mean = np.array([123.68, 116.779, 103.939], dtype=np.float32)
+vgg_mean = np.array(VGG_MEAN, dtype=np.float32)
 
 
 def vgg_preprocess(x):

@@ -1,0 +1,124 @@
+"""Helpers the test modules share (import them: `from helpers import copy_sample`); fixtures are in conftest.py.
+
+The images come from `vggcourse.sample` (crops of scikit-learn's bundled photographs), written into
+temporary folders: the suite reads nothing outside the repository and its temporary folders.
+"""
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from vggcourse.sample import photo, random_crop
+
+
+def copy_sample(source, root, counts=(("train", 6), ("valid", 3))):
+    """`root/train` and `root/valid` with the first few images per class of `source`, copied."""
+    for split, count in counts:
+        for name in ("cats", "dogs"):
+            (root / split / name).mkdir(parents=True)
+            for path in sorted((source / split / name).iterdir())[:count]:
+                shutil.copy2(path, root / split / name / path.name)
+    return root
+
+
+def finetuned_vgg(root, seed=0, dropout=None, shuffle=True, size=(32, 32)):
+    """(vgg, batches, val_batches): `Vgg16(weights=None)` after `finetune` on `root`'s train/,
+    batches of 4; `dropout` overrides every Dropout rate (0.0 makes runs comparable)."""
+    import keras
+
+    from vggcourse.model import Vgg16
+
+    keras.utils.set_random_seed(seed)
+    vgg = Vgg16(weights=None, size=size)
+    batches = vgg.get_batches(root / "train", batch_size=4, shuffle=shuffle, seed=seed)
+    val_batches = vgg.get_batches(root / "valid", batch_size=4, shuffle=False)
+    vgg.finetune(batches)
+    if dropout is not None:
+        for layer in vgg.model.layers:
+            if isinstance(layer, keras.layers.Dropout):
+                layer.rate = dropout
+    return vgg, batches, val_batches
+
+
+# name -> how the file is written; what the course meets in Kaggle's and ImageNet's folders
+ODD_FORMATS = ("baseline.jpg", "progressive.jpg", "large.jpg", "grayscale.jpg", "cmyk.jpg", "picture.png",
+               "grayscale16.png", "truncated.jpg")
+
+
+def write_odd_images(folder, seed=0):
+    """One image per entry of ODD_FORMATS in `folder` (made if needed), cut from scikit-learn's
+    photographs; returns {name: path}.
+
+    baseline and progressive JPEG (RGB, about 400 px), a large JPEG (1,200 px, so a small target
+    is DCT-downscaled), a grayscale JPEG, a CMYK JPEG (libjpeg-turbo's simplejpeg refuses it: the
+    Pillow fallback decodes it), an RGB PNG, a 16-bit grayscale PNG, and a JPEG cut off after 60% of
+    its bytes (decoded as far as it goes).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    base = random_crop(photo("china.jpg"), rng, min_side=300, max_side=420)
+    paths = {name: folder / name for name in ODD_FORMATS}
+    base.save(paths["baseline.jpg"], quality=90)
+    base.save(paths["progressive.jpg"], quality=90, progressive=True)
+    large = Image.fromarray(photo("flower.jpg")).resize((1200, 800), Image.Resampling.LANCZOS)
+    large.save(paths["large.jpg"], quality=90)
+    base.convert("L").save(paths["grayscale.jpg"], quality=90)
+    base.convert("CMYK").save(paths["cmyk.jpg"], quality=90)
+    base.save(paths["picture.png"])
+    wide = (np.asarray(base.convert("L"), np.uint16) * 257).astype(np.uint16)
+    Image.fromarray(wide).save(paths["grayscale16.png"])
+    data = paths["baseline.jpg"].read_bytes()
+    paths["truncated.jpg"].write_bytes(data[: int(len(data) * 0.6)])
+    return paths
+
+
+def allowed_roots(repo):
+    """Folders a test may read: the repository, temporary folders, the Python install (sys.prefix,
+    sys.path) and the system's folders. (The home folder's dot-folders, where tools keep settings
+    such as ~/.keras/keras.json, are allowed by `outside_reads` itself.)"""
+    roots = {Path(repo), Path(tempfile.gettempdir()), Path(sys.prefix), Path(sys.base_prefix),
+             Path(sys.exec_prefix)}
+    roots.update(Path(p) for p in sys.path if p and os.path.isabs(p))
+    roots.update(Path(p) for p in ("/usr", "/lib", "/lib64", "/etc", "/dev", "/proc", "/sys", "/run",
+                                   "/var/cache", "/var/lib"))
+    return tuple(root.resolve() for root in roots)
+
+
+def _under(path, root):
+    return path == root or root in path.parents
+
+
+def outside_reads(paths, repo, roots):
+    """The paths of `paths` that a test must not read: under none of `roots` and not in a
+    dot-folder of the home folder, or beside the repository (a `../shared` or `../data` that a
+    fresh clone does not have), whatever the roots say.
+
+        outside_reads(["/work/shared/x.jpg"], "/work/main", allowed_roots("/work/main"))  # flagged
+    """
+    repo, home = Path(repo).resolve(), Path.home().resolve()
+    found = []
+    for path in paths:
+        resolved = Path(os.path.abspath(path)).resolve()
+        in_home_settings = (_under(resolved, home) and resolved != home
+                            and resolved.relative_to(home).parts[0].startswith("."))
+        beside_repo = (_under(resolved, repo.parent) and not _under(resolved, repo) and not in_home_settings
+                       and not any(_under(resolved, root) for root in roots if not _under(repo.parent, root)))
+        allowed = any(_under(resolved, root) for root in roots) or in_home_settings
+        if beside_repo or not allowed:
+            found.append(str(path))
+    return found
+
+
+OPENED = []  # every file opened since the last test began (conftest installs `record_open`)
+
+
+def record_open(event, args):
+    """An audit hook (`sys.addaudithook`): the absolute path of every file opened, into OPENED."""
+    if event == "open" and args and isinstance(args[0], (str, bytes, os.PathLike)):
+        path = os.fsdecode(args[0])
+        if not path.startswith("<"):
+            OPENED.append(os.path.abspath(path))
