@@ -41,6 +41,7 @@ import numpy as np
 
 from vggcourse import convert
 from vggcourse._atomic import write_atomically
+from vggcourse.architecture import build_vgg16
 from vggcourse.arrays import host_array
 from vggcourse.errors import InputFileNotFoundError, UserInputError, VggcourseError
 
@@ -210,11 +211,6 @@ def cache_status():
 
 def _model_for(key, size=(224, 224)):
     """A randomly initialised model of the shape `key`'s file holds, to check a file against."""
-    try:  # the builder alone (it imports nothing of the package): weights.py never imports model.py
-        from vggcourse.architecture import build_vgg16
-    except ImportError:  # until the builder has left model.py
-        from vggcourse.model import build_vgg16
-
     return build_vgg16(size, include_top=not key.endswith("_notop"), batch_norm=key.startswith("vgg16_bn"))
 
 
