@@ -1,9 +1,10 @@
 """Keras 1's calls on Keras 3: each adapter against the Keras 3 call it stands for."""
+import h5py
 import keras
 import numpy as np
 import pytest
 
-from vggcourse import keras1, optimizers
+from vggcourse import keras1, optimizers, weights
 from vggcourse.keras1 import (K, BatchNormalization, Convolution2D, Dense, Dropout, Flatten, Input, Lambda,
                               MaxPooling2D, Model, RMSprop, SGD, Sequential, ZeroPadding2D, get_file, image,
                               output_shape_of, to_categorical)
@@ -243,6 +244,29 @@ def test_get_file_uses_cache_packaged_file_and_downloads(tmp_path, monkeypatch):
     assert open(got, "rb").read() == b"abc"
     with pytest.raises(OSError, match="by hand"):
         get_file("missing.bin", (tmp_path / "nope.bin").as_uri(), cache_subdir="models")
+
+
+def test_get_file_uses_the_one_keras_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("KERAS_HOME", "~/kh")  # expanded, as weights.cache_dir() does
+    monkeypatch.chdir(tmp_path)
+    path = get_file("imagenet_class_index.json", "http://files.fast.ai/models/imagenet_class_index.json",
+                    cache_subdir="models")
+    assert path == str(weights.cache_dir() / "imagenet_class_index.json")
+    assert path == str(tmp_path / "kh" / "models" / "imagenet_class_index.json")
+
+
+def test_sequential_is_vgg_models_class_under_keras1s_name(tmp_path):
+    """One class family: the course's Sequential is `vgg.model`'s class; its own class name keeps the
+    paths Keras 3 gives a nested model's weights (`layers/sequential/...`), so earlier files load."""
+    from vggcourse.model import VggSequential
+
+    assert issubclass(Sequential, VggSequential) and keras1.Keras1Methods in Sequential.__mro__
+    outer = Sequential([Flatten(input_shape=(8, 8, 3))])
+    outer.add(Sequential([Dense(2, input_shape=(192,))]))
+    outer.save_weights(tmp_path / "nested.h5")
+    with h5py.File(tmp_path / "nested.h5") as f:
+        assert "sequential" in f["layers"]
 
 
 def test_backend_namespace():
