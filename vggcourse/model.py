@@ -1,4 +1,4 @@
-"""VGG16 for the course: `Vgg16` / `Vgg16BN`, and `vgg.model`'s class `VggSequential`.
+"""VGG16 for the course: `Vgg16` / `Vgg16BN`, `vgg.model`'s class `VggSequential` and its core.
 
     vgg = Vgg16()                                   # ImageNet weights, 224x224, 1000 classes
     batches = vgg.get_batches(path + "train", batch_size=64)
@@ -9,6 +9,8 @@
 The model takes RGB images with values 0-255: its first layer, `VggPreprocess`, subtracts the
 ImageNet mean and reorders to BGR. The layers come from `vggcourse.architecture.build_vgg16`;
 their names follow `keras.applications.VGG16`, so Keras' published weights load by name.
+`ModelCore` is the model's core (compile with loss scaling, compile-from-config, the course's
+weight files), shared with `vggcourse.keras1.Model`; this module does not import `keras1`.
 """
 import json
 import os
@@ -22,7 +24,7 @@ import numpy as np
 from keras import layers
 
 from vggcourse import architecture, checks, devices, features, training
-from vggcourse import optimizers  # noqa: F401 - registers the optimizer classes for load_model
+from vggcourse import optimizers  # also registers the optimizer classes for load_model
 from vggcourse import weights as weights_lib
 from vggcourse._atomic import write_atomically
 from vggcourse._keras1_methods import Keras1Methods
