@@ -295,6 +295,11 @@ def test_backend_namespace():
     (lambda: _model().fit_generator(_flow(), 12, 1, nb_wroker=2), TypeError, "unknown argument `nb_wroker`"),
     (lambda: _model().fit_generator(_flow(), samples_per_epoch=0), ValueError, "samples_per_epoch"),
     (lambda: _model().predict_generator(X, 12), TypeError, "generator of batches"),
+    (lambda: keras1.merge([], mode="x"), ValueError,
+     r"merge: `mode` must be one of 'ave', .*Received: mode='x'\. For another function use keras.layers.Lambda"),
+    (lambda: _model().fit_generator(_flow(), samples_per_epoch=True), ValueError,
+     r"fit_generator: `samples_per_epoch` must be a whole number of samples, at least 1\. Received: "
+     r"samples_per_epoch=True"),
 ])
 def test_bad_input_names_the_argument(call, error, text):
     with pytest.raises(error, match=text):
