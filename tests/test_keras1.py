@@ -1,9 +1,10 @@
 """Keras 1's calls on Keras 3: each adapter against the Keras 3 call it stands for."""
+import h5py
 import keras
 import numpy as np
 import pytest
 
-from vggcourse import keras1, optimizers
+from vggcourse import keras1, optimizers, weights
 from vggcourse.keras1 import (K, BatchNormalization, Convolution2D, Dense, Dropout, Flatten, Input, Lambda,
                               MaxPooling2D, Model, RMSprop, SGD, Sequential, ZeroPadding2D, get_file, image,
                               output_shape_of, to_categorical)
@@ -245,6 +246,29 @@ def test_get_file_uses_cache_packaged_file_and_downloads(tmp_path, monkeypatch):
         get_file("missing.bin", (tmp_path / "nope.bin").as_uri(), cache_subdir="models")
 
 
+def test_get_file_uses_the_one_keras_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("KERAS_HOME", "~/kh")  # expanded, as weights.cache_dir() does
+    monkeypatch.chdir(tmp_path)
+    path = get_file("imagenet_class_index.json", "http://files.fast.ai/models/imagenet_class_index.json",
+                    cache_subdir="models")
+    assert path == str(weights.cache_dir() / "imagenet_class_index.json")
+    assert path == str(tmp_path / "kh" / "models" / "imagenet_class_index.json")
+
+
+def test_sequential_is_vgg_models_class_under_keras1s_name(tmp_path):
+    """One class family: the course's Sequential is `vgg.model`'s class; its own class name keeps the
+    paths Keras 3 gives a nested model's weights (`layers/sequential/...`), so earlier files load."""
+    from vggcourse.model import VggSequential
+
+    assert issubclass(Sequential, VggSequential) and keras1.Keras1Methods in Sequential.__mro__
+    outer = Sequential([Flatten(input_shape=(8, 8, 3))])
+    outer.add(Sequential([Dense(2, input_shape=(192,))]))
+    outer.save_weights(tmp_path / "nested.h5")
+    with h5py.File(tmp_path / "nested.h5") as f:
+        assert "sequential" in f["layers"]
+
+
 def test_backend_namespace():
     v = K.variable(np.ones(2))
     K.set_value(v, [3, 4])
@@ -271,6 +295,11 @@ def test_backend_namespace():
     (lambda: _model().fit_generator(_flow(), 12, 1, nb_wroker=2), TypeError, "unknown argument `nb_wroker`"),
     (lambda: _model().fit_generator(_flow(), samples_per_epoch=0), ValueError, "samples_per_epoch"),
     (lambda: _model().predict_generator(X, 12), TypeError, "generator of batches"),
+    (lambda: keras1.merge([], mode="x"), ValueError,
+     r"merge: `mode` must be one of 'ave', .*Received: mode='x'\. For another function use keras.layers.Lambda"),
+    (lambda: _model().fit_generator(_flow(), samples_per_epoch=True), ValueError,
+     r"fit_generator: `samples_per_epoch` must be a whole number of samples, at least 1\. Received: "
+     r"samples_per_epoch=True"),
 ])
 def test_bad_input_names_the_argument(call, error, text):
     with pytest.raises(error, match=text):

@@ -1,4 +1,10 @@
 """Vgg16 / Vgg16BN: architecture, equivalence with keras.applications.VGG16, the course workflow."""
+import ast
+import inspect
+import json
+import re
+import zipfile
+
 import h5py
 import keras
 import numpy as np
@@ -6,7 +12,11 @@ import pytest
 from PIL import Image
 
 from vggcourse.image import load_image
-from vggcourse.model import Vgg16, Vgg16BN, build_vgg16
+from vggcourse import model as model_module
+from vggcourse import optimizers
+from vggcourse._keras1_methods import Keras1Methods
+from vggcourse.errors import UserInputError
+from vggcourse.model import ModelCore, Vgg16, Vgg16BN, VggSequential, build_vgg16
 from vggcourse.preprocessing import VggPreprocess, imagenet_class_names
 
 SIZE = (32, 32)
@@ -109,6 +119,95 @@ def test_ft_needs_top():
     vgg = Vgg16(weights=None, size=SIZE, include_top=False)
     with pytest.raises(ValueError, match="include_top=True"):
         vgg.ft(2)
+
+
+@pytest.mark.parametrize("num", [True, 2.0, 0, "2"])
+def test_ft_num_must_be_a_whole_number_of_classes(num):
+    vgg = Vgg16(weights=None, size=SIZE)
+    with pytest.raises(UserInputError, match=rf"ft: `num` must be a whole number of classes, at least 1\. "
+                                             rf"Received: num={re.escape(repr(num))}"):
+        vgg.ft(num)
+    assert vgg.model.output_shape == (None, 1000)  # refused before anything changed
+
+
+# -- the model core: compile, weight files, the registered classes ---------------------------------
+
+
+def _small(cls=VggSequential, seed=0):
+    keras.utils.set_random_seed(seed)
+    return cls([keras.Input((4,)), keras.layers.Dense(3, activation="relu", name="hidden"),
+                keras.layers.Dense(2, activation="softmax", name="predictions")])
+
+
+def test_one_core_owns_compile_and_weight_files():
+    """`vgg.model`, keras1's Sequential and Model share one core; model.py does not import keras1."""
+    from vggcourse import keras1
+
+    assert isinstance(Vgg16(weights=None, size=SIZE, include_top=False).model, ModelCore)
+    assert issubclass(keras1.Sequential, VggSequential) and issubclass(keras1.Model, ModelCore)
+    owned = ("compile", "compile_from_config", "save_weights", "load_weights")
+    for cls in (VggSequential, keras1.Sequential, keras1.Model):
+        assert [c for c in cls.__mro__ if any(name in vars(c) for name in owned)][:2] == [Keras1Methods, ModelCore]
+    imports = [node for node in ast.walk(ast.parse(inspect.getsource(model_module)))
+               if isinstance(node, (ast.Import, ast.ImportFrom))]
+    named = [getattr(node, "module", None) or "" for node in imports] + [a.name for n in imports for a in n.names]
+    assert not [name for name in named if "keras1" in name.replace("_keras1_methods", "")]
+
+
+def test_compile_takes_course_names_and_scales_the_loss_under_mixed_float16():
+    model = _small()
+    model.compile("adam", "categorical_crossentropy", sample_weight_mode=None)
+    assert isinstance(model.optimizer, optimizers.Adam)
+    with pytest.raises(UserInputError, match="sample_weight_mode"):
+        model.compile("adam", "categorical_crossentropy", sample_weight_mode="temporal")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        scaled = _small()
+    finally:
+        keras.config.set_dtype_policy(previous)
+    scaled.compile("sgd", "categorical_crossentropy")
+    assert isinstance(scaled.optimizer, optimizers.LossScaleOptimizer)
+    assert isinstance(optimizers.unwrap(scaled.optimizer), optimizers.SGD)
+
+
+def test_course_h5_names_load_all_or_nothing(tmp_path):
+    model = _small()
+    model.save_weights(tmp_path / "ft1.h5")
+    with h5py.File(tmp_path / "ft1.h5") as f:  # the course's plain layout, by layer name
+        assert [n.decode() for n in f.attrs["layer_names"]] == ["hidden", "predictions"]
+    other = _small(seed=1)
+    other.load_weights(tmp_path / "ft1.h5")
+    for a, b in zip(model.get_weights(), other.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    wider = VggSequential([keras.Input((4,)), keras.layers.Dense(3, name="hidden"),
+                           keras.layers.Dense(5, name="predictions")])
+    before = wider.get_weights()
+    with pytest.raises(UserInputError, match=r"'predictions'.*\(3, 2\).*expects \(3, 5\)"):
+        wider.load_weights(tmp_path / "ft1.h5")
+    for a, b in zip(before, wider.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(FileNotFoundError, match="no weight file"):
+        other.load_weights(tmp_path / "nope.h5")
+
+
+@pytest.mark.parametrize("cls_name", ["VggSequential", "Sequential"])
+def test_files_saved_under_either_registered_name_load(cls_name, tmp_path):
+    """Files written by the previous version name `vggcourse>VggSequential` (vgg.model) or
+    `vggcourse>Sequential` (the course's Sequential); both load, recompiled."""
+    from vggcourse import keras1
+
+    cls = VggSequential if cls_name == "VggSequential" else keras1.Sequential
+    model = _small(cls)
+    model.compile("adam", "categorical_crossentropy")
+    x = np.random.default_rng(0).random((3, 4)).astype("float32")
+    model.fit(x, np.eye(2, dtype="float32")[[0, 1, 0]], epochs=1, verbose=0)  # the optimizer has state
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        assert json.loads(archive.read("config.json"))["registered_name"] == f"vggcourse>{cls_name}"
+    again = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert type(again) is cls and isinstance(again.optimizer, optimizers.Adam)
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
 
 
 # -- the course's workflow -----------------------------------------------------------------------

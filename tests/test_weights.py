@@ -86,6 +86,15 @@ def test_cache_dir_follows_keras_home(monkeypatch, tmp_path):
     assert weights.cache_dir() == tmp_path / "models"
 
 
+def test_keras_home_expands_the_user_folder(monkeypatch, tmp_path):
+    """The one owner of Keras' cache folder (keras1.get_file uses it too)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("KERAS_HOME", "~/kh")
+    assert weights.keras_home() == tmp_path / "kh" and weights.cache_dir() == tmp_path / "kh" / "models"
+    monkeypatch.delenv("KERAS_HOME")
+    assert weights.keras_home() == tmp_path / ".keras"
+
+
 def test_download_is_verified_cached_and_reused(server, monkeypatch, tmp_path):
     body = _h5_bytes(tmp_path)
     name = weights.WEIGHT_FILES["vgg16_notop"].fname
@@ -227,6 +236,39 @@ def test_keras3_file_with_a_course_name_loads(tmp_path):
     target = build_vgg16((32, 32), include_top=False)
     weights.load_weights(target, tmp_path / "ft1.h5")
     assert _same(target, source.get_weights())
+
+
+def test_load_keras3_file_reads_any_name_through_a_link(tmp_path):
+    source = build_vgg16((32, 32), include_top=False)
+    source.save_weights(tmp_path / "m.weights.h5")
+    (tmp_path / "m.weights.h5").rename(tmp_path / "ft1.h5")
+    assert weights.is_keras3_weights_file(tmp_path / "ft1.h5")
+    target = build_vgg16((32, 32), include_top=False)
+    weights.load_keras3_file(target, tmp_path / "ft1.h5")
+    assert _same(target, source.get_weights())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ft1.h5"]  # no copy, no link left beside it
+
+
+def _dense_chain(top, units=2, seed=0):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="hidden"),
+                             keras.layers.Dense(units, name=top)])
+
+
+def test_one_layer_matcher_by_name_or_by_order(tmp_path):
+    """Keras 1's rule, for every load: a file whose top has another name loads by order when every
+    shape fits (lesson 2 saves `dense`, lesson 3 loads into `predictions`); otherwise the missing
+    layers are named and nothing changes."""
+    source = _dense_chain("dense")
+    path = weights.save_weights(source, tmp_path / "ft1.h5")
+    renamed = _dense_chain("predictions", seed=1)
+    weights.load_weights(renamed, path)
+    assert _same(renamed, source.get_weights())
+    wider = _dense_chain("predictions", units=5, seed=2)
+    before = wider.get_weights()
+    with pytest.raises(UserInputError, match=r"has no weights for the model's layers \['predictions'\]"):
+        weights.load_weights(wider, path)
+    assert _same(wider, before)
 
 
 def test_a_new_vgg_loads_without_the_undo_copy(tmp_path, monkeypatch):

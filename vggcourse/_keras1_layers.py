@@ -25,6 +25,7 @@ import warnings
 import keras
 from keras import ops
 
+from vggcourse import checks
 from vggcourse.errors import UserInputError, UserTypeError
 
 __all__ = [
@@ -71,9 +72,11 @@ def _is_channels_first(shape):
 
 
 def _check_choice(layer, name, value, allowed, hint=""):
-    if value not in allowed:
-        raise UserInputError(f"{layer}: `{name}` must be one of {sorted(allowed)}. "
-                             f"Received: {name}={value!r}.{hint}")
+    """`checks.one_of`, followed by `hint` (what to write in Keras 3 instead)."""
+    try:
+        checks.one_of(name, value, sorted(allowed), caller=layer)
+    except UserInputError as error:
+        raise UserInputError(f"{error}.{hint}") from None
 
 
 def _check_dim_ordering(layer, kwargs):
@@ -339,8 +342,6 @@ def merge(inputs, mode="sum", concat_axis=-1, dot_axes=-1, name=None):
     """
     if mode == "dot":
         return keras.layers.Dot(axes=dot_axes, name=name)(list(inputs))
-    if mode not in _MERGE_MODES:
-        raise UserInputError(f"merge: `mode` must be one of {sorted([*_MERGE_MODES, 'dot'])}. "
-                             f"Received: mode={mode!r}. For another function use keras.layers.Lambda.")
+    _check_choice("merge", "mode", mode, [*_MERGE_MODES, "dot"], " For another function use keras.layers.Lambda.")
     kwargs = {"axis": -1 if concat_axis == 1 else concat_axis} if mode == "concat" else {}
     return _MERGE_MODES[mode](name=name, **kwargs)(list(inputs))

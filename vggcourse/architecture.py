@@ -4,18 +4,17 @@
     model = build_vgg16((64, 64), include_top=False)      # the conv body only
     model = build_vgg16(batch_norm=True, sequential=VggSequential)
 
-The builder imports nothing of the package but the preprocessing layer, so `weights.py` (which
-checks weight files against it) and `model.py` (which wraps it) both use it without importing each
-other. Layer names follow `keras.applications.VGG16`, so Keras' published weights load by name.
+The builder imports nothing of the package but the preprocessing layer and `checks`, so
+`weights.py` (which checks weight files against it) and `model.py` (which wraps it) both use it,
+and `weights.py` never imports `model.py`. Layer names follow `keras.applications.VGG16`, so Keras' published weights load by name.
 """
 import keras
-import numpy as np
 from keras import layers
 
-from vggcourse.errors import UserInputError
+from vggcourse import checks
 from vggcourse.preprocessing import VggPreprocess
 
-__all__ = ["IMAGENET_SIZE", "MIN_SIDE", "VGG16_BLOCKS", "build_vgg16", "check_size"]
+__all__ = ["IMAGENET_SIZE", "MIN_SIDE", "VGG16_BLOCKS", "build_vgg16"]
 
 # Filters of each conv layer, block by block (VGG "configuration D").
 VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
@@ -25,20 +24,6 @@ MIN_SIDE = 32  # five 2x2 poolings
 IMAGENET_SIZE = (224, 224)
 
 
-def check_size(size):
-    """(height, width) as ints, each at least MIN_SIDE; a ValueError naming `size` otherwise."""
-    if (
-        not isinstance(size, (tuple, list))
-        or len(size) != 2
-        or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in size)
-        or min(size) < MIN_SIDE
-    ):
-        raise UserInputError(
-            f"`size` must be (height, width), two integers of at least {MIN_SIDE}. Received: size={size!r}"
-        )
-    return (int(size[0]), int(size[1]))
-
-
 def build_vgg16(size=IMAGENET_SIZE, include_top=True, batch_norm=False, classes=1000,
                 sequential=keras.Sequential):
     """A `sequential` (a `keras.Sequential` class) VGG16 taking RGB 0-255 images of `size` (height, width).
@@ -46,9 +31,10 @@ def build_vgg16(size=IMAGENET_SIZE, include_top=True, batch_norm=False, classes=
     Layers: `preprocess`, `block1_conv1` ... `block5_pool`, and with the top `flatten`, `fc1`,
     [`fc1_bn`], `fc1_dropout`, `fc2`, [`fc2_bn`], `fc2_dropout`, `predictions`. `batch_norm`
     adds BatchNormalization after each hidden dense layer (Dense -> BN -> Dropout, as the course's
-    `vgg16bn.py`).
+    `vgg16bn.py`). `size` must be two whole numbers of at least `MIN_SIDE` (32: five 2x2 poolings).
     """
-    height, width = check_size(size)
+    height, width = checks.size_pair("size", size, least=MIN_SIDE)
+    classes = checks.whole_number("classes", classes, least=1)
     model = sequential(name="vgg16_bn" if batch_norm else "vgg16")
     model.add(keras.Input(shape=(height, width, 3)))
     model.add(VggPreprocess(name="preprocess"))

@@ -11,13 +11,13 @@
     probs = model.predict_generator(test_batches, test_batches.nb_sample)
 
 What is here:
-- `Keras1Methods`, a mixin for any `keras.Model`: `fit_generator`, `predict_generator`,
-  `evaluate_generator` with Keras 1's arguments (and Keras 2's), `predict_classes`,
-  `predict_proba`, `fit(nb_epoch=)`, `compile('adam')` with `vggcourse.optimizers` (so
-  `model.optimizer.lr = x` works), and `save_weights` / `load_weights` on plain '.h5' names.
-  It calls `self.fit` / `self.predict` / `self.evaluate` with Keras 3 arguments, so a model that
-  overrides those (`vgg.model`'s feature cache) keeps its behaviour.
-- `Sequential` and `Model`: Keras 3's, with the mixin; `Model(input=, output=)`.
+- `Keras1Methods` (from `vggcourse._keras1_methods`), a mixin for any `keras.Model`:
+  `fit_generator`, `predict_generator`, `evaluate_generator` with Keras 1's arguments (and
+  Keras 2's), `predict_classes`, `predict_proba`, `fit(nb_epoch=)`, `compile(sample_weight_mode=None)`.
+- `Sequential`: `vgg.model`'s class (`model.VggSequential`) under Keras 1's name, built at once
+  from layers of another model; `Model`: `keras.Model` with the mixin, `Model(input=, output=)`.
+  Both have `model.ModelCore`'s `compile('adam')` with `vggcourse.optimizers` (so
+  `model.optimizer.lr = x` works) and `save_weights` / `load_weights` on plain '.h5' names.
 - the layers with Keras 1 signatures (`vggcourse._keras1_layers`: `Convolution2D(64, 3, 3)`, ...),
   `Input`, `merge`, the optimizers (`vggcourse.optimizers`), regularizers `l1`, `l2`, `activity_l2`.
 - `K`, the backend functions the notebooks use (`set_value`, `get_value`, `eval`, ...);
@@ -28,11 +28,8 @@ What is here:
 Everything is channels-last; see `vggcourse._keras1_layers` for how the course's channels-first
 shapes are read.
 """
-import inspect
-import math
 import os
 import shutil
-import tempfile
 import types
 import warnings
 from pathlib import Path
@@ -40,12 +37,13 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from vggcourse import features, optimizers
-from vggcourse import _keras1_layers
 from vggcourse._keras1_layers import *  # noqa: F401,F403 (the layer signatures)
 from vggcourse._keras1_layers import __all__ as _LAYER_NAMES
+from vggcourse._keras1_methods import Keras1Methods, translate_fit_kwargs
 from vggcourse.errors import UserInputError, UserTypeError
+from vggcourse.model import ModelCore, VggSequential
 from vggcourse.optimizers import SGD, Adam, RMSprop
+from vggcourse.weights import keras_home
 
 __all__ = [
     "Keras1Methods", "Sequential", "Model", "K", "get_file", "to_categorical", "np_utils", "image",
@@ -54,281 +52,6 @@ __all__ = [
     "activity_l2", "categorical_crossentropy", "categorical_accuracy", "layer_from_config",
     *_LAYER_NAMES,
 ]
-
-# Keras 1 / Keras 2 worker and queue settings: the batches read ahead on their own threads.
-_QUEUE_ARGS = ("max_q_size", "nb_worker", "pickle_safe", "max_queue_size", "workers",
-               "use_multiprocessing")
-
-
-# ---------------------------------------------------------------- argument translation
-
-def _one_of(method, kwargs, keras1, keras3, default=None):
-    """Pop Keras 1's `keras1` or Keras 3's `keras3` from `kwargs` (one of them at most)."""
-    if keras1 in kwargs and keras3 in kwargs:
-        raise UserTypeError(f"{method}: pass `{keras1}` (Keras 1) or `{keras3}` (Keras 2/3), not both.")
-    return kwargs.pop(keras1, kwargs.pop(keras3, default))
-
-
-def translate_fit_kwargs(kwargs):
-    """Keras 1 keywords of `fit` / `evaluate` / `predict` -> Keras 3's, as a new dict.
-
-    `nb_epoch` -> `epochs`; `show_accuracy` (Keras 0) raises, naming `metrics=['accuracy']`.
-
-        translate_fit_kwargs({"nb_epoch": 3, "batch_size": 64}) == {"epochs": 3, "batch_size": 64}
-    """
-    kwargs = dict(kwargs)
-    if "nb_epoch" in kwargs:
-        kwargs["epochs"] = _one_of("fit", kwargs, "nb_epoch", "epochs")
-    if "show_accuracy" in kwargs:
-        raise UserTypeError("fit: `show_accuracy` is gone; compile with metrics=['accuracy'] instead.")
-    return kwargs
-
-
-def _check_count(method, name, value):
-    if value is not None and (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1):
-        raise UserInputError(f"{method}: `{name}` must be a positive number of samples. "
-                             f"Received: {name}={value!r}")
-
-
-def _peek(generator):
-    """(the generator with its first batch put back, that batch's size) for a plain Python generator."""
-    first = next(generator)
-    x = first[0] if isinstance(first, (tuple, list)) else first
-    size = len(x[0] if isinstance(x, (tuple, list)) else x)
-
-    def chained():
-        yield first
-        yield from generator
-
-    return chained(), size
-
-
-def _steps(method, name, data, samples):
-    """(data, Keras 3 steps) for Keras 1's sample count `samples` of `data`.
-
-    None steps when `samples` is one pass over a sized dataset (a `PyDataset` such as the
-    course's batches), so Keras uses its length.
-    """
-    _check_count(method, name, samples)
-    if samples is None:
-        return data, None
-    sized = hasattr(data, "__len__") and hasattr(data, "__getitem__")
-    if sized and getattr(data, "n", None) == samples:
-        return data, None
-    batch_size = getattr(data, "batch_size", None)
-    if batch_size is None:
-        if sized or isinstance(data, (tuple, list, np.ndarray)):
-            raise UserTypeError(f"{method}: `{name}` counts samples of a generator of batches; "
-                                f"received {type(data).__name__}. Pass arrays to fit/predict/evaluate.")
-        data, batch_size = _peek(data)
-    return data, math.ceil(samples / batch_size)
-
-
-def _take(method, kwargs, names):
-    """The Keras 2/3 arguments `names` from `kwargs`; anything else but queue settings raises."""
-    unknown = sorted(set(kwargs) - set(names) - set(_QUEUE_ARGS))
-    if unknown:
-        keras1 = [p for p in inspect.signature(getattr(Keras1Methods, method)).parameters
-                  if p not in ("self", "kwargs")]
-        raise UserTypeError(f"{method}: unknown argument `{unknown[0]}`. It takes "
-                            f"{', '.join([*keras1, *names, *_QUEUE_ARGS])}.")
-    return {name: kwargs[name] for name in names if kwargs.get(name) is not None}
-
-
-def _unused_optimizer(optimizer):
-    """`optimizer`, or a fresh copy sharing its learning-rate variable if it already trained a model.
-
-    Keras 1 let one optimizer object train several models in turn (lesson 3 compiles three models
-    with one `opt`); a Keras 3 optimizer only updates the variables it first trained. The copy
-    shares `lr`, so `K.set_value(opt.lr, x)` on the original still sets the rate of every model.
-    """
-    if not isinstance(optimizer, keras.optimizers.Optimizer) or not optimizer.built:
-        return optimizer
-    fresh = type(optimizer).from_config(optimizer.get_config())
-    if isinstance(optimizer._learning_rate, keras.Variable):
-        fresh._learning_rate = optimizer._learning_rate
-    return fresh
-
-
-def _is_sized_batches(x):
-    return isinstance(x, keras.utils.PyDataset) or (hasattr(x, "__next__") and not hasattr(x, "shape"))
-
-
-def _course_h5(filepath):
-    name = os.fspath(filepath)
-    return name.endswith(".h5") and not name.endswith(".weights.h5")
-
-
-def _nested(model):
-    return any(isinstance(layer, keras.Model) for layer in model.layers)
-
-
-# ---------------------------------------------------------------- the mixin
-
-class Keras1Methods:
-    """Keras 1's model methods, for a class that also derives from `keras.Model`.
-
-        class MyModel(Keras1Methods, keras.Sequential): ...
-    """
-
-    def fit(self, *args, **kwargs):
-        """Keras 3's `fit`, also taking Keras 1's `nb_epoch=`."""
-        return super().fit(*args, **translate_fit_kwargs(kwargs))
-
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
-        """Keras 3's `compile`; an optimizer given by name ('adam', 'rmsprop', 'sgd') is
-        `vggcourse.optimizers`' (its `lr` reads and sets the rate). Keras 1's
-        `sample_weight_mode=None` is accepted."""
-        if kwargs.pop("sample_weight_mode", None) is not None:
-            raise UserInputError("compile: `sample_weight_mode` has no Keras 3 meaning; pass "
-                                 "sample_weight with the same shape as the labels to fit().")
-        if isinstance(optimizer, str):
-            optimizer = optimizers.get(optimizer)
-        optimizer = optimizers.loss_scaled(_unused_optimizer(optimizer), self.dtype_policy)
-        return super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
-
-    def compile_from_config(self, config):
-        """Recompile a loaded model (Keras skips models whose `compile` is overridden, as here)."""
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        if getattr(self, "optimizer", None) is not None and self.built:
-            self.optimizer.build(self.trainable_variables)
-
-    def fit_generator(self, generator, samples_per_epoch=None, nb_epoch=None, verbose=1,
-                      callbacks=None, validation_data=None, nb_val_samples=None, class_weight=None,
-                      initial_epoch=0, **kwargs):
-        """Keras 1's `fit_generator`: `self.fit(generator, epochs=nb_epoch, shuffle=False, ...)`.
-
-        `samples_per_epoch` / `nb_val_samples` count images; equal to the batches' size they mean
-        one pass (Keras uses `len(batches)`); otherwise they become `steps_per_epoch` /
-        `validation_steps`. Keras 2's `steps_per_epoch`, `epochs`, `validation_steps` work too;
-        queue and worker settings are accepted and ignored (the batches read ahead themselves).
-        """
-        method = "fit_generator"
-        if nb_epoch is not None and "epochs" in kwargs:
-            raise UserTypeError(f"{method}: pass `nb_epoch` (Keras 1) or `epochs` (Keras 2/3), not both.")
-        epochs = kwargs.pop("epochs", 1) if nb_epoch is None else nb_epoch
-        keras3 = _take(method, kwargs, ("steps_per_epoch", "validation_steps"))
-        if samples_per_epoch is not None:
-            if "steps_per_epoch" in keras3:
-                raise UserTypeError(f"{method}: pass `samples_per_epoch` (Keras 1) or `steps_per_epoch`, not both.")
-            generator, keras3["steps_per_epoch"] = _steps(method, "samples_per_epoch", generator, samples_per_epoch)
-        if nb_val_samples is not None and validation_data is not None and not isinstance(validation_data, tuple):
-            if "validation_steps" in keras3:
-                raise UserTypeError(f"{method}: pass `nb_val_samples` (Keras 1) or `validation_steps`, not both.")
-            validation_data, keras3["validation_steps"] = _steps(method, "nb_val_samples", validation_data,
-                                                                 nb_val_samples)
-        keras3 = {k: v for k, v in keras3.items() if v is not None}
-        for name, value in (("callbacks", callbacks), ("validation_data", validation_data),
-                            ("class_weight", class_weight)):
-            if value is not None:
-                keras3[name] = value
-        if initial_epoch:  # Keras 1 and 3 agree: train epochs initial_epoch .. nb_epoch - 1
-            keras3["initial_epoch"] = initial_epoch
-        # The generator owns the order of its batches, as in Keras 1: Keras must not shuffle them.
-        return self.fit(generator, epochs=epochs, verbose=verbose, shuffle=False, **keras3)
-
-    def predict_generator(self, generator, val_samples=None, verbose=0, **kwargs):
-        """Keras 1's `predict_generator(batches, batches.nb_sample)`: `self.predict(batches)`.
-
-        Returns `val_samples` rows (all of one pass when it is the batches' size).
-        """
-        method = "predict_generator"
-        steps = _take(method, kwargs, ("steps",)).get("steps")
-        generator, samples_steps = _steps(method, "val_samples", generator, val_samples)
-        steps = steps or samples_steps
-        # `steps` only when needed: without it a model's own predict (vgg.model's cache) applies
-        out = self.predict(generator, verbose=verbose, **({"steps": steps} if steps else {}))
-        if val_samples is not None:
-            out = [o[:val_samples] for o in out] if isinstance(out, list) else out[:val_samples]
-        return out
-
-    def evaluate_generator(self, generator, val_samples=None, verbose=0, **kwargs):
-        """Keras 1's `evaluate_generator(batches, batches.nb_sample)`: `self.evaluate(batches)`.
-
-        Returns the loss, or [loss, metric, ...] when compiled with metrics, as Keras 1 did.
-        """
-        method = "evaluate_generator"
-        steps = _take(method, kwargs, ("steps",)).get("steps")
-        generator, samples_steps = _steps(method, "val_samples", generator, val_samples)
-        steps = steps or samples_steps
-        return self.evaluate(generator, verbose=verbose, **({"steps": steps} if steps else {}))
-
-    def predict_proba(self, x, batch_size=32, verbose=1):
-        """Keras 1's `predict_proba`: the model's outputs (probabilities for a softmax model)."""
-        if _is_sized_batches(x):
-            return self.predict(x, verbose=verbose)
-        return self.predict(x, batch_size=batch_size, verbose=verbose)
-
-    def predict_classes(self, x, batch_size=32, verbose=1):
-        """Keras 1's `predict_classes`: argmax of the outputs, or output > 0.5 for one output."""
-        probs = np.asarray(self.predict_proba(x, batch_size=batch_size, verbose=verbose))
-        if probs.shape[-1] > 1:
-            return probs.argmax(axis=-1)
-        return (probs > 0.5).astype("int32")
-
-    def save_weights(self, filepath, overwrite=True, **kwargs):
-        """Keras 3's `save_weights`, also to the course's plain '.h5' names ('finetune1.h5').
-
-        A chain of layers is written layer by layer, by name (`vggcourse.weights`); a model
-        holding other models in Keras 3's own layout. Both load with `load_weights`.
-        """
-        if not _course_h5(filepath):
-            return super().save_weights(filepath, overwrite=overwrite, **kwargs)
-        from vggcourse import weights as weights_lib
-
-        if not _nested(self):
-            weights_lib.save_weights(self, filepath)
-            return None
-        path = Path(filepath)
-        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
-            staged = Path(tmp) / "model.weights.h5"
-            super().save_weights(staged, overwrite=True, **kwargs)
-            os.replace(staged, path)
-        return None
-
-    def load_weights(self, filepath, skip_mismatch=False, **kwargs):
-        """Keras 3's `load_weights` (all or nothing), also from plain '.h5' names (see
-        `save_weights`), and the course's Keras 1 files (`vggcourse.weights.load_weights`)."""
-        from vggcourse import weights as weights_lib
-
-        if not _course_h5(filepath):  # Keras' own file: all or nothing, the model unchanged on failure
-            weights_lib.load_weights_atomically(self, filepath, lambda p: super(Keras1Methods, self).load_weights(
-                p, skip_mismatch=skip_mismatch, **kwargs))
-            return None
-
-        path = Path(filepath)
-        if not path.is_file():
-            raise FileNotFoundError(f"load_weights: no weight file at {str(path)!r}")
-        if not weights_lib._is_keras3_weights_file(path):
-            if not _load_in_order(self, path):
-                weights_lib.load_weights(self, path)
-            return None
-        with tempfile.TemporaryDirectory() as tmp:
-            staged = Path(tmp) / "model.weights.h5"
-            shutil.copyfile(path, staged)
-            return super().load_weights(staged, skip_mismatch=skip_mismatch, **kwargs)
-
-
-def _load_in_order(model, path):
-    """Keras 1's rule: weights go to the model's weighted layers in order, whatever their names.
-
-    Used when some layer names differ from the file's (lesson 2 saves a model whose new top is
-    `dense`, lesson 3 loads it into one whose top is `predictions`) but every shape matches.
-    Returns False (nothing loaded) otherwise, so `vggcourse.weights` can explain the mismatch.
-    """
-    from vggcourse import weights as weights_lib
-
-    groups = weights_lib.read_weight_groups(path)
-    targets = [layer for layer in model.layers if layer.weights]
-    stored = {name for name, _ in groups}
-    if all(layer.name in stored for layer in targets) or len(groups) != len(targets):
-        return False
-    for layer, (_, arrays) in zip(targets, groups):
-        if [tuple(v.shape) for v in layer.weights] != [a.shape for a in arrays]:
-            return False
-    for layer, (_, arrays) in zip(targets, groups):
-        layer.set_weights(arrays)
-    return True
 
 
 def _input_shape_of_used_layer(layer):
@@ -342,9 +65,10 @@ def _input_shape_of_used_layer(layer):
 
 
 @keras.saving.register_keras_serializable(package="vggcourse")
-class Sequential(Keras1Methods, features.CachedSequential):
-    """`keras.Sequential` with Keras 1's methods (`Keras1Methods`) and the feature cache
-    (`features.CachedSequential`: a frozen bottom runs once per image of folder batches).
+class Sequential(VggSequential):
+    """`vgg.model`'s class (`model.VggSequential`: Keras 1's methods, the model core, the feature
+    cache) with Keras 1's constructor and class name (Keras 3 names a nested model's weights in a
+    file after its class, so files saved with a model inside a `Sequential` keep loading).
 
     Built at once when its first layer already belongs to another model (the course's
     `Sequential(conv_layers)`), so its shapes can be read before it sees data.
@@ -361,8 +85,9 @@ class Sequential(Keras1Methods, features.CachedSequential):
 
 
 @keras.saving.register_keras_serializable(package="vggcourse")
-class Model(Keras1Methods, keras.Model):
-    """`keras.Model` with Keras 1's methods and keywords: `Model(input=x, output=y)`."""
+class Model(Keras1Methods, ModelCore, keras.Model):
+    """`keras.Model` with Keras 1's methods and keywords (`Model(input=x, output=y)`), and
+    `vgg.model`'s compile and weight files (`model.ModelCore`)."""
 
     def __init__(self, *args, **kwargs):
         for old, new in (("input", "inputs"), ("output", "outputs")):
@@ -496,7 +221,8 @@ def get_file(fname, origin, untar=False, md5_hash=None, cache_subdir="datasets",
              cache_dir=None, extract=False):
     """Keras 1's `get_file(fname, origin, cache_subdir='models')`: the file's local path.
 
-    A file already in the Keras cache (`$KERAS_HOME/<cache_subdir>`, default `~/.keras`) is used
+    A file already in the Keras cache (`keras_home() / cache_subdir`: `$KERAS_HOME`, default
+    `~/.keras`) is used
     as it is; `imagenet_class_index.json` (the course's class list) ships with vggcourse and is
     copied there rather than downloaded; anything else is downloaded by `keras.utils.get_file`
     (`md5_hash` is checked). Offline, the error names the file, the URL and the folder to put it in.
@@ -506,7 +232,7 @@ def get_file(fname, origin, untar=False, md5_hash=None, cache_subdir="datasets",
     """
     if not isinstance(fname, (str, os.PathLike)) or not str(fname):
         raise UserInputError(f"get_file: `fname` must be a file name. Received: fname={fname!r}")
-    root = Path(cache_dir or os.environ.get("KERAS_HOME") or Path.home() / ".keras")
+    root = Path(cache_dir).expanduser() if cache_dir else keras_home()
     folder = root / cache_subdir
     target = folder / os.fspath(fname)
     packaged = _PACKAGED.get(os.fspath(fname))
@@ -592,25 +318,12 @@ def _image_namespace():
                               "both axes.", stacklevel=2)
             super().__init__(*args, **kwargs)
 
-        def flow(self, *args, **kwargs):
-            return _with_keras1_names(super().flow(*args, **kwargs))
-
-        def flow_from_directory(self, *args, **kwargs):
-            return _with_keras1_names(super().flow_from_directory(*args, **kwargs))
-
     module = types.ModuleType("vggcourse.keras1.image", "Keras 1's keras.preprocessing.image names.")
     module.ImageDataGenerator = ImageDataGenerator
     for name in ("load_img", "img_to_array", "array_to_img", "DirectoryIterator", "ArrayIterator"):
         setattr(module, name, getattr(image_lib, name))
     module.NumpyArrayIterator = image_lib.ArrayIterator
     return module
-
-
-def _with_keras1_names(batches):
-    """Keras 1's `N` (the number of samples) on a batch iterator."""
-    if not hasattr(batches, "N"):
-        batches.N = batches.n
-    return batches
 
 
 image = _image_namespace()

@@ -1,4 +1,4 @@
-"""VGG16 for the course: `Vgg16` / `Vgg16BN`, and `vgg.model`'s class `VggSequential`.
+"""VGG16 for the course: `Vgg16` / `Vgg16BN`, `vgg.model`'s class `VggSequential` and its core.
 
     vgg = Vgg16()                                   # ImageNet weights, 224x224, 1000 classes
     batches = vgg.get_batches(path + "train", batch_size=64)
@@ -9,9 +9,12 @@
 The model takes RGB images with values 0-255: its first layer, `VggPreprocess`, subtracts the
 ImageNet mean and reorders to BGR. The layers come from `vggcourse.architecture.build_vgg16`;
 their names follow `keras.applications.VGG16`, so Keras' published weights load by name.
+`ModelCore` is the model's core (compile with loss scaling, compile-from-config, the course's
+weight files), shared with `vggcourse.keras1.Model`; this module does not import `keras1`.
 """
 import json
 import os
+import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -20,28 +23,118 @@ import keras
 import numpy as np
 from keras import layers
 
-from vggcourse import architecture, devices, features, training
-from vggcourse import optimizers  # noqa: F401 - registers the optimizer classes for load_model
+from vggcourse import architecture, checks, devices, features, training
+from vggcourse import optimizers  # also registers the optimizer classes for load_model
 from vggcourse import weights as weights_lib
 from vggcourse._atomic import write_atomically
-from vggcourse.architecture import IMAGENET_SIZE, VGG16_BLOCKS, check_size
+from vggcourse._keras1_methods import Keras1Methods
+from vggcourse.architecture import IMAGENET_SIZE, MIN_SIDE, VGG16_BLOCKS
 from vggcourse.errors import InputFileNotFoundError, UserInputError, UserTypeError
-from vggcourse.keras1 import Keras1Methods
 from vggcourse.preprocessing import imagenet_class_names
 
-__all__ = ["VGG16_BLOCKS", "VggSequential", "build_vgg16", "Vgg16", "Vgg16BN"]
+__all__ = ["VGG16_BLOCKS", "ModelCore", "VggSequential", "build_vgg16", "Vgg16", "Vgg16BN"]
 
 _META_NAME = "vggcourse.json"  # extra entry inside a saved .keras archive
 
+def _course_h5(filepath):
+    """True for the course's plain '.h5' names ('ft1.h5'), not Keras 3's '.weights.h5'."""
+    name = os.fspath(filepath)
+    return name.endswith(".h5") and not name.endswith(".weights.h5")
+
+
+def _nested(model):
+    return any(isinstance(layer, keras.Model) for layer in model.layers)
+
+
+def _unused_optimizer(optimizer):
+    """`optimizer`, or a fresh copy sharing its learning-rate variable if it already trained a model.
+
+    Keras 1 let one optimizer object train several models in turn (lesson 3 compiles three models
+    with one `opt`); a Keras 3 optimizer only updates the variables it first trained. The copy
+    shares `lr`, so `K.set_value(opt.lr, x)` on the original still sets the rate of every model.
+    """
+    if not isinstance(optimizer, keras.optimizers.Optimizer) or not optimizer.built:
+        return optimizer
+    fresh = type(optimizer).from_config(optimizer.get_config())
+    if isinstance(optimizer._learning_rate, keras.Variable):
+        fresh._learning_rate = optimizer._learning_rate
+    return fresh
+
+
+class ModelCore:
+    """The course's model core, for a class that also derives from `keras.Model`: `vgg.model`'s
+    `compile` (with loss scaling), `compile_from_config` and weight files.
+
+    * `compile`: an optimizer given by name ('adam', 'rmsprop', 'sgd') is `vggcourse.optimizers`'
+      (its `lr` reads and sets the rate); one that already trained another model is copied, sharing
+      its rate (Keras 1 let one optimizer train several models); under `mixed_float16` it is
+      wrapped in `optimizers.LossScaleOptimizer`.
+    * `save_weights` / `load_weights` also take the course's plain '.h5' names, and every load is
+      all or nothing (`vggcourse.weights`).
+
+        class MyModel(ModelCore, keras.Sequential): ...
+        model.compile("adam", "categorical_crossentropy")
+        model.save_weights("ft1.h5"); model.load_weights("ft1.h5")
+    """
+
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
+        """Keras 3's `compile`, with the course's optimizers (see the class)."""
+        if isinstance(optimizer, str):
+            optimizer = optimizers.get(optimizer)
+        optimizer = optimizers.loss_scaled(_unused_optimizer(optimizer), self.dtype_policy)
+        return super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def compile_from_config(self, config):
+        """Recompile a loaded model (Keras skips models whose `compile` is overridden, as here)."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if getattr(self, "optimizer", None) is not None and self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def save_weights(self, filepath, overwrite=True, **kwargs):
+        """Keras 3's `save_weights`, also to the course's plain '.h5' names ('finetune1.h5').
+
+        A chain of layers is written layer by layer, by name (`vggcourse.weights`); a model
+        holding other models in Keras 3's own layout. Both load with `load_weights`.
+        """
+        if not _course_h5(filepath):
+            return super().save_weights(filepath, overwrite=overwrite, **kwargs)
+        if not _nested(self):
+            weights_lib.save_weights(self, filepath)
+            return None
+        path = Path(filepath)
+        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+            staged = Path(tmp) / "model.weights.h5"
+            super().save_weights(staged, overwrite=True, **kwargs)
+            os.replace(staged, path)
+        return None
+
+    def load_weights(self, filepath, skip_mismatch=False, **kwargs):
+        """Keras 3's `load_weights`, all or nothing, also from the course's plain '.h5' names (any
+        file `vggcourse.weights.load_weights` reads: by layer name, or by order as Keras 1 did)."""
+        if not _course_h5(filepath):  # Keras' own file: all or nothing, the model unchanged on failure
+            weights_lib.load_weights_atomically(self, filepath, lambda p: super(ModelCore, self).load_weights(
+                p, skip_mismatch=skip_mismatch, **kwargs))
+            return None
+        path = Path(filepath)
+        if not path.is_file():
+            raise InputFileNotFoundError(f"load_weights: no weight file at {str(path)!r}")
+        if weights_lib.is_keras3_weights_file(path):
+            weights_lib.load_weights_atomically(self, path, lambda p: weights_lib.load_keras3_file(
+                self, p, skip_mismatch=skip_mismatch, **kwargs))
+        else:
+            weights_lib.load_weights(self, path)
+        return None
+
+
 @keras.saving.register_keras_serializable(package="vggcourse")
-class VggSequential(Keras1Methods, features.CachedSequential):
-    """`vgg.model`: a `keras.Sequential` with the feature cache and the course's weight files.
+class VggSequential(Keras1Methods, ModelCore, features.CachedSequential):
+    """`vgg.model`: a `keras.Sequential` with the model core, the feature cache and Keras 1's methods.
 
     `fit`, `evaluate` and `predict` run the frozen bottom once per image where that applies
-    (`features.CachedSequential`); Keras 1's `fit_generator`, `predict_generator`,
-    `evaluate_generator`, `predict_classes` and `nb_epoch=` call them (`keras1.Keras1Methods`),
-    which also saves and loads the course's plain '.h5' names (`vgg.model.save_weights('ft1.h5')`)
-    through `vggcourse.weights`, and makes every weight load all or nothing.
+    (`features.CachedSequential`); `compile`, `save_weights` and `load_weights` are `ModelCore`'s
+    (the course's plain '.h5' names, all-or-nothing loads); Keras 1's `fit_generator`,
+    `predict_generator`, `evaluate_generator`, `predict_classes` and `nb_epoch=` call them
+    (`Keras1Methods`). `vggcourse.keras1.Sequential` is this class under Keras 1's name.
 
         vgg.model.save_weights("ft1.h5"); vgg.model.load_weights("ft1.h5")
     """
@@ -84,7 +177,7 @@ class Vgg16:
     batch_norm = False
 
     def __init__(self, weights="imagenet", size=IMAGENET_SIZE, include_top=True):
-        size = check_size(size)
+        size = checks.size_pair("size", size, least=MIN_SIDE)
         if not (weights is None or weights == "imagenet" or isinstance(weights, (str, os.PathLike))):
             raise UserInputError(
                 f"`weights` must be 'imagenet', None or the path of an .h5 weight file. Received: weights={weights!r}"
@@ -157,14 +250,13 @@ class Vgg16:
         """Replace the last layer by an untrained `num`-way softmax, freeze every other layer, compile."""
         if not self.include_top:
             raise UserInputError("ft() replaces the 1000-way softmax; build the model with include_top=True.")
-        if not isinstance(num, (int, np.integer)) or num < 1:
-            raise UserInputError(f"`num` must be a positive number of classes. Received: num={num!r}")
+        num = checks.whole_number("num", num, least=1, what="of classes, at least 1", caller="ft")
         model = self.model
         model.pop()
         for layer in model.layers:
             layer.trainable = False
         with devices.model_scope():
-            model.add(layers.Dense(int(num), activation="softmax", name="predictions", dtype="float32"))
+            model.add(layers.Dense(num, activation="softmax", name="predictions", dtype="float32"))
         self.compile()
 
     def finetune(self, batches):

@@ -41,6 +41,7 @@ import numpy as np
 
 from vggcourse import convert
 from vggcourse._atomic import write_atomically
+from vggcourse.architecture import build_vgg16
 from vggcourse.arrays import host_array
 from vggcourse.errors import InputFileNotFoundError, UserInputError, VggcourseError
 
@@ -49,6 +50,7 @@ __all__ = [
     "MIRROR_ENV",
     "WeightsDownloadError",
     "weights_key",
+    "keras_home",
     "cache_dir",
     "weights_url",
     "fetch_weights",
@@ -58,6 +60,8 @@ __all__ = [
     "read_weight_groups",
     "load_weights",
     "load_weights_atomically",
+    "is_keras3_weights_file",
+    "load_keras3_file",
     "save_weights",
 ]
 
@@ -95,10 +99,17 @@ def weights_key(batch_norm, include_top):
     return ("vgg16_bn" if batch_norm else "vgg16") + ("" if include_top else "_notop")
 
 
+def keras_home():
+    """Keras' cache folder: `$KERAS_HOME` (a leading `~` expanded), default `~/.keras`.
+
+        keras_home() / "datasets"        # where keras1.get_file(..., cache_subdir="datasets") puts files
+    """
+    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser()
+
+
 def cache_dir():
     """Keras' cache folder for model files: `$KERAS_HOME/models`, default `~/.keras/models`."""
-    home = os.environ.get("KERAS_HOME") or Path.home() / ".keras"
-    return Path(home).expanduser() / "models"
+    return keras_home() / "models"
 
 
 def weights_url(key):
@@ -210,11 +221,6 @@ def cache_status():
 
 def _model_for(key, size=(224, 224)):
     """A randomly initialised model of the shape `key`'s file holds, to check a file against."""
-    try:  # the builder alone (it imports nothing of the package): weights.py never imports model.py
-        from vggcourse.architecture import build_vgg16
-    except ImportError:  # until the builder has left model.py
-        from vggcourse.model import build_vgg16
-
     return build_vgg16(size, include_top=not key.endswith("_notop"), batch_norm=key.startswith("vgg16_bn"))
 
 
@@ -330,7 +336,7 @@ def _read_groups(f, path):
     return groups
 
 
-def _is_keras3_weights_file(path):
+def is_keras3_weights_file(path):
     """True for a file from Keras 3's own `model.save_weights('*.weights.h5')`."""
     try:
         with h5py.File(path, "r") as f:
@@ -353,22 +359,36 @@ def _flatten_inputs(model):
 
 
 def _match_layers(model, groups, path):
-    """Pair each weighted layer of `model` with a stored group: by name if names match, else by order."""
+    """Pair each weighted layer of `model` with a stored group (the one layer matcher).
+
+    By name when the file has every layer's name. Otherwise by order, Keras 1's rule: when no
+    name matches (the course's Keras 1 files; extra groups at the end are ignored, so a full file
+    loads into a model without its top), or when the file has as many groups as the model has
+    weighted layers and every shape matches in order (lesson 2 saves a model whose new top is
+    `dense`, lesson 3 loads it into one whose top is `predictions`).
+    """
     targets = [layer for layer in model.layers if layer.weights]
     stored = dict(groups)
-    if any(layer.name in stored for layer in targets):
-        missing = [layer.name for layer in targets if layer.name not in stored]
-        if missing:
-            raise UserInputError(
-                f"{path} has no weights for the model's layers {missing}. It holds {list(stored)}."
-            )
+    missing = [layer.name for layer in targets if layer.name not in stored]
+    if not missing:
         return [(layer, layer.name, stored[layer.name]) for layer in targets]
+    if len(missing) < len(targets) and not _same_shapes_in_order(targets, groups):
+        raise UserInputError(
+            f"{path} has no weights for the model's layers {missing}. It holds {list(stored)}."
+        )
     if len(groups) < len(targets):
         raise UserInputError(
             f"{path} has weights for {len(groups)} layers but the model has {len(targets)} layers "
             f"with weights ({[layer.name for layer in targets]})."
         )
     return [(layer, name, arrays) for layer, (name, arrays) in zip(targets, groups)]
+
+
+def _same_shapes_in_order(targets, groups):
+    """True when `groups` has one group per layer of `targets`, each of the layer's shapes."""
+    return len(groups) == len(targets) and all(
+        [tuple(v.shape) for v in layer.weights] == [tuple(a.shape) for a in arrays]
+        for layer, (_, arrays) in zip(targets, groups))
 
 
 def _stored_as_theano(pairs):
@@ -420,9 +440,9 @@ def load_weights(model, path, atomic=True):
         load_weights(vgg.model, "ft1.h5")
     """
     path = Path(path)
-    if path.is_file() and _is_keras3_weights_file(path):
+    if path.is_file() and is_keras3_weights_file(path):
         def assign(file):
-            _load_keras3_file(model, file)
+            load_keras3_file(model, file)
     else:
         groups = read_weight_groups(path)
         pairs = _match_layers(model, groups, path)
@@ -445,17 +465,23 @@ def load_weights(model, path, atomic=True):
     return load_weights_atomically(model, path, assign)
 
 
-def _load_keras3_file(model, path):
+def load_keras3_file(model, path, **kwargs):
     """Keras' own loader for a `save_weights('*.weights.h5')` file, whatever the file is called
-    (Keras picks its reader by the name's ending); its errors name `path`."""
+    (Keras picks its reader by the name's ending, so another name is loaded through a link named
+    `*.weights.h5`); `kwargs` go to Keras (`skip_mismatch`); its errors name `path`. Not atomic:
+    `load_weights` and `vgg.model.load_weights` wrap it in `load_weights_atomically`.
+
+        load_keras3_file(model, "ft1.h5")         # a file Keras 3 wrote as ft1.weights.h5, renamed
+    """
+    path = Path(path)
     try:
         if path.name.endswith(".weights.h5"):
-            keras.Model.load_weights(model, path)  # not model.load_weights: VggSequential routes back here
+            keras.Model.load_weights(model, path, **kwargs)  # not model.load_weights: it routes back here
         else:
             with tempfile.TemporaryDirectory() as folder:
                 link = Path(folder) / "linked.weights.h5"
                 link.symlink_to(path.resolve())
-                keras.Model.load_weights(model, link)
+                keras.Model.load_weights(model, link, **kwargs)
     except (ValueError, OSError, KeyError) as e:
         raise UserInputError(f"{path} does not fit the model or is damaged; nothing was loaded "
                              f"({type(e).__name__}: {e})") from e

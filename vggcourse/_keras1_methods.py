@@ -1,0 +1,189 @@
+"""Keras 1's model methods on Keras 3: the spellings only (re-exported by `vggcourse.keras1`).
+
+    class MyModel(Keras1Methods, keras.Sequential): ...
+    model.fit(x, y, nb_epoch=3)
+    model.fit_generator(batches, samples_per_epoch=batches.nb_sample, nb_epoch=1,
+                        validation_data=val_batches, nb_val_samples=val_batches.nb_sample)
+    probs = model.predict_generator(test_batches, test_batches.nb_sample)
+
+`Keras1Methods` translates Keras 1's arguments and calls `self.fit` / `self.predict` /
+`self.evaluate` / `super().compile` with Keras 3's, so a model that overrides those (`vgg.model`'s
+feature cache, `model.ModelCore`'s compile) keeps its behaviour. It imports neither
+`vggcourse.model` nor `vggcourse.keras1`: both build on it.
+"""
+import inspect
+import math
+
+import keras
+import numpy as np
+
+from vggcourse import checks
+from vggcourse.errors import UserInputError, UserTypeError
+
+__all__ = ["Keras1Methods", "translate_fit_kwargs"]
+
+# Keras 1 / Keras 2 worker and queue settings: the batches read ahead on their own threads.
+_QUEUE_ARGS = ("max_q_size", "nb_worker", "pickle_safe", "max_queue_size", "workers",
+               "use_multiprocessing")
+
+
+def _one_of(method, kwargs, keras1, keras3, default=None):
+    """Pop Keras 1's `keras1` or Keras 3's `keras3` from `kwargs` (one of them at most)."""
+    if keras1 in kwargs and keras3 in kwargs:
+        raise UserTypeError(f"{method}: pass `{keras1}` (Keras 1) or `{keras3}` (Keras 2/3), not both.")
+    return kwargs.pop(keras1, kwargs.pop(keras3, default))
+
+
+def translate_fit_kwargs(kwargs):
+    """Keras 1 keywords of `fit` / `evaluate` / `predict` -> Keras 3's, as a new dict.
+
+    `nb_epoch` -> `epochs`; `show_accuracy` (Keras 0) raises, naming `metrics=['accuracy']`.
+
+        translate_fit_kwargs({"nb_epoch": 3, "batch_size": 64}) == {"epochs": 3, "batch_size": 64}
+    """
+    kwargs = dict(kwargs)
+    if "nb_epoch" in kwargs:
+        kwargs["epochs"] = _one_of("fit", kwargs, "nb_epoch", "epochs")
+    if "show_accuracy" in kwargs:
+        raise UserTypeError("fit: `show_accuracy` is gone; compile with metrics=['accuracy'] instead.")
+    return kwargs
+
+
+def _peek(generator):
+    """(the generator with its first batch put back, that batch's size) for a plain Python generator."""
+    first = next(generator)
+    x = first[0] if isinstance(first, (tuple, list)) else first
+    size = len(x[0] if isinstance(x, (tuple, list)) else x)
+
+    def chained():
+        yield first
+        yield from generator
+
+    return chained(), size
+
+
+def _steps(method, name, data, samples):
+    """(data, Keras 3 steps) for Keras 1's sample count `samples` of `data`.
+
+    None steps when `samples` is one pass over a sized dataset (a `PyDataset` such as the
+    course's batches), so Keras uses its length.
+    """
+    if samples is None:
+        return data, None
+    samples = checks.whole_number(name, samples, least=1, what="of samples, at least 1", caller=method)
+    sized = hasattr(data, "__len__") and hasattr(data, "__getitem__")
+    if sized and getattr(data, "n", None) == samples:
+        return data, None
+    batch_size = getattr(data, "batch_size", None)
+    if batch_size is None:
+        if sized or isinstance(data, (tuple, list, np.ndarray)):
+            raise UserTypeError(f"{method}: `{name}` counts samples of a generator of batches; "
+                                f"received {type(data).__name__}. Pass arrays to fit/predict/evaluate.")
+        data, batch_size = _peek(data)
+    return data, math.ceil(samples / batch_size)
+
+
+def _take(method, kwargs, names):
+    """The Keras 2/3 arguments `names` from `kwargs`; anything else but queue settings raises."""
+    unknown = sorted(set(kwargs) - set(names) - set(_QUEUE_ARGS))
+    if unknown:
+        keras1 = [p for p in inspect.signature(getattr(Keras1Methods, method)).parameters
+                  if p not in ("self", "kwargs")]
+        raise UserTypeError(f"{method}: unknown argument `{unknown[0]}`. It takes "
+                            f"{', '.join([*keras1, *names, *_QUEUE_ARGS])}.")
+    return {name: kwargs[name] for name in names if kwargs.get(name) is not None}
+
+
+def _is_sized_batches(x):
+    return isinstance(x, keras.utils.PyDataset) or (hasattr(x, "__next__") and not hasattr(x, "shape"))
+
+
+class Keras1Methods:
+    """Keras 1's model methods, for a class that also derives from `keras.Model`.
+
+        class MyModel(Keras1Methods, keras.Sequential): ...
+    """
+
+    def fit(self, *args, **kwargs):
+        """Keras 3's `fit`, also taking Keras 1's `nb_epoch=`."""
+        return super().fit(*args, **translate_fit_kwargs(kwargs))
+
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
+        """The model's `compile`, also taking Keras 1's `sample_weight_mode=None`."""
+        if kwargs.pop("sample_weight_mode", None) is not None:
+            raise UserInputError("compile: `sample_weight_mode` has no Keras 3 meaning; pass "
+                                 "sample_weight with the same shape as the labels to fit().")
+        return super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def fit_generator(self, generator, samples_per_epoch=None, nb_epoch=None, verbose=1,
+                      callbacks=None, validation_data=None, nb_val_samples=None, class_weight=None,
+                      initial_epoch=0, **kwargs):
+        """Keras 1's `fit_generator`: `self.fit(generator, epochs=nb_epoch, shuffle=False, ...)`.
+
+        `samples_per_epoch` / `nb_val_samples` count images; equal to the batches' size they mean
+        one pass (Keras uses `len(batches)`); otherwise they become `steps_per_epoch` /
+        `validation_steps`. Keras 2's `steps_per_epoch`, `epochs`, `validation_steps` work too;
+        queue and worker settings are accepted and ignored (the batches read ahead themselves).
+        """
+        method = "fit_generator"
+        if nb_epoch is not None and "epochs" in kwargs:
+            raise UserTypeError(f"{method}: pass `nb_epoch` (Keras 1) or `epochs` (Keras 2/3), not both.")
+        epochs = kwargs.pop("epochs", 1) if nb_epoch is None else nb_epoch
+        keras3 = _take(method, kwargs, ("steps_per_epoch", "validation_steps"))
+        if samples_per_epoch is not None:
+            if "steps_per_epoch" in keras3:
+                raise UserTypeError(f"{method}: pass `samples_per_epoch` (Keras 1) or `steps_per_epoch`, not both.")
+            generator, keras3["steps_per_epoch"] = _steps(method, "samples_per_epoch", generator, samples_per_epoch)
+        if nb_val_samples is not None and validation_data is not None and not isinstance(validation_data, tuple):
+            if "validation_steps" in keras3:
+                raise UserTypeError(f"{method}: pass `nb_val_samples` (Keras 1) or `validation_steps`, not both.")
+            validation_data, keras3["validation_steps"] = _steps(method, "nb_val_samples", validation_data,
+                                                                 nb_val_samples)
+        keras3 = {k: v for k, v in keras3.items() if v is not None}
+        for name, value in (("callbacks", callbacks), ("validation_data", validation_data),
+                            ("class_weight", class_weight)):
+            if value is not None:
+                keras3[name] = value
+        if initial_epoch:  # Keras 1 and 3 agree: train epochs initial_epoch .. nb_epoch - 1
+            keras3["initial_epoch"] = initial_epoch
+        # The generator owns the order of its batches, as in Keras 1: Keras must not shuffle them.
+        return self.fit(generator, epochs=epochs, verbose=verbose, shuffle=False, **keras3)
+
+    def predict_generator(self, generator, val_samples=None, verbose=0, **kwargs):
+        """Keras 1's `predict_generator(batches, batches.nb_sample)`: `self.predict(batches)`.
+
+        Returns `val_samples` rows (all of one pass when it is the batches' size).
+        """
+        method = "predict_generator"
+        steps = _take(method, kwargs, ("steps",)).get("steps")
+        generator, samples_steps = _steps(method, "val_samples", generator, val_samples)
+        steps = steps or samples_steps
+        # `steps` only when needed: without it a model's own predict (vgg.model's cache) applies
+        out = self.predict(generator, verbose=verbose, **({"steps": steps} if steps else {}))
+        if val_samples is not None:
+            out = [o[:val_samples] for o in out] if isinstance(out, list) else out[:val_samples]
+        return out
+
+    def evaluate_generator(self, generator, val_samples=None, verbose=0, **kwargs):
+        """Keras 1's `evaluate_generator(batches, batches.nb_sample)`: `self.evaluate(batches)`.
+
+        Returns the loss, or [loss, metric, ...] when compiled with metrics, as Keras 1 did.
+        """
+        method = "evaluate_generator"
+        steps = _take(method, kwargs, ("steps",)).get("steps")
+        generator, samples_steps = _steps(method, "val_samples", generator, val_samples)
+        steps = steps or samples_steps
+        return self.evaluate(generator, verbose=verbose, **({"steps": steps} if steps else {}))
+
+    def predict_proba(self, x, batch_size=32, verbose=1):
+        """Keras 1's `predict_proba`: the model's outputs (probabilities for a softmax model)."""
+        if _is_sized_batches(x):
+            return self.predict(x, verbose=verbose)
+        return self.predict(x, batch_size=batch_size, verbose=verbose)
+
+    def predict_classes(self, x, batch_size=32, verbose=1):
+        """Keras 1's `predict_classes`: argmax of the outputs, or output > 0.5 for one output."""
+        probs = np.asarray(self.predict_proba(x, batch_size=batch_size, verbose=verbose))
+        if probs.shape[-1] > 1:
+            return probs.argmax(axis=-1)
+        return (probs > 0.5).astype("int32")
