@@ -358,10 +358,14 @@ def test_plan_refuses_when_cache_is_false(shared):
     assert features.plan(vgg.model, batches, "fit", cache=False) == features.NoCache("cache=False")
 
 
-def test_plan_refuses_what_is_not_folder_batches(shared):
+def test_plan_refuses_what_is_not_folder_batches(shared, small_shared):
     vgg, _, _ = shared
     x = np.zeros((2, *SIZE, 3), np.float32)
     assert features.plan(vgg.model, x, "predict") == features.NoCache("not folder batches")
+    for keyword in ("y", "batch_size"):  # an array-style call, whatever x is
+        how = features.plan(vgg.model, vgg.get_batches(small_shared / "valid", shuffle=False), "fit",
+                            keywords={keyword: 1})
+        assert how == features.NoCache("not folder batches")
 
 
 def test_plan_refuses_unlabelled_batches_for_fit_and_evaluate_not_for_predict(shared, small_shared):

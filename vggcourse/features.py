@@ -34,7 +34,8 @@ from vggcourse import devices, feature_store
 from vggcourse._keras_fit import (build_compiled_metrics, callback_items, compile_like, listed_callbacks,
                                   resume_epoch, set_resume_epoch)
 from vggcourse.errors import UserInputError, UserTypeError
-from vggcourse.feature_store import _memory, cache_dir, clear_cache  # noqa: F401 - see __all__
+from vggcourse.feature_store import cache_dir, clear_cache  # noqa: F401 - re-exported, see __all__
+from vggcourse.feature_store import _memory  # noqa: F401 - tests/conftest.py clears it here until it uses feature_store's
 from vggcourse.split import cache_boundary, frozen_deterministic, split
 
 __all__ = [
@@ -102,7 +103,7 @@ def plan(model, x, purpose, cache=True, validation_data=None, keywords=()):
     trains = purpose in ("fit", "evaluate")
     if trains and getattr(model, "optimizer", None) is None:
         return NoCache("not compiled")
-    if not _from_folder(x):
+    if not _from_folder(x) or set(keywords) & {"y", "batch_size"}:
         return NoCache("not folder batches")  # arrays, generators: nothing to key a cache on
     if trains and x.labels() is None:
         return NoCache("unlabelled")
