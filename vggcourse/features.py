@@ -157,7 +157,7 @@ def compute_features(body, batches, verbose=1):
 
         features = compute_features(body, val_batches, verbose=0)   # (n, 4096) after finetune
     """
-    chunk = devices.inference_batch_size(int(batches.batch_size))
+    chunk = _inference_batch_size(batches)
     images = batches.for_inference(batch_size=chunk)
     from vggcourse._console import progress as console_progress
 
@@ -179,6 +179,11 @@ def compute_features(body, batches, verbose=1):
         if progress:
             progress.update(step + 1)
     return _with_failed_rows(out, start, batches.filenames, getattr(images, "failed", ()))
+
+
+def _inference_batch_size(batches):
+    """Images per forward pass of the body (`vggcourse.devices.inference_batch_size`)."""
+    return devices.inference_batch_size(int(batches.batch_size))
 
 
 def _with_failed_rows(rows, count, filenames, failed):
