@@ -71,10 +71,10 @@ def read_files(directory):
 
 def vggcourse_job(data, size, batch_size, epochs, weights, verbose, callbacks=None):
     """The course's lines. Returns (seconds, History)."""
-    from vggcourse import features
+    from vggcourse import feature_store
     from vggcourse.model import Vgg16
 
-    features._memory.clear()
+    feature_store.clear_memory()
     with tempfile.TemporaryDirectory() as cache:
         os.environ["VGGCOURSE_CACHE"] = cache  # empty: the first epoch computes the features
         start = time.perf_counter()
@@ -262,7 +262,7 @@ def inference(args, weights):
     import keras
 
     from flops import matmul_gflops, model_flops
-    from vggcourse import features
+    from vggcourse import feature_store, features
     from vggcourse.model import Vgg16
 
     vgg = Vgg16(weights=weights, size=(args.size, args.size))
@@ -298,7 +298,7 @@ def inference(args, weights):
     # End to end from JPEG files: decoding, resizing and the forward pass.
     batches = vgg.get_batches(args.data / "train", batch_size=args.batch_size)
     vgg.finetune(batches)
-    features._memory.clear()
+    feature_store.clear_memory()
     with tempfile.TemporaryDirectory() as cache:
         os.environ["VGGCOURSE_CACHE"] = cache
         valid = args.data / "valid"

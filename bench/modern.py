@@ -57,7 +57,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.data = data_folder(args.data, "dogscats-1k", "bench/modern.py")
 
-    from vggcourse import features
+    from vggcourse import feature_store, features
     from vggcourse.model import Vgg16
 
     print(f"Machine: {os.cpu_count()} CPUs ({cpu_model()}), backend {keras.backend.backend()}, "
@@ -67,7 +67,7 @@ def main(argv=None):
     keras.utils.set_random_seed(0)
     with tempfile.TemporaryDirectory() as cache:
         os.environ["VGGCOURSE_CACHE"] = cache
-        features._memory.clear()
+        feature_store.clear_memory()
         vgg = Vgg16(weights=args.weights, size=(args.size, args.size))
         batches = vgg.get_batches(args.data / "train", batch_size=args.batch_size)
         val_batches = vgg.get_batches(args.data / "valid", batch_size=args.batch_size * 2, shuffle=False)

@@ -70,13 +70,13 @@ def private_cache(tmp_path, monkeypatch):
 
     Modules that need it for every test: `pytestmark = pytest.mark.usefixtures("private_cache")`.
     """
-    from vggcourse import features
+    from vggcourse import feature_store
 
     folder = tmp_path / "feature-cache"
     monkeypatch.setenv("VGGCOURSE_CACHE", str(folder))
-    features._memory.clear()
+    feature_store.clear_memory()
     yield folder
-    features._memory.clear()
+    feature_store.clear_memory()
 
 
 @pytest.fixture

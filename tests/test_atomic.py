@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from vggcourse._atomic import STALE_SECONDS, write_atomically
+from vggcourse._atomic import STALE_SECONDS, remove_stale_temporaries, write_atomically
 
 pytestmark = pytest.mark.backend_free  # never imports Keras: .ci/run's JAX run leaves it out
 
@@ -60,9 +60,9 @@ def test_a_failed_write_keeps_the_old_file_and_names_it_not_the_temporary(tmp_pa
 def test_temporary_files_of_dead_writers_are_removed(tmp_path):
     path = tmp_path / "sub.csv"
     old = time.time() - STALE_SECONDS - 5
-    stale = [tmp_path / ".sub.csv.999999999.0badf00d.tmp",  # a process that is gone
-             tmp_path / ".sub.csv.k3j_x9q2.tmp"]  # tempfile.mkstemp's name, from earlier versions
+    stale = [tmp_path / ".sub.csv.999999999.0badf00d.tmp"]  # a process that is gone
     kept = [tmp_path / f".sub.csv.{os.getpid()}.0badf00d.tmp",  # a live writer
+            tmp_path / ".sub.csv.k3j_x9q2.tmp",  # not a name write_atomically makes (nor made since 0.2)
             tmp_path / ".sub.csv.my-notes.tmp",  # not a name write_atomically makes
             tmp_path / ".other.csv.999999999.0badf00d.tmp"]
     for p in stale + kept:
@@ -70,6 +70,20 @@ def test_temporary_files_of_dead_writers_are_removed(tmp_path):
         os.utime(p, (old, old))
     write_atomically(path, _write("id,label\n"))
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["sub.csv"] + [p.name for p in kept])
+
+
+def test_a_folder_one_writer_owns_is_cleaned_of_every_targets_dead_temporaries(tmp_path):
+    old = time.time() - STALE_SECONDS - 5
+    dead = [tmp_path / ".a.npz.999999999.0badf00d.tmp", tmp_path / ".b.npz.999999998.12345678.tmp"]
+    kept = [tmp_path / f".c.npz.{os.getpid()}.0badf00d.tmp",  # a live writer
+            tmp_path / ".d.npz.999999999.0badf00d.tmp",  # dead, but too recent to be sure
+            tmp_path / "a.npz"]
+    for p in dead + kept:
+        p.write_text("x")
+        os.utime(p, (old, old))
+    os.utime(kept[1])  # now
+    remove_stale_temporaries(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in kept)
 
 
 def test_a_killed_writer_leaves_the_old_file_and_its_temporary_is_cleaned(tmp_path):

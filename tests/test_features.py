@@ -1,4 +1,5 @@
-"""The frozen-body feature cache behind `Vgg16.fit`, `predict` and `test` (vggcourse/features.py).
+"""The frozen-body feature cache behind `Vgg16.fit`, `predict` and `test` (vggcourse/features.py:
+the cached model and its `plan`; the split and the store have tests of their own).
 
 Real images from the shared sample (a few per class, copied), Vgg16 at 32x32 with random weights.
 """
@@ -12,19 +13,15 @@ import pytest
 from PIL import Image
 
 from helpers import finetuned_vgg
-from vggcourse import features
+from vggcourse import feature_store, features
 from vggcourse.image import ImageDataGenerator
 from vggcourse.model import Vgg16
+from vggcourse.split import split
 
 SIZE = (32, 32)
 
 
 pytestmark = pytest.mark.usefixtures("private_cache")  # an empty cache for every test (conftest)
-
-
-
-
-
 
 def _finetuned(small, seed=0, dropout=None, shuffle=True):
     return finetuned_vgg(small, seed, dropout, shuffle, SIZE)
@@ -42,7 +39,7 @@ def test_boundary_is_the_first_dropout_after_finetune(shared):
     vgg, batches, _ = shared
     boundary = features.cache_boundary(vgg.model)
     assert vgg.model.layers[boundary].name == "fc1_dropout"
-    _, body, head = features._trained_split(vgg.model)
+    body, head = split(vgg.model)
     assert [layer.name for layer in head.layers] == ["fc1_dropout", "fc2", "fc2_dropout",
                                                      "predictions"]
     assert all(a is b for a, b in zip(head.layers, vgg.model.layers[boundary:]))  # shared, no copy
@@ -51,7 +48,7 @@ def test_boundary_is_the_first_dropout_after_finetune(shared):
 
 def test_untrained_or_unfrozen_models_are_not_cached(small):
     vgg = Vgg16(weights=None, size=SIZE)  # every conv layer trainable: nothing frozen to cache
-    assert features._trained_split(vgg.model) is None
+    assert split(vgg.model) is None
     vgg.model.compile(optimizer="adam", loss="categorical_crossentropy")
     batches = vgg.get_batches(small / "train", batch_size=4)
     assert features.fit(vgg.model, batches) is None
@@ -76,7 +73,7 @@ def test_second_fit_and_disk_cache_reuse_features(small, computed, private_cache
     history = vgg.fit(batches, val_batches, nb_epoch=2, verbose=0)
     assert len(history.history["val_loss"]) == 2
     vgg.fit(batches, val_batches, verbose=0)
-    features._memory.clear()  # a new session: only the disk is left
+    feature_store._memory.clear()  # a new session: only the disk is left
     vgg.fit(batches, val_batches, verbose=0)
     assert computed == [12, 6]
     assert len(list(private_cache.glob("*.npz"))) == 2
@@ -113,19 +110,21 @@ def test_changed_weights_or_size_invalidate(small, computed):
 
 def test_interpolation_changes_the_key(shared, small_shared):
     vgg, batches, _ = shared
-    _, body, _ = features._trained_split(vgg.model)
+    body, _ = split(vgg.model)
+    digest = feature_store.layers_digest(body.layers)
+
     def key(**kwargs):
-        return features._key(body, vgg.get_batches(small_shared / "train", **kwargs))
+        return feature_store.feature_key(vgg.get_batches(small_shared / "train", **kwargs), digest)
 
     assert key(interpolation="nearest") != key(interpolation="bilinear")
     assert key(interpolation="nearest", batch_size=4) == key(interpolation="nearest", batch_size=8)
-    assert features._key(body, batches) == key(interpolation=batches.interpolation)
+    assert feature_store.feature_key(batches, digest) == key(interpolation=batches.interpolation)
 
 
 def test_a_leftover_temporary_file_is_never_read(shared, computed, private_cache):
     vgg, batches, _ = shared
-    _, body, _ = features._trained_split(vgg.model)
-    key = features._key(body, batches)
+    body, _ = split(vgg.model)
+    key = feature_store.feature_key(batches, feature_store.layers_digest(body.layers))
     private_cache.mkdir(parents=True)
     good = np.zeros((12, 4096), np.float32)
     np.save(private_cache / f"{key}.abc123.tmp", good)  # what a killed run leaves behind
@@ -143,12 +142,12 @@ def test_a_crash_mid_write_leaves_no_cache(small, computed, private_cache, monke
         file.write(b"PK\x03\x04 partial")
         raise KeyboardInterrupt  # the user stops the notebook while the cache is written
 
-    monkeypatch.setattr(features.np, "savez", dies_halfway)
+    monkeypatch.setattr(feature_store.np, "savez", dies_halfway)
     with pytest.raises(KeyboardInterrupt):
         vgg.fit(batches, verbose=0)
     assert not list(private_cache.iterdir())  # no .npz, and the temporary file is gone
-    monkeypatch.setattr(features.np, "savez", real_save)
-    features._memory.clear()
+    monkeypatch.setattr(feature_store.np, "savez", real_save)
+    feature_store._memory.clear()
     vgg.fit(batches, verbose=0)
     assert computed == [12, 12]
     assert len(list(private_cache.glob("*.npz"))) == 1
@@ -159,7 +158,7 @@ def test_a_truncated_cache_file_is_recomputed(shared, computed, private_cache):
     vgg.fit(batches, verbose=0)
     (path,) = private_cache.glob("*.npz")
     path.write_bytes(path.read_bytes()[:1000])
-    features._memory.clear()
+    feature_store._memory.clear()
     vgg.fit(batches, verbose=0)
     assert computed == [12, 12]
 
@@ -219,16 +218,6 @@ def test_cached_then_plain_fit_share_the_optimizer(small):
     assert steps == 3 and int(vgg.model.optimizer.iterations) == 6  # one Adam, state carried on
 
 
-def test_enable_mixed_precision_is_the_devices_one(monkeypatch):
-    from vggcourse import devices
-
-    monkeypatch.setattr(devices, "_details", lambda: [])
-    monkeypatch.setattr(devices, "_cpu_computes_bfloat16", lambda: False)
-    policy = keras.mixed_precision.global_policy().name
-    assert features.enable_mixed_precision() is None  # a CPU without bfloat16: nothing changes
-    assert keras.mixed_precision.global_policy().name == policy
-
-
 def test_a_cached_fit_keeps_no_reference_to_the_model(small):
     import gc
     import weakref
@@ -240,16 +229,6 @@ def test_a_cached_fit_keeps_no_reference_to_the_model(small):
     del vgg
     gc.collect()
     assert gone() is None, "the feature cache's split kept the fitted model alive"
-
-
-def test_disk_cache_keeps_the_most_recently_used_files(tmp_path):
-    for age, name in enumerate(("new", "middle", "old")):
-        with open(tmp_path / f"{name}.npz", "wb") as file:
-            np.savez(file, features=np.zeros(1000, np.float32))
-        os.utime(tmp_path / f"{name}.npz", (1e9 - age * 100, 1e9 - age * 100))
-    size = (tmp_path / "new.npz").stat().st_size
-    features._prune(tmp_path, limit=2 * size + 10)  # room for two files
-    assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["middle.npz", "new.npz"]
 
 
 # -- damaged cache files and files that break after the scan (issue 12: 1, 2, 8) -------------------
@@ -275,7 +254,7 @@ def test_a_damaged_cache_file_is_named_recomputed_and_replaced(shared, computed,
     else:
         with open(path, "wb") as file:
             np.savez(file, features=np.zeros((good.shape[0], good.shape[1] + 1), np.float32))
-    features._memory.clear()
+    feature_store._memory.clear()
     vgg.fit(batches, verbose=0)
     assert computed == [12, 12]  # computed again, not trained on the damaged rows
     out = capsys.readouterr().out
@@ -290,7 +269,7 @@ def test_a_file_broken_after_the_scan_is_left_out_not_trained_black(small, compu
         file.write(b"not a jpeg at all" * 10)
     with pytest.warns(UserWarning, match=os.path.basename(broken)):
         history = vgg.fit(batches, val_batches, verbose=0)
-    stored = features._memory[next(iter(features._memory))]
+    stored = feature_store._memory[next(iter(feature_store._memory))]
     assert np.isnan(stored[3]).all() and np.isfinite(np.delete(stored, 3, axis=0)).all()
     assert np.isfinite(history.history["loss"]).all()
     probs = features.predict_in_order(vgg.model, batches)
@@ -340,3 +319,100 @@ def test_array_only_fit_keywords_with_batches_are_refused_before_any_fallback_li
                                              r".*Received: validation_split=0.2"):
             vgg.model.fit(batches, validation_split=0.2, cache=cache)
     assert capsys.readouterr().out == "" and computed == []
+
+
+# -- plan: the one decision behind every cached path (a test per reason) --------------------------
+
+def _tiny(first_trainable=False, top_trainable=True, compiled=True):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, name="bottom"),
+                              keras.layers.Dense(2, name="top")])
+    model.get_layer("bottom").trainable = first_trainable
+    model.get_layer("top").trainable = top_trainable
+    if compiled:
+        model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+def test_plan_serves_labelled_folder_batches_that_do_not_augment(shared):
+    vgg, batches, val_batches = shared
+    how = features.plan(vgg.model, batches, "fit", validation_data=val_batches,
+                        keywords={"verbose": 0, "callbacks": []})
+    assert isinstance(how, features.Plan) and (how.body, how.head) == split(vgg.model)
+    assert isinstance(features.plan(vgg.model, val_batches, "predict"), features.Plan)
+    assert isinstance(features.plan(vgg.model, val_batches, "evaluate", keywords={"steps": 1}), features.Plan)
+
+
+@pytest.mark.parametrize("model, reason", [
+    (lambda: _tiny(first_trainable=True), "nothing frozen"),
+    (lambda: _tiny(top_trainable=False), "nothing trains"),
+    (lambda: _tiny(compiled=False), "not compiled"),
+])
+def test_plan_refuses_a_model_without_a_frozen_bottom_and_a_trained_top(shared, model, reason):
+    _, batches, _ = shared
+    how = features.plan(model(), batches, "fit")
+    assert how == features.NoCache(reason)  # nothing worth a line: the whole model runs quietly
+
+
+def test_plan_refuses_when_cache_is_false(shared):
+    vgg, batches, _ = shared
+    assert features.plan(vgg.model, batches, "fit", cache=False) == features.NoCache("cache=False")
+
+
+def test_plan_refuses_what_is_not_folder_batches(shared, small_shared):
+    vgg, _, _ = shared
+    x = np.zeros((2, *SIZE, 3), np.float32)
+    assert features.plan(vgg.model, x, "predict") == features.NoCache("not folder batches")
+    for keyword in ("y", "batch_size"):  # an array-style call, whatever x is
+        how = features.plan(vgg.model, vgg.get_batches(small_shared / "valid", shuffle=False), "fit",
+                            keywords={keyword: 1})
+        assert how == features.NoCache("not folder batches")
+
+
+def test_plan_refuses_unlabelled_batches_for_fit_and_evaluate_not_for_predict(shared, small_shared):
+    vgg, _, _ = shared
+    unlabelled = vgg.get_batches(small_shared / "valid", shuffle=False, class_mode=None)
+    for purpose in ("fit", "evaluate"):
+        assert features.plan(vgg.model, unlabelled, purpose) == features.NoCache("unlabelled")
+    assert isinstance(features.plan(vgg.model, unlabelled, "predict"), features.Plan)
+
+
+def test_plan_refuses_to_predict_shuffled_batches(shared):
+    vgg, batches, _ = shared
+    assert batches.shuffle and features.plan(vgg.model, batches, "predict") == features.NoCache("shuffled")
+
+
+def test_plan_refuses_augmenting_batches_with_a_line_for_fit(shared, small_shared):
+    vgg, batches, _ = shared
+    augmenting = vgg.get_batches(small_shared / "valid", gen=ImageDataGenerator(horizontal_flip=True),
+                                 shuffle=False)
+    for x, validation in ((augmenting, None), (batches, augmenting)):
+        how = features.plan(vgg.model, x, "fit", validation_data=validation)
+        assert how.reason == "augments" and "augment images" in how.line
+    assert features.plan(vgg.model, augmenting, "predict") == features.NoCache("augments")
+
+
+def test_plan_refuses_a_keyword_the_cache_cannot_honour_naming_it(shared):
+    vgg, batches, val_batches = shared
+    how = features.plan(vgg.model, batches, "fit", keywords={"sample_weight_mode": "x"})
+    assert how.reason == "keyword" and "fit(sample_weight_mode=...)" in how.line
+    assert features.plan(vgg.model, val_batches, "predict", keywords={"steps": 1}) == features.NoCache("keyword")
+
+
+def test_plan_refuses_validation_data_that_is_not_labelled_folder_batches(shared):
+    vgg, batches, _ = shared
+    arrays = (np.zeros((2, *SIZE, 3), np.float32), np.zeros((2, 2), np.float32))
+    how = features.plan(vgg.model, batches, "fit", validation_data=arrays)
+    assert how.reason == "validation_data" and "validation_data is not labelled folder batches" in how.line
+
+
+def test_training_head_is_the_head_only_while_a_cached_fit_trains(small):
+    vgg, batches, _ = _finetuned(small)
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(features.training_head(self.model))
+
+    vgg.fit(batches, verbose=0, callbacks=[Record()])
+    assert seen and all(head is split(vgg.model)[1] for head in seen)
+    assert features.training_head(vgg.model) is None

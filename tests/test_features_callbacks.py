@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from helpers import finetuned_vgg
-from vggcourse import features
+from vggcourse import feature_store, features
 from vggcourse.model import Vgg16
+from vggcourse.split import split
 
 
 pytestmark = pytest.mark.usefixtures("private_cache")  # an empty cache for every test (conftest)
@@ -49,7 +50,7 @@ def test_a_rate_set_per_batch_by_a_callback_is_used_on_the_cache(small):
         kernels.append(_kernel(vgg))
         seen.append(callback.kernels)
         if cache:  # the head trains with vgg.model's optimizer itself: the rate set is the one used
-            _, _, head = features._trained_split(vgg.model)
+            head = split(vgg.model)[1]
             assert head.optimizer is vgg.model.optimizer
     np.testing.assert_allclose(kernels[0], kernels[1], rtol=1e-4, atol=1e-6)
     for cached, plain in zip(*seen):  # mid-epoch reads see the weights of that step
@@ -62,7 +63,7 @@ def test_a_checkpoint_every_few_batches_saves_that_step(small, tmp_path):
     recorder = _ZeroThenHigh()
     vgg.fit(batches, val_batches, nb_epoch=1, verbose=0, callbacks=[
         recorder, keras.callbacks.ModelCheckpoint(str(path), save_freq=2)])
-    assert features.cache_boundary(vgg.model) > 0 and features._memory  # it ran on the cache
+    assert features.cache_boundary(vgg.model) > 0 and feature_store._memory  # it ran on the cache
     saved = Vgg16.load(path)
     np.testing.assert_allclose(_kernel(saved), recorder.kernels[1], rtol=1e-6)  # after batch 2 of 3
     assert not np.allclose(_kernel(saved), _kernel(vgg))  # not the end of the epoch

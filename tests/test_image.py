@@ -101,6 +101,18 @@ def test_class_modes(dogscats):
     assert isinstance(x, np.ndarray) and x.shape == (8, *SMALL, 3)
 
 
+@pytest.mark.parametrize("class_mode", ["categorical", "binary", "sparse", "input", None])
+def test_labels_are_what_the_batches_yield_as_y_in_file_order(dogscats, class_mode):
+    it = batches(dogscats / "valid", class_mode=class_mode, shuffle=False, batch_size=30)
+    if class_mode in (None, "input"):
+        assert it.labels() is None
+        return
+    y = np.concatenate([it[i][1] for i in range(len(it))])
+    assert it.labels().dtype == y.dtype and len(y) == len(it.filenames)
+    np.testing.assert_array_equal(it.labels(), y)
+    np.testing.assert_array_equal(it.labels([3, 0]), y[[3, 0]])
+
+
 def test_explicit_classes_set_the_label_order(dogscats):
     it = batches(dogscats / "valid", classes=["dogs", "cats"], shuffle=False)
     assert it.class_indices == {"dogs": 0, "cats": 1}

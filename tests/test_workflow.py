@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from vggcourse import features
+from vggcourse import feature_store
 from vggcourse.model import Vgg16
 from vggcourse.workflow import finetune_directory, predict_directory
 
@@ -23,7 +23,7 @@ def small(small_shared):
 
 
 def test_one_fit_with_checkpoints_lr_find_and_unfreeze(small, tmp_path, computed, monkeypatch):
-    features._memory.clear()
+    feature_store.clear_memory()
     found = []
     original_lr_find = Vgg16.lr_find
 

@@ -4,7 +4,7 @@ The new content goes to a hidden temporary file beside the target (`.NAME.<pid>.
 which is renamed over the target once complete. The result has the permissions any other program
 would give it: a new file follows the umask (0644 under the usual 022), an overwritten file keeps
 its mode. A temporary file left by a killed process is removed by the next write to the same
-target once its process is gone.
+target once its process is gone (`remove_stale_temporaries`).
 """
 import os
 import re
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from vggcourse.errors import InputFileNotFoundError, InputIsADirectoryError
 
-__all__ = ["write_atomically"]
+__all__ = ["remove_stale_temporaries", "write_atomically"]
 
 STALE_SECONDS = 60  # a dead process's temporary file older than this is removed
 
@@ -35,7 +35,7 @@ def write_atomically(path, write, suffix=".tmp"):
         raise InputIsADirectoryError(f"{path} is a folder; give the name of the file to write")
     if not path.parent.is_dir():
         raise InputFileNotFoundError(f"cannot write {path}: the folder {path.parent} does not exist")
-    _remove_stale(path, suffix)
+    remove_stale_temporaries(path.parent, path.name, suffix)
     tmp, mode = _create_temporary(path, suffix)
     try:
         try:
@@ -89,19 +89,22 @@ def _name_the_target(error, tmp, path):
                            for arg in error.args)
 
 
-def _remove_stale(path, suffix):
-    """Remove temporary files beside `path` left by processes that no longer run."""
-    # ours: .NAME.<pid>.<8 hex>SUFFIX; earlier versions (tempfile.mkstemp): .NAME.<8 chars>SUFFIX
-    pattern = re.compile(rf"\.{re.escape(path.name)}\.(?:([0-9]+)\.[0-9a-f]{{8}}|[a-z0-9_]{{8}})"
-                         rf"{re.escape(suffix)}")
+def remove_stale_temporaries(folder, name=None, suffix=".tmp"):
+    """Remove the temporary files in `folder` that `write_atomically` made for `name` (every
+    target when None) and whose process no longer runs, once older than `STALE_SECONDS`.
+
+        remove_stale_temporaries(cache_dir())   # a folder that one writer owns: every target's
+    """
+    target = re.escape(name) if name is not None else ".+"
+    pattern = re.compile(rf"\.{target}\.([0-9]+)\.[0-9a-f]{{8}}{re.escape(suffix)}")
     try:
-        entries = list(os.scandir(path.parent))
+        entries = list(os.scandir(folder))
     except OSError:
         return
     now = time.time()
     for entry in entries:
         match = pattern.fullmatch(entry.name)
-        if match is None or (match.group(1) and _alive(int(match.group(1)))):
+        if match is None or _alive(int(match.group(1))):
             continue
         try:
             if now - entry.stat(follow_symlinks=False).st_mtime > STALE_SECONDS:

@@ -716,16 +716,25 @@ class DirectoryIterator(_BatchIterator):
         return self._with_labels(images, samples)
 
     def _with_labels(self, images, samples):
-        if self.class_mode is None:
-            return images
         if self.class_mode == "input":
             return images, images.copy()
-        labels = self.classes[samples]
+        labels = self.labels(samples)
+        return images if labels is None else (images, labels)
+
+    def labels(self, samples=None):
+        """What the batches yield as y for the files at `samples` (all, in `filenames` order, by
+        default); None for `class_mode` None or 'input'.
+
+            y = batches.labels()   # one-hot rows for class_mode='categorical'
+        """
+        if self.class_mode in (None, "input"):
+            return None
+        labels = self.classes if samples is None else self.classes[samples]
         if self.class_mode == "sparse":
-            return images, labels.astype(np.int32)
+            return labels.astype(np.int32)
         if self.class_mode == "binary":
-            return images, labels.astype(np.float32)
-        return images, onehot(labels, self.num_classes)
+            return labels.astype(np.float32)
+        return onehot(labels, self.num_classes)
 
 
 class _AlreadyFailed(Exception):

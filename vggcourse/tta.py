@@ -6,27 +6,21 @@
 The plain pass uses the feature cache where it applies; augmented passes run the whole model
 (random images cannot be cached), so `tta=n` costs about n full forward passes.
 """
-import numbers
-
 from vggcourse import features
-from vggcourse.errors import UserInputError
+from vggcourse.checks import whole_number
 
 __all__ = ["default_generator", "predict"]
 
 
 def default_generator(rescale=None):
-    """Flips, shifts and zooms of up to 10%: mild changes that keep a photo's class."""
+    """Flips, shifts and zooms of up to 10%: mild changes that keep a photo's class.
+
+        gen = default_generator(rescale=1 / 255)
+    """
     from vggcourse.image import ImageDataGenerator
 
     return ImageDataGenerator(horizontal_flip=True, width_shift_range=0.1, height_shift_range=0.1,
                               zoom_range=0.1, rescale=rescale)
-
-
-def _check_tta(tta):
-    if isinstance(tta, bool) or not isinstance(tta, numbers.Integral) or tta < 0:
-        raise UserInputError(f"`tta` must be a whole number >= 0: the number of augmented passes averaged "
-                         f"with the plain one (0: none). Received: tta={tta!r}")
-    return int(tta)
 
 
 def predict(model, batches, tta=0, gen=None):
@@ -35,9 +29,11 @@ def predict(model, batches, tta=0, gen=None):
     `model` is a Keras model or a `Vgg16`; `gen` an `ImageDataGenerator` for the augmented passes
     (default: `default_generator()`, with the batches' `rescale`). Pass i is seeded with i, so
     results repeat.
+
+        probs = predict(vgg, val_batches, tta=4)   # row i is val_batches.filenames[i]
     """
-    tta = _check_tta(tta)
-    model = getattr(model, "model", model)
+    tta = whole_number("tta", tta, what=">= 0: the number of augmented passes averaged with the plain "
+                                        "one (0: none)")
     probs = features.predict_in_order(model, batches)
     if tta == 0:
         return probs

@@ -14,8 +14,8 @@ from pathlib import Path
 import keras
 
 from vggcourse._atomic import write_atomically
+from vggcourse._keras_fit import callback_items
 from vggcourse.errors import InputFileNotFoundError, UserInputError
-from vggcourse.features import callback_items
 from vggcourse.prepare import check_course_layout
 
 __all__ = ["EpochCheckpoints", "FinetuneResult", "finetune_directory", "predict_directory", "submit_directory"]
