@@ -122,3 +122,55 @@ def record_open(event, args):
         path = os.fsdecode(args[0])
         if not path.startswith("<"):
             OPENED.append(os.path.abspath(path))
+
+
+def write_keras1_theano_file(model, path):
+    """The course's vgg16.h5 / vgg16_bn.h5 layout: Keras 1 names, Theano channels-first arrays."""
+    import h5py
+    import keras
+
+    from vggcourse import convert
+
+    counters, names, groups = {}, [], {}
+
+    def keras1_name(kind):
+        counters[kind] = counters.get(kind, 0) + 1
+        return f"{kind}_{counters[kind]}"
+
+    names.append(keras1_name("lambda"))
+    hwc = None
+    for layer in model.layers[1:]:
+        values = [keras.ops.convert_to_numpy(w) for w in layer.weights]
+        if isinstance(layer, keras.layers.Conv2D):
+            names.append(keras1_name("zeropadding2d"))
+            name = keras1_name("convolution2d")
+            groups[name] = [(f"{name}_W", convert.channels_last_kernel_to_theano(values[0])), (f"{name}_b", values[1])]
+        elif isinstance(layer, keras.layers.Dense):
+            name = keras1_name("dense")
+            kernel = values[0] if hwc is None else convert.dense_rows_hwc_to_chw(values[0], hwc)
+            hwc = None
+            groups[name] = [(f"{name}_W", kernel), (f"{name}_b", values[1])]
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            name = keras1_name("batchnormalization")
+            suffixes = ("gamma", "beta", "running_mean", "running_std")  # running_std holds the variance
+            groups[name] = [(f"{name}_{s}", v) for s, v in zip(suffixes, values)]
+        elif isinstance(layer, keras.layers.Flatten):
+            name = keras1_name("flatten")
+            hwc = tuple(layer.input.shape[1:])
+        else:
+            name = keras1_name({keras.layers.MaxPooling2D: "maxpooling2d", keras.layers.Dropout: "dropout"}[type(layer)])
+        names.append(name)
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = np.array([n.encode() for n in names])
+        for name in names:
+            group = f.create_group(name)
+            arrays = groups.get(name, [])
+            group.attrs["weight_names"] = np.array([n.encode() for n, _ in arrays], dtype="S") if arrays else np.array([], "S1")
+            for n, value in arrays:
+                group.create_dataset(n, data=value)
+
+
+def sample_images(dogscats, size, n=4):
+    """`n` of the sample's valid images (half dogs, half cats) as float32 RGB (n, h, w, 3) at `size`."""
+    files = sorted((dogscats / "valid" / "dogs").glob("*.jpg"))[:n // 2] + sorted((dogscats / "valid" / "cats").glob("*.jpg"))[:n // 2]
+    return np.stack([np.asarray(Image.open(f).convert("RGB").resize(size[::-1], Image.BILINEAR), "float32") for f in files])

@@ -156,3 +156,16 @@ def test_a_log_gets_no_carriage_returns_or_colours():
     lines = out.stdout.splitlines()
     assert lines[0] == "Epoch 1/2" and lines[2] == "Epoch 2/2" and lines[-1].startswith("stage: 5/5 in ")
     assert len(lines) == 5  # two epoch headers, one line per epoch, one line for the stage
+
+
+def test_keras_home_expands_the_user_folder_and_holds_keras_json(monkeypatch, tmp_path):
+    """The one owner of Keras' folder: weights.cache_dir, keras1.get_file and the backend reading use it."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("KERAS_HOME", "~/kh")
+    assert _console.keras_home() == tmp_path / "kh"
+    monkeypatch.delenv("KERAS_HOME")
+    assert _console.keras_home() == tmp_path / ".keras"
+    (tmp_path / ".keras").mkdir()
+    (tmp_path / ".keras" / "keras.json").write_text('{"backend": "jax"}')
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    assert _console._configured_backend() == "jax"

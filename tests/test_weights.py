@@ -84,15 +84,9 @@ def test_table_has_keras_published_files_and_hashes():
 def test_cache_dir_follows_keras_home(monkeypatch, tmp_path):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     assert weights.cache_dir() == tmp_path / "models"
-
-
-def test_keras_home_expands_the_user_folder(monkeypatch, tmp_path):
-    """The one owner of Keras' cache folder (keras1.get_file uses it too)."""
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("KERAS_HOME", "~/kh")
-    assert weights.keras_home() == tmp_path / "kh" and weights.cache_dir() == tmp_path / "kh" / "models"
-    monkeypatch.delenv("KERAS_HOME")
-    assert weights.keras_home() == tmp_path / ".keras"
+    assert weights.cache_dir() == tmp_path / "kh" / "models"
 
 
 def test_download_is_verified_cached_and_reused(server, monkeypatch, tmp_path):

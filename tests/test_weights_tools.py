@@ -4,7 +4,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from test_convert import sample_images, write_keras1_theano_file
+from helpers import sample_images, write_keras1_theano_file
 from vggcourse import weights
 from vggcourse.model import Vgg16BN, build_vgg16
 

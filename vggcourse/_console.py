@@ -22,8 +22,9 @@ import re
 import sys
 import tempfile
 import time
+from pathlib import Path
 
-__all__ = ["interactive", "keras_verbose", "progress", "quiet_tensorflow"]
+__all__ = ["interactive", "keras_home", "keras_verbose", "progress", "quiet_tensorflow"]
 
 # Lines TensorFlow's C++ side writes to stderr while it is imported: absl's notice, glog-style
 # INFO/WARNING lines ("I0000 00:00:1795382319.239578  7424 port.cc:153] oneDNN ..."), the
@@ -123,13 +124,21 @@ def _debug():
     return os.environ.get("VGGCOURSE_DEBUG", "") not in ("", "0")
 
 
+def keras_home():
+    """Keras' folder (its `keras.json`, its caches): `$KERAS_HOME` (a leading `~` expanded),
+    default `~/.keras`. Here, with the other readings of Keras' settings made without importing it.
+
+        keras_home() / "models"          # where Keras keeps downloaded weight files
+    """
+    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser()
+
+
 def _configured_backend():
     """The backend Keras will pick, read as Keras reads it, without importing Keras."""
     if os.environ.get("KERAS_BACKEND"):
         return os.environ["KERAS_BACKEND"]
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
     try:
-        with open(os.path.join(home, "keras.json")) as file:
+        with open(keras_home() / "keras.json") as file:
             return json.load(file).get("backend", "tensorflow")
     except (OSError, ValueError, AttributeError):
         return "tensorflow"

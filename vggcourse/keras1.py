@@ -43,7 +43,7 @@ from vggcourse._keras1_methods import Keras1Methods, translate_fit_kwargs
 from vggcourse.errors import UserInputError, UserTypeError
 from vggcourse.model import ModelCore, VggSequential
 from vggcourse.optimizers import SGD, Adam, RMSprop
-from vggcourse.weights import keras_home
+from vggcourse._console import keras_home
 
 __all__ = [
     "Keras1Methods", "Sequential", "Model", "K", "get_file", "to_categorical", "np_utils", "image",

@@ -41,6 +41,7 @@ import numpy as np
 
 from vggcourse import convert
 from vggcourse._atomic import write_atomically
+from vggcourse._console import keras_home
 from vggcourse.architecture import build_vgg16
 from vggcourse.arrays import host_array
 from vggcourse.errors import InputFileNotFoundError, UserInputError, VggcourseError
@@ -97,14 +98,6 @@ class WeightsDownloadError(VggcourseError, OSError):
 def weights_key(batch_norm, include_top):
     """The `WEIGHT_FILES` key of the ImageNet weights for a model."""
     return ("vgg16_bn" if batch_norm else "vgg16") + ("" if include_top else "_notop")
-
-
-def keras_home():
-    """Keras' cache folder: `$KERAS_HOME` (a leading `~` expanded), default `~/.keras`.
-
-        keras_home() / "datasets"        # where keras1.get_file(..., cache_subdir="datasets") puts files
-    """
-    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser()
 
 
 def cache_dir():
