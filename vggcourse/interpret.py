@@ -16,6 +16,7 @@ import numpy as np
 
 from vggcourse import plotting
 from vggcourse._atomic import write_atomically
+from vggcourse.errors import InputFileNotFoundError, UserInputError
 
 __all__ = ["Interpretation"]
 
@@ -40,14 +41,15 @@ class Interpretation:
         self.class_names = [str(c) for c in class_names]
         n, k = probs.shape if probs.ndim == 2 else (len(probs), None)
         if probs.ndim != 2 or k != len(self.class_names):
-            raise ValueError(f"Interpretation: `probs` must be (n, {len(self.class_names)}), one column per "
-                             f"class name. Received shape {np.shape(probs)}")
+            raise UserInputError(f"Interpretation: `probs` must be (n, {len(self.class_names)}), one column per "
+                                 f"class name. Received: probs of shape {np.shape(probs)}")
         if labels.shape != (n,) or len(filenames) != n:
-            raise ValueError(f"Interpretation: need one label and one file name per row of `probs` ({n} rows). "
-                             f"Received {labels.shape[0] if labels.ndim else 0} labels, {len(filenames)} file names")
+            raise UserInputError(f"Interpretation: `labels` and `filenames` must have one label and one file "
+                                 f"name per row of `probs` ({n} rows). Received: "
+                                 f"{labels.shape[0] if labels.ndim else 0} labels, {len(filenames)} file names")
         if n and (labels.min() < 0 or labels.max() >= k):
-            raise ValueError(f"Interpretation: `labels` must be class indices in [0, {k}). "
-                             f"Received min {labels.min()}, max {labels.max()}")
+            raise UserInputError(f"Interpretation: `labels` must be class indices in [0, {k}). "
+                                 f"Received: labels from {labels.min()} to {labels.max()}")
         self.probs = probs
         self.labels = labels.astype(np.int64)
         self.filenames = [str(f) for f in filenames]
@@ -107,11 +109,12 @@ class Interpretation:
 
     # ---- picks (indices into filenames, best first) --------------------------------------
     def _class_index(self, cls):
-        if isinstance(cls, (int, np.integer)) and 0 <= cls < len(self.class_names):
+        if isinstance(cls, (int, np.integer)) and not isinstance(cls, bool) and 0 <= cls < len(self.class_names):
             return int(cls)
         if cls in self.class_names:
             return self.class_names.index(cls)
-        raise ValueError(f"`cls` must be a class name {self.class_names} or index. Received: {cls!r}")
+        raise UserInputError(f"`cls` must be a class name {self.class_names} or index from 0 to "
+                             f"{len(self.class_names) - 1}. Received: cls={cls!r}")
 
     def _random(self, mask, n, seed):
         idx = np.flatnonzero(mask)
@@ -164,8 +167,8 @@ class Interpretation:
         """The image file of row `i` as an RGB uint8 array (at most `size`)."""
         path = self.filenames[i] if self.directory is None else os.path.join(self.directory, self.filenames[i])
         if not os.path.exists(path):
-            raise FileNotFoundError(f"Interpretation: image file {path!r} not found; pass `directory=` "
-                                    "to locate relative file names")
+            raise InputFileNotFoundError(f"Interpretation: image file {path!r} not found; pass `directory=` "
+                                         "to locate relative file names")
         return plotting.load_thumbnail(path, size)
 
     def plot_images(self, idx, title=None, rows=1, figsize=None, loss=False):

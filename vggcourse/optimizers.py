@@ -24,9 +24,11 @@ also takes the course's `opt.lr = x`.
 import keras
 from keras import ops
 
+from vggcourse import checks
 from vggcourse.errors import UserInputError, UserTypeError
 
-__all__ = ["Adam", "AdamW", "LossScaleOptimizer", "RMSprop", "SGD", "get", "loss_scaled", "unwrap"]
+__all__ = ["Adam", "AdamW", "LossScaleOptimizer", "RMSprop", "SGD", "get", "get_hyper", "loss_scaled",
+           "restore_settings", "save_settings", "schedulable", "set_hyper", "unwrap"]
 
 
 class _CourseOptimizer:
@@ -38,11 +40,9 @@ class _CourseOptimizer:
                 raise UserTypeError(f"{type(self).__name__}: pass the learning rate once, as `lr` (Keras 1) "
                                 f"or `learning_rate` (Keras 3), not both. Received: lr={lr!r}")
             kwargs["learning_rate"] = lr
-        if not isinstance(decay, (int, float)) or decay < 0:
-            raise UserInputError(f"`decay` must be a number >= 0 (Keras 1's per-update rate decay). "
-                             f"Received: decay={decay!r}")
+        decay = checks.non_negative_number("decay", decay)  # Keras 1's per-update rate decay
         super().__init__(*args, **kwargs)
-        self.decay = float(decay)
+        self.decay = decay
         # (low, high) of the last `set_learning_rate(model, slice(low, high))`, kept so that a
         # recompile (after `unfreeze`) spreads the same rates over the layers that then train.
         self.layerwise_range = tuple(layerwise_range) if layerwise_range else None
@@ -201,6 +201,71 @@ def loss_scaled(optimizer, dtype_policy):
             or isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
         return optimizer
     return LossScaleOptimizer(optimizer)
+
+
+# -- hyper-parameters that change between steps (what `training.ParamScheduler` sets) ---------------
+
+def schedulable(optimizer):
+    """The names of the hyper-parameters of `optimizer` that a callback can change between steps:
+    'learning_rate' (unless it is a `LearningRateSchedule`), and 'beta_1' on this module's `Adam`
+    (Keras' own bakes beta_1 into the traced step).
+
+        schedulable(Adam())   # ('learning_rate', 'beta_1')
+    """
+    names = _changeable(optimizer)
+    return names[1:] if isinstance(get_hyper(optimizer, "learning_rate"), dict) else names
+
+
+def _changeable(optimizer):
+    return ("learning_rate", "beta_1") if isinstance(unwrap(optimizer), Adam) else ("learning_rate",)
+
+
+def get_hyper(optimizer, name):
+    """The value of hyper-parameter `name` ('learning_rate', 'beta_1', ...) as `optimizer`'s config
+    holds it: the number last set, exactly (a serialized schedule for a `LearningRateSchedule`).
+
+        get_hyper(model.optimizer, "learning_rate")   # 0.001
+    """
+    config = unwrap(optimizer).get_config()  # Keras puts the rate variable's current value here
+    if name not in config:
+        raise UserInputError(f"`name` must be a hyper-parameter of {type(unwrap(optimizer)).__name__}, "
+                             f"one of {sorted(config)}. Received: name={name!r}")
+    return config[name]
+
+
+def set_hyper(optimizer, name, value):
+    """Set hyper-parameter `name` of `optimizer` (the one inside a `LossScaleOptimizer`) to `value`,
+    for the next step; `name` must be one of `schedulable(optimizer)`.
+
+        set_hyper(model.optimizer, "beta_1", 0.85)
+    """
+    names = _changeable(optimizer)  # not `schedulable`: no config read at every step
+    if name not in names:
+        raise UserInputError(f"`name` must be a hyper-parameter that {type(unwrap(optimizer)).__name__} can "
+                             f"change between steps, one of {list(names)}. Received: name={name!r}")
+    setattr(unwrap(optimizer), name, value)
+
+
+def save_settings(optimizer, variables=()):
+    """What a schedule may change, to put back with `restore_settings`: the value of every
+    hyper-parameter in `schedulable(optimizer)` and the learning-rate scale of each of `variables`
+    (where the optimizer has scales).
+
+        saved = save_settings(model.optimizer, model.trainable_variables)
+    """
+    optimizer = unwrap(optimizer)
+    scales = ([(v, optimizer.rate_scale(v)) for v in variables]
+              if isinstance(optimizer, _CourseOptimizer) else None)
+    return {name: get_hyper(optimizer, name) for name in schedulable(optimizer)}, scales
+
+
+def restore_settings(optimizer, saved):
+    """Put back, exactly, what `save_settings` saved."""
+    values, scales = saved
+    for name, value in values.items():
+        set_hyper(optimizer, name, value)
+    if scales is not None:
+        unwrap(optimizer).set_rate_scales(scales)
 
 
 _BY_NAME = {"adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "sgd": SGD}
