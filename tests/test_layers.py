@@ -100,7 +100,7 @@ def test_user_mistakes_are_user_errors_naming_the_argument():
     branching = keras.Model(inp, keras.layers.Add()([keras.layers.Dense(2)(inp), keras.layers.Dense(2)(inp)]))
     cases = [
         (lambda: copy_weights(model.layers[:2], model.layers[:1]), r"`to_layers` must have one layer per .*Received: 1 to_layers"),
-        (lambda: insert_layer(model, keras.layers.Identity(), 99), r"`index` must be a whole number in \[0, 5\]. Received: index=99"),
+        (lambda: insert_layer(model, keras.layers.Identity(), 99), r"`index` must be a whole number from 0 to 5. Received: index=99"),
         (lambda: insert_layer(model, keras.layers.Identity(), True), r"`index` must be a whole number .*Received: index=True"),
         (lambda: split_at(model, "MaxPooling2D"), r"`layer_type` must be the type of a layer .*Received: layer_type='MaxPooling2D'"),
         (lambda: split_at(branching, "Dense"), r"`model` must be a Sequential model or a chain-shaped .*Received: model"),

@@ -403,6 +403,10 @@ def test_param_scheduler_counts_steps_by_epoch_and_skips_what_cannot_change():
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.1)
     with pytest.raises(TypeError, match=r"`schedules` must be a dict .* Received: schedules=0.1"):
         training.ParamScheduler(0.1)
+    decaying = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=decaying), loss="categorical_crossentropy")
+    with pytest.raises(ValueError, match="the optimizer's is a LearningRateSchedule"):
+        model.fit(x, y, batch_size=4, verbose=0, callbacks=[training.ParamScheduler({"learning_rate": float})])
 
 
 def test_lr_finder_takes_batch_sizes_from_the_batches_fed():

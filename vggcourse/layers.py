@@ -10,6 +10,7 @@ import numbers
 import keras
 import numpy as np
 
+from vggcourse import checks
 from vggcourse.errors import UserInputError
 
 __all__ = [
@@ -75,9 +76,7 @@ def insert_layer(model, new_layer, index):
     `index` counts the layers of `model.layers` (without the input); len(model.layers) appends.
     """
     layers = _chain(model)
-    if isinstance(index, bool) or not isinstance(index, numbers.Integral) or not 0 <= index <= len(layers):
-        raise UserInputError(f"insert_layer: `index` must be a whole number in [0, {len(layers)}]. "
-                             f"Received: index={index!r}")
+    index = checks.whole_number_in("index", index, 0, len(layers), caller="insert_layer")
     res = keras.Sequential(name=f"{model.name}_inserted")
     res.add(keras.Input(shape=_input_shape(model)))
     copies = []
@@ -132,6 +131,7 @@ def vgg_ft(out_dim, **kwargs):
     """The model of `Vgg16(**kwargs)` with its top replaced by an `out_dim`-way softmax (`ft`)."""
     from vggcourse.model import Vgg16
 
+    out_dim = checks.whole_number("out_dim", out_dim, least=1, caller="vgg_ft")  # ft(True) refused
     vgg = Vgg16(**kwargs)
     vgg.ft(out_dim)
     return vgg.model
@@ -141,6 +141,7 @@ def vgg_ft_bn(out_dim, **kwargs):
     """The same as `vgg_ft` with the batch-norm VGG16 (`Vgg16BN`)."""
     from vggcourse.model import Vgg16BN
 
+    out_dim = checks.whole_number("out_dim", out_dim, least=1, caller="vgg_ft_bn")
     vgg = Vgg16BN(**kwargs)
     vgg.ft(out_dim)
     return vgg.model

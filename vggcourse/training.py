@@ -49,10 +49,8 @@ def layer_index(model, layer):
                              f"Received: from_layer={layer!r}")
         return names.index(layer)
     if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
-        if not -len(names) <= layer < len(names):
-            raise UserInputError(f"`from_layer` must be a layer index from {-len(names)} to "
-                             f"{len(names) - 1}, or a layer name. Received: from_layer={layer!r}")
-        return int(layer) % len(names)
+        return checks.whole_number_in("from_layer", layer, -len(names), len(names) - 1, what=(
+            f"a layer index from {-len(names)} to {len(names) - 1}, or a layer name")) % len(names)
     raise UserInputError(f"`from_layer` must be a layer name such as 'fc1' or an index. "
                      f"Received: from_layer={layer!r}")
 
@@ -237,11 +235,11 @@ class ParamScheduler(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch, logs=None):
         optimizer = self.model.optimizer
         if self._saved is None:
-            self._saved = optimizers.save_settings(optimizer, self.model.trainable_variables)
             self._names = optimizers.schedulable(optimizer)
             if "learning_rate" in self.schedules and "learning_rate" not in self._names:
                 raise UserInputError(f"{type(self).__name__} sets the learning rate at every step, but the "
                                      "optimizer's is a LearningRateSchedule: compile with a number instead")
+            self._saved = optimizers.save_settings(optimizer, self.model.trainable_variables)
             self.begin_schedule()
         if self.steps_per_epoch:
             step = self._epoch * self.steps_per_epoch + self._in_epoch
