@@ -129,6 +129,10 @@ def test_user_mistakes_are_user_errors_naming_the_argument(interp, tmp_path):
          r"`probs` must be \(n, 3\).*Received: probs of shape \(8, 2\)"),
         (lambda: Interpretation(interp.probs, interp.labels + 5, interp.filenames, ["cats", "dogs"]),
          r"`labels` must be class indices in \[0, 2\). Received: labels from 5 to 6"),
+        (lambda: interp.most_uncertain(2.5), r"`n` must be a whole number >= 0. Received: n=2.5"),
+        (lambda: interp.random_correct(True), r"`n` must be a whole number >= 0. Received: n=True"),
+        (lambda: interp.most_confident_correct("cats", n=-1), r"Received: n=-1"),
+        (lambda: interp.top_losses(n=1.0), r"`n` must be a whole number >= 0, or None for all. Received: n=1.0"),
     ]
     for call, message in cases:
         with pytest.raises(UserInputError, match=message):

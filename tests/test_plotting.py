@@ -114,6 +114,7 @@ def test_plot_history_draws_train_against_valid():
 
 
 @pytest.mark.parametrize("call, message", [
+    (lambda: load_thumbnail("any.jpg", (True, 64)), r"load_thumbnail: `max_size` must be \(height, width\).*Received: max_size=\(True, 64\)"),
     (lambda: gray(np.zeros((3, 4, 4))), r"gray: `img` must be channels-last RGB.*Received: img of shape \(3, 4, 4\)"),
     (lambda: mk_size(np.zeros((2, 2, 3)), 0), r"mk_size: `r2c` must be a positive number. Received: r2c=0"),
     (lambda: plots([np.zeros((2, 2, 3))], rows=True), r"plots: `rows` must be a whole number >= 1. Received: rows=True"),

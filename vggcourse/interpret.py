@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from vggcourse import plotting
+from vggcourse import checks, plotting
 from vggcourse._atomic import write_atomically
 from vggcourse.errors import InputFileNotFoundError, UserInputError
 
@@ -117,6 +117,7 @@ class Interpretation:
                              f"{len(self.class_names) - 1}. Received: cls={cls!r}")
 
     def _random(self, mask, n, seed):
+        n = checks.whole_number("n", n)
         idx = np.flatnonzero(mask)
         rng = np.random.default_rng(seed)
         return np.sort(rng.choice(idx, size=min(n, idx.size), replace=False)) if idx.size else idx
@@ -130,6 +131,7 @@ class Interpretation:
         return self._random(~self.correct, n, seed)
 
     def _by_prob(self, mask, column, n):
+        n = checks.whole_number("n", n)
         idx = np.flatnonzero(mask)
         order = np.argsort(-self.probs[idx, column], kind="stable")
         return idx[order][:n]
@@ -146,12 +148,15 @@ class Interpretation:
 
     def most_uncertain(self, n=4):
         """Images whose two most probable classes are closest (p near 0.5 for two classes)."""
+        n = checks.whole_number("n", n)
         top2 = np.sort(self.probs, axis=1)[:, -2:]
         margin = top2[:, 1] - top2[:, 0]
         return np.argsort(margin, kind="stable")[:n]
 
     def top_losses(self, n=None):
         """(losses, indices) of the `n` images with the highest loss (all images when n is None)."""
+        if n is not None:
+            n = checks.whole_number("n", n, what=">= 0, or None for all")
         losses = self.losses()
         idx = np.argsort(-losses, kind="stable")[:n]
         return losses[idx], idx

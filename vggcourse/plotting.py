@@ -88,7 +88,7 @@ def load_thumbnail(path, max_size=None):
 
     if max_size is None:
         return decode_image(path)
-    max_h, max_w = max_size
+    max_h, max_w = checks.size_pair("max_size", max_size, caller="load_thumbnail")
     with Image.open(path) as im:
         width, height = im.size
     scale = min(1.0, max_h / height, max_w / width)
