@@ -15,7 +15,9 @@ Each class is the `keras.optimizers` class of the same name plus three things:
   nothing with Adam or RMSprop, whose steps do not depend on the gradient's scale.)
 
 `Adam`'s `beta_1` can change between steps (it is a variable once the optimizer is built), which
-`fit_one_cycle` uses to cycle the momentum against the rate.
+`fit_one_cycle` uses to cycle the momentum against the rate. `schedulable`, `get_hyper`,
+`set_hyper`, `save_settings` and `restore_settings` are the one way the rest of the package reads,
+sets and puts back the rate and beta_1 (`training.ParamScheduler` uses them).
 
 Under the `mixed_float16` policy Keras wraps the optimizer in a `LossScaleOptimizer`; `unwrap`
 gives the one inside, and this module's `LossScaleOptimizer` (which `vgg.model.compile` uses)
