@@ -52,3 +52,23 @@ def test_one_of_lists_the_choices():
     with pytest.raises(UserInputError, match=r"`class_mode` must be one of 'categorical', None\. "
                                              r"Received: class_mode=\['x'\]"):
         checks.one_of("class_mode", ["x"], ("categorical", None))
+
+
+@pytest.mark.parametrize("value", [-1, 6, True, 2.0, "3", None])
+def test_whole_number_in_refuses_what_lies_outside_or_is_no_whole_number(value):
+    with pytest.raises(UserInputError, match=r"^insert_layer: `index` must be a whole number from 0 to 5\. "
+                                             r"Received: index="):
+        checks.whole_number_in("index", value, 0, 5, caller="insert_layer")
+
+
+def test_whole_number_in_takes_both_ends_and_what():
+    assert checks.whole_number_in("index", np.int64(5), 0, 5) == 5 and checks.whole_number_in("index", -3, -3, 2) == -3
+    with pytest.raises(UserInputError, match=r"`from_layer` must be a layer index from -3 to 2. Received: from_layer=7"):
+        checks.whole_number_in("from_layer", 7, -3, 2, what="a layer index from -3 to 2")
+
+
+def test_epochs_names_the_argument_and_refuses_fractions():
+    assert checks.epochs("nb_epoch", np.int32(3), least=1) == 3
+    with pytest.raises(UserInputError, match=r"^fit: `epochs` must be a whole number of epochs, at least 1\. "
+                                             r"Received: epochs=2\.5$"):
+        checks.epochs("epochs", 2.5, least=1, caller="fit")

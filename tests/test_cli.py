@@ -343,6 +343,9 @@ def test_tta_reaches_predict_and_submit(monkeypatch, capsys, tmp_path):
     (["predict", "m", "p", "--tta", "-1"], "whole number >= 0"),
     (["submit", "d", "m", "--tta", "two"], "whole number >= 0"),
     (["finetune", "d", "--unfreeze", ""], "layer name"),
+    (["finetune", "d", "--epochs", "2.5"], "argument --epochs: expected a positive whole number, got '2.5'"),
+    (["finetune", "d", "--batch-size", "0"], "argument --batch-size: expected a positive whole number, got '0'"),
+    (["finetune", "d", "--lr", "inf"], "argument --lr: expected a positive number, got 'inf'"),
 ])
 def test_bad_new_flags_are_usage_errors(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:

@@ -361,6 +361,31 @@ def test_a_batch_whose_files_all_fail_is_empty(dogscats_copy):
     assert len(it[1][0]) == 2
 
 
+def test_the_images_of_a_test_folder_loose_files_included(dogscats, tmp_path):
+    """One rule, `unlabelled_image_files`: what unlabelled batches read and what kaggle counts."""
+    from vggcourse.image import unlabelled_image_files
+    from vggcourse.kaggle import check_expected_rows
+
+    test_dir = tmp_path / "test"
+    (test_dir / "unknown" / ".ipynb_checkpoints").mkdir(parents=True)
+    photos = sorted((dogscats / "test" / "unknown").glob("*.jpg"))[:3]
+    for f in photos[:2]:
+        (test_dir / "unknown" / f.name).write_bytes(f.read_bytes())
+    (test_dir / "loose.jpg").write_bytes(photos[2].read_bytes())  # beside unknown/: still a test image
+    (test_dir / "unknown" / ".ipynb_checkpoints" / "x.jpg").write_bytes(photos[2].read_bytes())
+    (test_dir / "notes.txt").write_text("not an image")
+    expected = [f"unknown/{photos[0].name}", f"unknown/{photos[1].name}", "loose.jpg"]
+    assert unlabelled_image_files(test_dir) == expected
+    assert batches(test_dir, class_mode=None, shuffle=False).filenames == expected
+    check_expected_rows(test_dir, 3)  # the count follows the same rule
+    assert batches(test_dir, class_mode=None, classes=["unknown"], shuffle=False).filenames == expected[:2]
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    (flat / "a.jpg").write_bytes(photos[0].read_bytes())
+    only_loose = batches(flat, class_mode=None)
+    assert unlabelled_image_files(flat) == only_loose.filenames == ["a.jpg"] and only_loose.class_names == []
+
+
 def test_hidden_files_and_folders_ignored_nested_folders_included(dogscats_copy):
     cats = dogscats_copy / "train" / "cats"
     (cats / ".ipynb_checkpoints").mkdir()
@@ -489,12 +514,14 @@ def test_load_img_img_to_array_array_to_img_as_keras(dogscats):
         img_to_array(img, data_format="channels_middle")
 
 
-def test_random_transform_takes_keras_seed_and_old_rng():
+def test_random_transform_takes_keras_seed_or_a_generator():
     gen = ImageDataGenerator(**AUGMENTATION)
     x = np.random.default_rng(0).uniform(0, 255, (12, 12, 3)).astype(np.float32)
     first, again = gen.random_transform(x, seed=3), gen.random_transform(x, 3)
     assert first.shape == x.shape and first.dtype == np.float32 and np.array_equal(first, again)
-    assert np.array_equal(gen.random_transform(x, rng=np.random.default_rng(3)), first)
+    assert np.array_equal(gen.random_transform(x, seed=np.random.default_rng(3)), first)
+    with pytest.raises(TypeError, match="rng"):  # the old second spelling is gone
+        gen.random_transform(x, rng=np.random.default_rng(3))
     assert not np.array_equal(gen.random_transform(x, seed=4), first)
     assert np.array_equal(ImageDataGenerator().random_transform(x, seed=1), x)
 

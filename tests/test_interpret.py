@@ -117,3 +117,26 @@ def test_from_vgg_predicts_in_file_order(dogscats):
     x = np.stack([batches.for_inference()[0][i] for i in range(3)])
     np.testing.assert_allclose(interp.probs[:3], model.predict(x, verbose=0), rtol=1e-5)
     assert interp.labels.tolist() == list(batches.classes)
+
+
+def test_user_mistakes_are_user_errors_naming_the_argument(interp, tmp_path):
+    from vggcourse.errors import InputFileNotFoundError, UserInputError
+
+    cases = [
+        (lambda: interp.most_confident_correct("birds"), r"`cls` must be a class name .*Received: cls='birds'"),
+        (lambda: interp.most_confident_correct(True), r"`cls` must be .*index from 0 to 1. Received: cls=True"),
+        (lambda: Interpretation(interp.probs, interp.labels, interp.filenames, ["a", "b", "c"]),
+         r"`probs` must be \(n, 3\).*Received: probs of shape \(8, 2\)"),
+        (lambda: Interpretation(interp.probs, interp.labels + 5, interp.filenames, ["cats", "dogs"]),
+         r"`labels` must be class indices in \[0, 2\). Received: labels from 5 to 6"),
+        (lambda: interp.most_uncertain(2.5), r"`n` must be a whole number >= 0. Received: n=2.5"),
+        (lambda: interp.random_correct(True), r"`n` must be a whole number >= 0. Received: n=True"),
+        (lambda: interp.most_confident_correct("cats", n=-1), r"Received: n=-1"),
+        (lambda: interp.top_losses(n=1.0), r"`n` must be a whole number >= 0, or None for all. Received: n=1.0"),
+    ]
+    for call, message in cases:
+        with pytest.raises(UserInputError, match=message):
+            call()
+    lost = Interpretation(interp.probs, interp.labels, interp.filenames, ["cats", "dogs"], directory=tmp_path)
+    with pytest.raises(InputFileNotFoundError, match="not found; pass `directory=`"):
+        lost.image(0)

@@ -295,3 +295,20 @@ def test_image_count_agrees_with_the_batches_on_symlinks(tmp_path, dogscats):
     files = [f"unknown/{f.name}" for f in sorted((dogscats / "test" / "unknown").glob("*.jpg"))[:5]]
     write_submission(tmp_path / "s.csv", np.full((5, 2), 0.5), filenames=files, class_indices=CATS_DOGS,
                      test_dir=test_dir)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda data, out: check_expected_rows(data / "test", True),
+     r"check_expected_rows: `expected_rows` must be a whole number >= 1. Received: expected_rows=True"),
+    (lambda data, out: check_expected_rows(data / "test", 12500.0), r"Received: expected_rows=12500.0"),
+    (lambda data, out: write_submission(out / "s.csv", np.full((1, 2), 0.5), filenames=["1.jpg"],
+                                        class_indices=CATS_DOGS, expected_rows=2.5),
+     r"write_submission: `expected_rows` must be .*Received: expected_rows=2.5"),
+    (lambda data, out: write_submission(out / "s.csv", np.full((1, 2), 0.5), filenames=["1.jpg"],
+                                        class_indices=CATS_DOGS, kind="multi"),
+     r"write_submission: `kind` must be one of 'binary', 'multiclass'. Received: kind='multi'"),
+])
+def test_row_counts_and_kind_are_checked(dogscats, tmp_path, call, message):
+    with pytest.raises(UserInputError, match=message):
+        call(dogscats, tmp_path)
+    assert not (tmp_path / "s.csv").exists()

@@ -308,3 +308,20 @@ def test_bad_input_names_the_argument(call, error, text):
 
 def test_module_exports():
     assert not [name for name in keras1.__all__ if not hasattr(keras1, name)]
+
+
+@pytest.mark.parametrize("call", ["fit_nb_epoch", "fit_epochs", "fit_generator"])
+def test_a_fractional_number_of_epochs_is_refused_not_truncated(call):
+    from vggcourse.errors import UserInputError
+    from vggcourse.keras1 import Dense, Sequential
+
+    model = Sequential([Dense(2, activation="softmax", input_shape=(3,))])
+    model.compile("sgd", "categorical_crossentropy")
+    x, y = np.zeros((4, 3), "float32"), np.eye(2, dtype="float32")[[0, 1, 0, 1]]
+    name = "epochs" if call == "fit_epochs" else "nb_epoch"
+    with pytest.raises(UserInputError, match=rf"`{name}` must be a whole number of epochs, at least 0\. "
+                                             rf"Received: {name}=2\.5"):
+        if call == "fit_generator":
+            model.fit_generator(iter([(x, y)] * 8), samples_per_epoch=4, nb_epoch=2.5)
+        else:
+            model.fit(x, y, verbose=0, **{name: 2.5})

@@ -90,3 +90,37 @@ def test_vgg_ft_builds_an_untrained_top(fn):
     model = fn(3, weights=None, size=(32, 32))
     assert model.output_shape[-1] == 3
     assert model.layers[-1].trainable and not model.layers[-3].trainable
+
+
+def test_user_mistakes_are_user_errors_naming_the_argument():
+    from vggcourse.errors import UserInputError
+
+    model = _sequential()
+    inp = keras.Input((4,))
+    branching = keras.Model(inp, keras.layers.Add()([keras.layers.Dense(2)(inp), keras.layers.Dense(2)(inp)]))
+    cases = [
+        (lambda: copy_weights(model.layers[:2], model.layers[:1]), r"`to_layers` must have one layer per .*Received: 1 to_layers"),
+        (lambda: insert_layer(model, keras.layers.Identity(), 99), r"`index` must be a whole number from 0 to 5. Received: index=99"),
+        (lambda: insert_layer(model, keras.layers.Identity(), True), r"`index` must be a whole number .*Received: index=True"),
+        (lambda: split_at(model, "MaxPooling2D"), r"`layer_type` must be the type of a layer .*Received: layer_type='MaxPooling2D'"),
+        (lambda: split_at(branching, "Dense"), r"`model` must be a Sequential model or a chain-shaped .*Received: model"),
+        (lambda: adjust_dropout([np.ones(2)], True, 0.5), r"`prev_p` must be a number in \[0, 1\). Received: prev_p=True"),
+    ]
+    for call, message in cases:
+        with pytest.raises(UserInputError, match=message):
+            call()
+
+
+def test_layer_calls_lists_each_use_in_a_model_and_pins_keras():
+    """Keras keeps a layer's calls on symbolic tensors in `_inbound_nodes` (the behaviour relied on)."""
+    from vggcourse.layers import layer_calls
+
+    dense = keras.layers.Dense(2)
+    assert layer_calls(dense) == []
+    first = keras.Input((3,))
+    second = keras.Input((3,))
+    out = dense(first)
+    dense(second)
+    assert len(dense._inbound_nodes) == 2
+    (inputs, outputs), (inputs2, _) = layer_calls(dense)
+    assert inputs == (first,) and outputs == (out,) and inputs2 == (second,)

@@ -372,6 +372,13 @@ def test_learning_rate_and_fit_data(dogscats):
     y = keras.utils.to_categorical([1, 1, 0, 0], 2)
     history = vgg.fit_data(x, y, x, y, nb_epoch=1, batch_size=2)
     assert "val_accuracy" in history.history
+    from vggcourse.errors import UserInputError
+
+    with pytest.raises(UserInputError, match=r"^fit_data: `nb_epoch` must be a whole number of epochs"):
+        vgg.fit_data(x, y, x, y, nb_epoch=2.5)
+    with pytest.raises(UserInputError, match=r"^fit_data: `batch_size` must be a whole number >= 1\. "
+                                             r"Received: batch_size=True$"):
+        vgg.fit_data(x, y, x, y, batch_size=True)
     vgg.fit(vgg.get_batches(dogscats / "valid", batch_size=50), lr=0.002, verbose=0)
     assert float(vgg.model.optimizer.learning_rate) == pytest.approx(0.002)
 

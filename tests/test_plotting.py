@@ -86,3 +86,47 @@ def test_confusion_matrix_has_counts_and_colour_bar(tmp_path, normalize):
     _save(fig, tmp_path / "cm.png")
     with pytest.raises(ValueError, match="one row per class"):
         plot_confusion_matrix(cm, ["a", "b", "c"])
+
+
+def test_plot_lr_find_marks_the_suggestion_on_a_log_axis(tmp_path):
+    from vggcourse.plotting import plot_lr_find
+
+    lrs = np.geomspace(1e-6, 1.0, 20)
+    losses = np.concatenate([np.linspace(2.0, 0.5, 15), [0.6, 1.0, 2.0, 4.0, 8.0]])
+    fig = plot_lr_find(lrs, losses, suggestion=lrs[7])
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and len(ax.lines[0].get_xdata()) == 17  # the last 3 left out
+    marker = ax.lines[1]
+    assert marker.get_xdata()[0] == lrs[7] and marker.get_ydata()[0] == losses[7]
+    _save(fig, tmp_path / "lr_find.png")
+
+
+def test_plot_history_draws_train_against_valid():
+    from vggcourse.plotting import plot_history
+
+    class History:  # what Keras' fit returns, as far as the plot reads it
+        history = {"loss": [1.0, 0.8, 0.7], "val_loss": [1.1, 0.9, 0.95], "auc": [0.5, 0.6, 0.7]}
+
+    fig = plot_history(History(), title="three epochs")
+    assert [ax.get_ylabel() for ax in fig.axes] == ["loss"]
+    assert [line.get_label() for line in fig.axes[0].lines] == ["train loss", "valid loss"]
+    assert fig._suptitle.get_text() == "three epochs"
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: load_thumbnail("any.jpg", (True, 64)), r"load_thumbnail: `max_size` must be \(height, width\).*Received: max_size=\(True, 64\)"),
+    (lambda: gray(np.zeros((3, 4, 4))), r"gray: `img` must be channels-last RGB.*Received: img of shape \(3, 4, 4\)"),
+    (lambda: mk_size(np.zeros((2, 2, 3)), 0), r"mk_size: `r2c` must be a positive number. Received: r2c=0"),
+    (lambda: plots([np.zeros((2, 2, 3))], rows=True), r"plots: `rows` must be a whole number >= 1. Received: rows=True"),
+    (lambda: plots([np.zeros((2, 2, 3))], rows=0), r"plots: `rows` must be a whole number >= 1. Received: rows=0"),
+    (lambda: plots([np.zeros((2, 2, 3))], titles=["a", "b"]), r"`titles` must have one entry per image \(1 images\).*Received: 2 titles"),
+    (lambda: plot_confusion_matrix(np.eye(2), ["a"]), r"`cm` must be square.*\(1 classes\). Received: cm of shape \(2, 2\)"),
+    (lambda: __import__("vggcourse.plotting").plotting.plot_lr_find([1e-3], [1.0], 1e-3),
+     r"`lrs` and `losses` must be two lists of the same length, at least 2. Received: 1 rates and 1 losses"),
+    (lambda: __import__("vggcourse.plotting").plotting.plot_history({}), r"`history` must be .*Received: dict"),
+])
+def test_user_mistakes_are_user_errors_naming_the_argument(call, message):
+    from vggcourse.errors import UserInputError
+
+    with pytest.raises(UserInputError, match=message):
+        call()

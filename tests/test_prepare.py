@@ -207,9 +207,11 @@ def test_refuses_images_missing_since_an_interrupted_run(kaggle):
 
 @pytest.mark.parametrize("settings, message", [
     (dict(valid=120), r"`valid` must be smaller than the 120 labelled images"),
-    (dict(valid=-1), r"`valid` must be an integer >= 0; received: valid=-1"),
+    (dict(valid=-1), r"`valid` must be a whole number >= 0. Received: valid=-1"),
+    (dict(valid=2.5), r"`valid` must be a whole number >= 0. Received: valid=2.5"),
+    (dict(sample_valid=True), r"`sample_valid` must be a whole number >= 0. Received: sample_valid=True"),
     (dict(sample_train=101), r"`sample_train` must be at most the 100 images of train/"),
-    (dict(seed="x"), r"`seed` must be an integer"),
+    (dict(seed="x"), r"`seed` must be a whole number"),
 ])
 def test_refuses_bad_settings(kaggle, settings, message):
     with pytest.raises(ValueError, match=message):

@@ -339,6 +339,103 @@ def test_course_rate_lines_work_under_mixed_float16(small, mixed_float16):
     assert history.one_cycle.betas[0] == pytest.approx(0.95)  # beta_1 cycles inside the wrapper
 
 
+# -- the shared parameter scheduler ------------------------------------------------------------------
+
+def _dense_model():
+    from vggcourse import optimizers
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="low"),
+                              keras.layers.Dense(2, activation="softmax", name="top")])
+    model.compile(optimizer=optimizers.Adam(lr=4.2e-3), loss="categorical_crossentropy")
+    x = np.random.default_rng(0).normal(size=(10, 4)).astype("float32")
+    y = np.eye(2, dtype="float32")[np.arange(10) % 2]
+    return model, x, y
+
+
+def _settings(model):
+    from vggcourse import optimizers
+
+    optimizer = optimizers.unwrap(model.optimizer)
+    return optimizer.get_config(), [optimizer.rate_scale(v) for v in model.trainable_variables]
+
+
+class _SeesSettings(keras.callbacks.Callback):
+    """Notes the optimizer's settings at every epoch end (after the scheduler's restore)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seen.append(_settings(self.model))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: training.LRFinder(1e-5, 1.0, 5),
+    lambda: training.OneCycle(slice(1e-4, 1e-2), 6, steps_per_epoch=3),
+    lambda: training.ParamScheduler({"learning_rate": lambda step: 0.1 * step, "beta_1": lambda step: 0.5}),
+], ids=["LRFinder", "OneCycle", "ParamScheduler"])
+def test_schedulers_restore_exactly_through_the_shared_scheduler(make):
+    model, x, y = _dense_model()
+    training.set_learning_rate(model, slice(1e-4, 4.2e-3))  # layer-wise scales worth keeping
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)      # a built optimizer with state
+    before = _settings(model)
+    scheduler, sees = make(), _SeesSettings()
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[scheduler, sees])
+    assert scheduler.hps["learning_rate"] and all(lr is not None for lr in scheduler.hps["learning_rate"])
+    assert _settings(model) == before and sees.seen and all(seen == before for seen in sees.seen)
+    with pytest.raises(RuntimeError, match="stopped mid-cycle"):  # Keras skips the epoch end
+        model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[scheduler, _FailAt(1)])
+    assert _settings(model) != before  # the schedule's values are still on ...
+    scheduler.restore()                # ... until the restore a `finally` calls
+    assert _settings(model) == before
+
+
+def test_param_scheduler_counts_steps_by_epoch_and_skips_what_cannot_change():
+    model, x, y = _dense_model()
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="categorical_crossentropy")
+    scheduler = training.ParamScheduler({"learning_rate": lambda step: 0.01 * (step + 1),
+                                         "beta_1": lambda step: 0.5}, steps_per_epoch=3)
+    model.fit(x, y, batch_size=4, epochs=3, initial_epoch=1, verbose=0, callbacks=[scheduler])
+    np.testing.assert_allclose(scheduler.hps["learning_rate"], [0.04, 0.05, 0.06, 0.07, 0.08, 0.09])
+    assert scheduler.hps["beta_1"] == [None] * 6  # SGD has no beta_1 to set
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.1)
+    with pytest.raises(TypeError, match=r"`schedules` must be a dict .* Received: schedules=0.1"):
+        training.ParamScheduler(0.1)
+    decaying = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=decaying), loss="categorical_crossentropy")
+    with pytest.raises(ValueError, match="the optimizer's is a LearningRateSchedule"):
+        model.fit(x, y, batch_size=4, verbose=0, callbacks=[training.ParamScheduler({"learning_rate": float})])
+
+
+def test_lr_finder_takes_batch_sizes_from_the_batches_fed():
+    """Each batch's own loss comes back from Keras' running mean with the size of the batch fed:
+    pins that `model.metrics[0]` is the loss Mean and counts samples (10 rows: 4, 4, 2)."""
+    model, x, y = _dense_model()
+    finder = training.LRFinder(1e-12, 2e-12, 3)  # rates too small to move the weights
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[finder])
+    assert model.metrics[0].name == "loss" and finder.batch_sizes == [4, 4, 2]
+    own = [model.evaluate(x[i:i + 4], y[i:i + 4], verbose=0) for i in (0, 4, 8)]
+    np.testing.assert_allclose(finder.raw_losses, own, rtol=1e-4)
+
+
+@pytest.mark.parametrize("cache, sizes", [(True, [4, 4, 3]), (False, [3, 4, 4])])
+def test_lr_finder_with_a_file_broken_after_the_scan(small, tmp_path, cache, sizes):
+    vgg, _, _ = _finetuned(small)
+    folder = copy_sample(small, tmp_path / "damaged", counts=(("train", 6),)) / "train"
+    batches = vgg.get_batches(folder, batch_size=4, shuffle=False)
+    with open(batches.filepaths[1], "wb") as file:  # garbage after the scan: 11 images fed, not 12
+        file.write(b"not a jpeg at all" * 10)
+    finder = training.LRFinder(1e-6, 1e-2, 6)
+    with pytest.warns(UserWarning, match="could not be decoded"):
+        vgg.model.fit(batches, epochs=2, shuffle=False, callbacks=[finder], verbose=0, cache=cache)
+    # the cache leaves the failed row out and refills the batches; the plain path feeds a smaller one
+    assert finder.batch_sizes == sizes * 2 and np.isfinite(finder.raw_losses).all()
+    found = vgg.lr_find(batches, start_lr=1e-6, end_lr=1e-2, num_it=6)
+    assert len(found.lrs) >= 5 and np.isfinite(found.suggestion)
+
+
 # -- test-time augmentation --------------------------------------------------------------------------
 
 def test_tta_zero_is_plain_test_and_rows_stay_in_file_order(small):

@@ -107,3 +107,75 @@ def test_an_output_path_that_is_a_file_is_refused_before_the_model_is_built(smal
     with pytest.raises(ValueError, match=r"`out` .*run' is a file"):
         finetune_directory(small, size=32, weights=None, out=tmp_path / "run")
     assert (tmp_path / "run").read_text() == "notes"
+
+
+def _refusals(small, tmp_path):
+    """(call, message) for the argument checks of the public functions: each refuses before any work."""
+    import keras
+
+    from vggcourse import demo, layers, optimizers, training
+    from vggcourse.arrays import onehot, save_array
+    from vggcourse.decode import decode_image
+    from vggcourse.image import ImageDataGenerator, load_image
+    from vggcourse.plotting import plots
+
+    model_file = tmp_path / "model.keras"
+    model_file.write_bytes(b"")
+    photo = next((small / "valid" / "cats").iterdir())
+    gen = ImageDataGenerator()
+    return {
+        "flow_from_directory batch_size=True": (lambda: gen.flow_from_directory(small / "valid", batch_size=True),
+                                                "`batch_size` must be a whole number >= 1. Received: batch_size=True"),
+        "flow batch_size=2.0": (lambda: gen.flow(np.zeros((2, 4, 4, 3)), batch_size=2.0), "Received: batch_size=2.0"),
+        "flow_from_directory seed=True": (lambda: gen.flow_from_directory(small / "valid", seed=True),
+                                          "`seed` must be a whole number >= 0, or None. Received: seed=True"),
+        "finetune_directory epochs=2.5": (lambda: finetune_directory(small, epochs=2.5, out=tmp_path / "r"),
+                                          "`epochs` must be a whole number >= 1. Received: epochs=2.5"),
+        "finetune_directory batch_size=True": (lambda: finetune_directory(small, batch_size=True, out=tmp_path / "r"),
+                                               "`batch_size` must be a whole number >= 1. Received: batch_size=True"),
+        "finetune_directory size=16": (lambda: finetune_directory(small, size=16, out=tmp_path / "r"),
+                                       "`size` must be a whole number >= 32. Received: size=16"),
+        "predict_directory batch_size=True": (lambda: predict_directory(model_file, small / "valid", batch_size=True),
+                                              "`batch_size` must be a whole number >= 1. Received: batch_size=True"),
+        "run_demo epochs=2.5": (lambda: demo.run_demo(tmp_path / "demo", epochs=2.5),
+                                "run_demo: `epochs` must be a whole number >= 1. Received: epochs=2.5"),
+        "vgg_ft(True)": (lambda: layers.vgg_ft(True), "vgg_ft: `out_dim` must be a whole number >= 1. Received: out_dim=True"),
+        "insert_layer index=True": (lambda: layers.insert_layer(keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]),
+                                                                keras.layers.Identity(), True), "Received: index=True"),
+        "lr_find num_it=2.5": (lambda: training.lr_find(None, None, num_it=2.5), "`num_it` must be a whole number .*Received: num_it=2.5"),
+        "OneCycle total_steps=True": (lambda: training.OneCycle(1e-3, True), "`total_steps` must be .*Received: total_steps=True"),
+        "ParamScheduler steps_per_epoch=2.5": (lambda: training.ParamScheduler({}, steps_per_epoch=2.5),
+                                               "`steps_per_epoch` must be .*Received: steps_per_epoch=2.5"),
+        "set_learning_rate lr=True": (lambda: training.set_learning_rate(layers.vgg_ft(2, weights=None, size=(32, 32)), True),
+                                      "`lr` must be a positive number. Received: lr=True"),
+        "Adam decay=True": (lambda: optimizers.Adam(decay=True), "`decay` must be a number >= 0. Received: decay=True"),
+        "save_array chunk_bytes=True": (lambda: save_array(tmp_path / "a.npy", np.zeros(3), chunk_bytes=True),
+                                        "save_array: `chunk_bytes` must be .*Received: chunk_bytes=True"),
+        "onehot num_classes=2.5": (lambda: onehot([0, 1], num_classes=2.5), "Received: num_classes=2.5"),
+        "plots rows=True": (lambda: plots([np.zeros((2, 2, 3))], rows=True), "plots: `rows` must be .*Received: rows=True"),
+        "load_image target_size=(True, 32)": (lambda: load_image(photo, target_size=(True, 32)),
+                                              r"`target_size` must be \(height, width\).*Received: target_size=\(True, 32\)"),
+        "decode_image target_size=(2.5, 3)": (lambda: decode_image(photo, target_size=(2.5, 3)),
+                                              r"Received: target_size=\(2.5, 3\)"),
+        "ImageDataGenerator rotation_range=True": (lambda: ImageDataGenerator(rotation_range=True),
+                                                   "`rotation_range` must be a number >= 0. Received: rotation_range=True"),
+    }
+
+
+CASES = ["flow_from_directory batch_size=True", "flow batch_size=2.0", "flow_from_directory seed=True",
+         "finetune_directory epochs=2.5", "finetune_directory batch_size=True", "finetune_directory size=16",
+         "predict_directory batch_size=True", "run_demo epochs=2.5", "vgg_ft(True)", "insert_layer index=True",
+         "lr_find num_it=2.5", "OneCycle total_steps=True", "ParamScheduler steps_per_epoch=2.5",
+         "set_learning_rate lr=True", "Adam decay=True", "save_array chunk_bytes=True", "onehot num_classes=2.5",
+         "plots rows=True", "load_image target_size=(True, 32)", "decode_image target_size=(2.5, 3)",
+         "ImageDataGenerator rotation_range=True"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_argument_check_is_a_user_error_naming_the_argument(small, tmp_path, case):
+    from vggcourse.errors import UserInputError
+
+    call, message = _refusals(small, tmp_path)[case]
+    with pytest.raises(UserInputError, match=message):
+        call()
+    assert not (tmp_path / "r").exists() and not (tmp_path / "demo").exists()  # refused before any work

@@ -37,13 +37,16 @@ def _one_of(method, kwargs, keras1, keras3, default=None):
 def translate_fit_kwargs(kwargs):
     """Keras 1 keywords of `fit` / `evaluate` / `predict` -> Keras 3's, as a new dict.
 
-    `nb_epoch` -> `epochs`; `show_accuracy` (Keras 0) raises, naming `metrics=['accuracy']`.
+    `nb_epoch` -> `epochs` (a whole number: 2.5 is refused, not truncated); `show_accuracy`
+    (Keras 0) raises, naming `metrics=['accuracy']`.
 
         translate_fit_kwargs({"nb_epoch": 3, "batch_size": 64}) == {"epochs": 3, "batch_size": 64}
     """
     kwargs = dict(kwargs)
     if "nb_epoch" in kwargs:
-        kwargs["epochs"] = _one_of("fit", kwargs, "nb_epoch", "epochs")
+        kwargs["epochs"] = checks.epochs("nb_epoch", _one_of("fit", kwargs, "nb_epoch", "epochs"))
+    elif "epochs" in kwargs:
+        kwargs["epochs"] = checks.epochs("epochs", kwargs["epochs"])
     if "show_accuracy" in kwargs:
         raise UserTypeError("fit: `show_accuracy` is gone; compile with metrics=['accuracy'] instead.")
     return kwargs
@@ -128,7 +131,8 @@ class Keras1Methods:
         method = "fit_generator"
         if nb_epoch is not None and "epochs" in kwargs:
             raise UserTypeError(f"{method}: pass `nb_epoch` (Keras 1) or `epochs` (Keras 2/3), not both.")
-        epochs = kwargs.pop("epochs", 1) if nb_epoch is None else nb_epoch
+        epochs = (checks.epochs("epochs", kwargs.pop("epochs", 1), caller=method) if nb_epoch is None
+                  else checks.epochs("nb_epoch", nb_epoch, caller=method))
         keras3 = _take(method, kwargs, ("steps_per_epoch", "validation_steps"))
         if samples_per_epoch is not None:
             if "steps_per_epoch" in keras3:

@@ -17,6 +17,7 @@ import os
 import numpy as np
 from keras.utils import PyDataset
 
+from vggcourse import checks
 from vggcourse._atomic import write_atomically
 from vggcourse.errors import InputFileNotFoundError, UserInputError, UserTypeError
 
@@ -74,8 +75,7 @@ def save_array(fname, arr, chunk_bytes=DEFAULT_CHUNK_BYTES):
             f"save_array: `fname` is a directory ({fname!r}), perhaps an old bcolz array. "
             "Give a file name; remove or rename the directory first."
         )
-    if chunk_bytes < 1:
-        raise UserInputError(f"save_array: `chunk_bytes` must be positive. Received: chunk_bytes={chunk_bytes}")
+    checks.whole_number("chunk_bytes", chunk_bytes, least=1, caller="save_array")
     arr = _as_storable(arr)
     folder = os.path.dirname(os.path.abspath(fname))
     os.makedirs(folder, exist_ok=True)
@@ -142,6 +142,7 @@ def onehot(x, num_classes=None):
                              f"Received dtype {x.dtype}, shape {x.shape}")
     if num_classes is None:
         num_classes = int(x.max()) + 1 if x.size else 0
+    num_classes = checks.whole_number("num_classes", num_classes, least=0, caller="onehot")
     if x.size and (x.min() < 0 or x.max() >= num_classes):
         raise UserInputError(f"onehot: labels must lie in [0, {num_classes}). Received min {x.min()}, max {x.max()}")
     out = np.zeros((x.size, num_classes), dtype=np.float32)

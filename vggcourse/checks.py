@@ -16,7 +16,7 @@ import numbers
 
 from vggcourse.errors import UserInputError
 
-__all__ = ["whole_number", "positive_number", "non_negative_number", "size_pair", "one_of"]
+__all__ = ["epochs", "whole_number", "whole_number_in", "positive_number", "non_negative_number", "size_pair", "one_of"]
 
 
 def _refuse(name, value, allowed, caller):
@@ -39,6 +39,26 @@ def whole_number(name, value, least=0, what=None, caller=None):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
         _refuse(name, value, f"a whole number {what or f'>= {least}'}", caller)
     return int(value)
+
+
+def whole_number_in(name, value, least, most, caller=None, what=None):
+    """`value` as an int when it is a whole number from `least` to `most`, both included (an
+    index), never a bool. `what` replaces the default description ("a whole number from 0 to 5").
+
+        whole_number_in("index", 3, 0, 5) == 3
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not least <= value <= most:
+        _refuse(name, value, what or f"a whole number from {least} to {most}", caller)
+    return int(value)
+
+
+def epochs(name, value, least=0, caller=None):
+    """`value` as an int: a whole number of epochs, at least `least` (`nb_epoch=2.5` refused, not
+    truncated).
+
+        epochs("nb_epoch", 3, least=1) == 3
+    """
+    return whole_number(name, value, least, f"of epochs, at least {least}", caller)
 
 
 def positive_number(name, value, caller=None, what="a positive number"):

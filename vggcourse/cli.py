@@ -17,6 +17,7 @@ import os
 import sys
 import traceback
 
+from vggcourse import checks
 from vggcourse.errors import UserInputError, is_user_error
 
 __all__ = ["main", "build_parser"]
@@ -24,27 +25,25 @@ __all__ = ["main", "build_parser"]
 DEBUG_ENV = "VGGCOURSE_DEBUG"
 
 
-def _number(text, convert, accept, expected):
-    """`convert(text)` if `accept` takes it, else argparse's usage error (exit 2) saying `expected`."""
+def _number(text, convert, check, expected):
+    """`check(convert(text))` (a `vggcourse.checks` rule), else argparse's usage error (exit 2,
+    naming the option) saying `expected`."""
     try:
-        value = convert(text)
-    except ValueError:
-        value = None
-    if value is None or not accept(value):
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
-    return value
+        return check(convert(text))
+    except ValueError:  # int("2.5"), and the checks' UserInputError
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
 
 
 def _positive_int(text):
-    return _number(text, int, lambda v: v > 0, "a positive whole number")
+    return _number(text, int, lambda v: checks.whole_number("value", v, least=1), "a positive whole number")
 
 
 def _non_negative_int(text):
-    return _number(text, int, lambda v: v >= 0, "a whole number >= 0")
+    return _number(text, int, lambda v: checks.whole_number("value", v, least=0), "a whole number >= 0")
 
 
 def _positive_float(text):
-    return _number(text, float, lambda v: v > 0, "a positive number")
+    return _number(text, float, lambda v: checks.positive_number("value", v), "a positive number")
 
 
 def _layer(text):

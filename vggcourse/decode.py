@@ -28,7 +28,7 @@ from io import BytesIO
 import numpy as np
 from PIL import Image
 
-from vggcourse.errors import UserInputError
+from vggcourse import checks
 
 try:  # libjpeg-turbo with its own copy of the library: a wheel with no system dependency
     import simplejpeg
@@ -73,10 +73,7 @@ def is_image_name(name):
 
 def check_interpolation(interpolation):
     """`interpolation` if it names a resize filter, else a `UserInputError` listing the choices."""
-    if interpolation not in INTERPOLATIONS:
-        raise UserInputError(f"`interpolation` must be one of {sorted(INTERPOLATIONS)}. "
-                             f"Received: interpolation={interpolation!r}")
-    return interpolation
+    return checks.one_of("interpolation", interpolation, sorted(INTERPOLATIONS))
 
 
 def decode_image(path, target_size=None, interpolation="nearest"):
@@ -85,7 +82,7 @@ def decode_image(path, target_size=None, interpolation="nearest"):
         pixels = decode_image("cat.1.jpg", target_size=(224, 224), interpolation="bilinear")
     """
     resample = INTERPOLATIONS[check_interpolation(interpolation)]
-    size = None if target_size is None else (int(target_size[1]), int(target_size[0]))
+    size = None if target_size is None else checks.size_pair("target_size", target_size)[::-1]
     return _decode_rgb(os.fspath(path), size, resample)
 
 

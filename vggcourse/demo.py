@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vggcourse import checks
 from vggcourse.errors import UserInputError
 
 __all__ = ["RECIPE", "DemoResult", "run_demo", "write_digits"]
@@ -68,6 +69,15 @@ def run_demo(out_dir="vggcourse-demo", epochs=RECIPE["epochs"], size=RECIPE["siz
     """
     import keras
 
+    from vggcourse.architecture import MIN_SIDE
+
+    epochs = checks.whole_number("epochs", epochs, least=1, caller="run_demo")
+    size = checks.whole_number("size", size, least=MIN_SIDE, caller="run_demo")
+    batch_size = checks.whole_number("batch_size", batch_size, least=1, caller="run_demo")
+    lr = checks.positive_number("lr", lr, caller="run_demo")
+    seed = checks.whole_number("seed", seed, least=0, caller="run_demo")
+    if limit is not None:
+        limit = checks.whole_number("limit", limit, least=1, what=">= 1, or None", caller="run_demo")
     start = time.time()
     keras.utils.set_random_seed(seed)
     out = Path(out_dir)

@@ -27,13 +27,14 @@ import keras
 import numpy as np
 from PIL import Image
 
-from vggcourse import augment, decode
+from vggcourse import augment, checks, decode
 from vggcourse.arrays import onehot
 from vggcourse.decode import IMAGE_EXTENSIONS, INTERPOLATIONS
 from vggcourse.errors import InputFileNotFoundError, UserInputError, UserTypeError
 
 __all__ = ["ArrayIterator", "DirectoryIterator", "ImageDataGenerator", "array_to_img",
-           "find_problems", "find_unreadable_images", "img_to_array", "load_image", "load_img"]
+           "find_problems", "find_unreadable_images", "img_to_array", "load_image", "load_img",
+           "unlabelled_image_files"]
 
 CLASS_MODES = ("categorical", "binary", "sparse", "input", None)
 COLOR_MODES = {"grayscale": "L", "rgb": "RGB", "rgba": "RGBA"}
@@ -50,7 +51,7 @@ def load_image(path, target_size=None, interpolation="nearest"):
 
         pixels = load_image("data/dogscats/train/cats/cat.1.jpg", target_size=(224, 224))
     """
-    size = None if target_size is None else _check_target_size(target_size)
+    size = None if target_size is None else checks.size_pair("target_size", target_size)
     return decode.decode_image(path, size, interpolation)
 
 
@@ -63,11 +64,9 @@ def load_img(path, grayscale=False, color_mode="rgb", target_size=None, interpol
         img = load_img("data/dogscats/train/cats/cat.1.jpg", target_size=(224, 224))
         x = img_to_array(img)   # float32 (224, 224, 3)
     """
-    if color_mode not in COLOR_MODES:
-        raise UserInputError(f"`color_mode` must be one of {sorted(COLOR_MODES)}. "
-                             f"Received: color_mode={color_mode!r}")
+    checks.one_of("color_mode", color_mode, sorted(COLOR_MODES))
     resample = INTERPOLATIONS[decode.check_interpolation(interpolation)]
-    size = None if target_size is None else _check_target_size(target_size)[::-1]
+    size = None if target_size is None else checks.size_pair("target_size", target_size)[::-1]
     image = decode.open_image(path, "L" if grayscale else COLOR_MODES[color_mode])
     if size is not None and image.size != size:
         image = image.resize(size, resample)
@@ -75,10 +74,7 @@ def load_img(path, grayscale=False, color_mode="rgb", target_size=None, interpol
 
 
 def _check_data_format(data_format):
-    if data_format not in DATA_FORMATS:
-        raise UserInputError(f"`data_format` must be one of {DATA_FORMATS}. "
-                             f"Received: data_format={data_format!r}")
-    return data_format or "channels_last"
+    return checks.one_of("data_format", data_format, DATA_FORMATS) or "channels_last"
 
 
 def img_to_array(img, data_format=None, dtype="float32"):
@@ -297,17 +293,40 @@ def _choose_classes(directory, classes, class_mode):
     return list(classes)
 
 
-def _list_files(directory, class_names, class_mode):
-    """(relative paths, labels, class names); a flat folder of images when unlabelled."""
+def unlabelled_image_files(directory):
+    """The image files that `flow_from_directory(directory, class_mode=None)` lists, relative to
+    `directory`, in its order: those in every sub-folder (searched to any depth; a linked
+    sub-folder is followed, links to folders deeper down are not), then the loose files directly
+    in `directory`. Hidden files and folders are left out; files are not decoded (an unreadable
+    one is listed here and `skipped` by the batches). The one rule for "the images of a test
+    folder": `kaggle` counts a submission's rows against it.
+
+        len(unlabelled_image_files("data/dogscats/test"))   # 12500
+    """
+    directory = _check_directory(directory)
+    return [path for path, _ in _pairs(directory, _class_folders(directory), None, loose=True)[0]]
+
+
+def _pairs(directory, class_names, class_mode, loose):
+    """([(relative path, label)], class names). Unlabelled (class_mode=None), the loose files of
+    `directory` are listed too when `loose` (no `classes=` chosen) or when the class folders hold
+    no image (a flat folder of images, e.g. test/unknown; then there are no class names)."""
+    pairs = [(path, label) for label, name in enumerate(class_names)
+             for path in _image_files(directory, name)]
+    if class_mode is None and (loose or not pairs):
+        if not pairs:
+            class_names = []
+        pairs += [(path, 0) for path in _image_files(directory, "", recursive=False)]
+    return pairs, class_names
+
+
+def _list_files(directory, class_names, class_mode, loose=True):
+    """(relative paths, labels, class names) of `_pairs`; an error naming the folder when empty."""
     if class_mode is not None and not class_names:
         raise UserInputError(f"No class folders in {directory}, and class_mode={class_mode!r} "
                              f"needs labels. {_layout_hint(directory)} For unlabelled images in "
                              "one folder, use class_mode=None.")
-    pairs = [(path, label) for label, name in enumerate(class_names)
-             for path in _image_files(directory, name)]
-    if not pairs and class_mode is None:  # a flat folder of images, e.g. test/unknown
-        class_names = []
-        pairs = [(path, 0) for path in _image_files(directory, "", recursive=False)]
+    pairs, class_names = _pairs(directory, class_names, class_mode, loose)
     if not pairs:
         raise UserInputError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) found in {directory}. "
                              f"{_layout_hint(directory)}")
@@ -320,7 +339,7 @@ def _scan_directory(directory, classes, class_mode):
     if class_mode == "binary" and len(class_names) != 2:
         raise UserInputError(f"class_mode='binary' needs exactly 2 classes, but {directory} has "
                              f"{len(class_names)}: {class_names}. Use 'categorical' or 'sparse'.")
-    files, labels, class_names = _list_files(directory, class_names, class_mode)
+    files, labels, class_names = _list_files(directory, class_names, class_mode, loose=classes is None)
     paths = [os.path.join(directory, name) for name in files]
     readable = list(_pool().map(decode.readable, paths))
     skipped = [name for name, ok in zip(files, readable) if not ok]
@@ -338,26 +357,10 @@ def _scan_directory(directory, classes, class_mode):
 
 # ---------------------------------------------------------------- argument checks
 
-def _check_target_size(target_size):
-    if (not isinstance(target_size, (tuple, list)) or len(target_size) != 2
-            or not all(isinstance(v, (int, np.integer)) and v > 0 for v in target_size)):
-        raise UserInputError("`target_size` must be (height, width), two positive integers. "
-                         f"Received: target_size={target_size!r}")
-    return int(target_size[0]), int(target_size[1])
-
-
 def _check_batching(batch_size, seed):
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise UserInputError("`batch_size` must be a positive integer. "
-                         f"Received: batch_size={batch_size!r}")
-    if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
-        raise UserInputError("`seed` must be None or a non-negative integer. "
-                             f"Received: seed={seed!r}")
-
-
-def _check_range(name, value):
-    if not isinstance(value, (int, float, np.number)) or isinstance(value, bool) or value < 0:
-        raise UserInputError(f"`{name}` must be a number >= 0. Received: {name}={value!r}")
+    checks.whole_number("batch_size", batch_size, least=1)  # True refused, though Python counts it as 1
+    if seed is not None:
+        checks.whole_number("seed", seed, least=0, what=">= 0, or None")
 
 
 def _check_zoom(zoom_range):
@@ -391,11 +394,9 @@ class ImageDataGenerator:
                       height_shift_range=height_shift_range, shear_range=shear_range,
                       channel_shift_range=channel_shift_range)
         for name, value in ranges.items():
-            _check_range(name, value)
+            checks.non_negative_number(name, value)
         _check_zoom(zoom_range)
-        if fill_mode not in augment.FILL_MODES:
-            raise UserInputError(f"`fill_mode` must be one of {sorted(augment.FILL_MODES)}. "
-                             f"Received: fill_mode={fill_mode!r}")
+        checks.one_of("fill_mode", fill_mode, sorted(augment.FILL_MODES))
         if rescale is not None and not isinstance(rescale, (int, float, np.number)):
             raise UserInputError("`rescale` must be None or a number. "
                                  f"Received: rescale={rescale!r}")
@@ -414,16 +415,16 @@ class ImageDataGenerator:
                     or self.shear_range or augment.zoom_bounds(self.zoom_range) != (1.0, 1.0)
                     or self.channel_shift_range or self.horizontal_flip or self.vertical_flip)
 
-    def random_transform(self, x, seed=None, rng=None):
+    def random_transform(self, x, seed=None):
         """One random augmentation of one image `x` `(h, w, c)`, as float32 (Keras' signature).
 
-        `seed` (an int, or a numpy Generator) makes it reproducible; `rng=` is the older spelling.
+        `seed` (an int, or a numpy Generator) makes it reproducible.
 
             out = ImageDataGenerator(rotation_range=10).random_transform(x, seed=0)
         """
         if not self.augments:
             return np.asarray(x, np.float32)
-        source = np.random.default_rng(rng if rng is not None else seed)
+        source = np.random.default_rng(seed)
         return augment.random_transform(
             np.asarray(x, np.float32), source, self.rotation_range, self.width_shift_range,
             self.height_shift_range, self.shear_range, self.zoom_range, self.channel_shift_range,
@@ -615,10 +616,8 @@ class DirectoryIterator(_BatchIterator):
     def __init__(self, directory, image_data_generator=None, target_size=(256, 256),
                  class_mode="categorical", batch_size=32, shuffle=True, seed=None, classes=None,
                  interpolation="nearest", _scan=None, **pydataset_kwargs):
-        self.target_size = _check_target_size(target_size)
-        if class_mode not in CLASS_MODES:
-            raise UserInputError(f"`class_mode` must be one of {CLASS_MODES}. "
-                                 f"Received: class_mode={class_mode!r}")
+        self.target_size = checks.size_pair("target_size", target_size)
+        checks.one_of("class_mode", class_mode, CLASS_MODES)
         decode.check_interpolation(interpolation)
         _check_batching(batch_size, seed)
         self.directory = _check_directory(directory)

@@ -14,8 +14,9 @@ import os
 
 import numpy as np
 
-from vggcourse import plotting
+from vggcourse import checks, plotting
 from vggcourse._atomic import write_atomically
+from vggcourse.errors import InputFileNotFoundError, UserInputError
 
 __all__ = ["Interpretation"]
 
@@ -40,14 +41,15 @@ class Interpretation:
         self.class_names = [str(c) for c in class_names]
         n, k = probs.shape if probs.ndim == 2 else (len(probs), None)
         if probs.ndim != 2 or k != len(self.class_names):
-            raise ValueError(f"Interpretation: `probs` must be (n, {len(self.class_names)}), one column per "
-                             f"class name. Received shape {np.shape(probs)}")
+            raise UserInputError(f"Interpretation: `probs` must be (n, {len(self.class_names)}), one column per "
+                                 f"class name. Received: probs of shape {np.shape(probs)}")
         if labels.shape != (n,) or len(filenames) != n:
-            raise ValueError(f"Interpretation: need one label and one file name per row of `probs` ({n} rows). "
-                             f"Received {labels.shape[0] if labels.ndim else 0} labels, {len(filenames)} file names")
+            raise UserInputError(f"Interpretation: `labels` and `filenames` must have one label and one file "
+                                 f"name per row of `probs` ({n} rows). Received: "
+                                 f"{labels.shape[0] if labels.ndim else 0} labels, {len(filenames)} file names")
         if n and (labels.min() < 0 or labels.max() >= k):
-            raise ValueError(f"Interpretation: `labels` must be class indices in [0, {k}). "
-                             f"Received min {labels.min()}, max {labels.max()}")
+            raise UserInputError(f"Interpretation: `labels` must be class indices in [0, {k}). "
+                                 f"Received: labels from {labels.min()} to {labels.max()}")
         self.probs = probs
         self.labels = labels.astype(np.int64)
         self.filenames = [str(f) for f in filenames]
@@ -107,13 +109,15 @@ class Interpretation:
 
     # ---- picks (indices into filenames, best first) --------------------------------------
     def _class_index(self, cls):
-        if isinstance(cls, (int, np.integer)) and 0 <= cls < len(self.class_names):
+        if isinstance(cls, (int, np.integer)) and not isinstance(cls, bool) and 0 <= cls < len(self.class_names):
             return int(cls)
         if cls in self.class_names:
             return self.class_names.index(cls)
-        raise ValueError(f"`cls` must be a class name {self.class_names} or index. Received: {cls!r}")
+        raise UserInputError(f"`cls` must be a class name {self.class_names} or index from 0 to "
+                             f"{len(self.class_names) - 1}. Received: cls={cls!r}")
 
     def _random(self, mask, n, seed):
+        n = checks.whole_number("n", n)
         idx = np.flatnonzero(mask)
         rng = np.random.default_rng(seed)
         return np.sort(rng.choice(idx, size=min(n, idx.size), replace=False)) if idx.size else idx
@@ -127,6 +131,7 @@ class Interpretation:
         return self._random(~self.correct, n, seed)
 
     def _by_prob(self, mask, column, n):
+        n = checks.whole_number("n", n)
         idx = np.flatnonzero(mask)
         order = np.argsort(-self.probs[idx, column], kind="stable")
         return idx[order][:n]
@@ -143,12 +148,15 @@ class Interpretation:
 
     def most_uncertain(self, n=4):
         """Images whose two most probable classes are closest (p near 0.5 for two classes)."""
+        n = checks.whole_number("n", n)
         top2 = np.sort(self.probs, axis=1)[:, -2:]
         margin = top2[:, 1] - top2[:, 0]
         return np.argsort(margin, kind="stable")[:n]
 
     def top_losses(self, n=None):
         """(losses, indices) of the `n` images with the highest loss (all images when n is None)."""
+        if n is not None:
+            n = checks.whole_number("n", n, what=">= 0, or None for all")
         losses = self.losses()
         idx = np.argsort(-losses, kind="stable")[:n]
         return losses[idx], idx
@@ -164,8 +172,8 @@ class Interpretation:
         """The image file of row `i` as an RGB uint8 array (at most `size`)."""
         path = self.filenames[i] if self.directory is None else os.path.join(self.directory, self.filenames[i])
         if not os.path.exists(path):
-            raise FileNotFoundError(f"Interpretation: image file {path!r} not found; pass `directory=` "
-                                    "to locate relative file names")
+            raise InputFileNotFoundError(f"Interpretation: image file {path!r} not found; pass `directory=` "
+                                         "to locate relative file names")
         return plotting.load_thumbnail(path, size)
 
     def plot_images(self, idx, title=None, rows=1, figsize=None, loss=False):

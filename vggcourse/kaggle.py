@@ -19,8 +19,8 @@ from collections import namedtuple
 
 import numpy as np
 
+from vggcourse import checks
 from vggcourse._atomic import write_atomically
-from vggcourse.decode import is_image_name
 from vggcourse.errors import InputFileNotFoundError, UserInputError, UserTypeError
 
 __all__ = [
@@ -148,24 +148,13 @@ def predict_in_order(model, batches, batch_size=None):
 
 
 def _count_images(folder, name="write_submission: `test_dir`"):
-    """Image files under `folder`, counted as the batches' scan finds them (`vggcourse.image`).
+    """How many images the batches over test folder `folder` read (`image.unlabelled_image_files`:
+    its sub-folders' images and its loose files, hidden ones left out)."""
+    from vggcourse.image import unlabelled_image_files  # imported on use: it starts Keras
 
-    The files directly in `folder` and everything inside its sub-folders; hidden files and folders
-    are left out. A sub-folder of `folder` that is a symbolic link is followed (as the scan follows
-    a linked class folder), links to folders deeper down are not: a link loop is never walked.
-    """
     if not os.path.isdir(folder):
         raise InputFileNotFoundError(f"{name} {os.fspath(folder)!r} is not a folder")
-    count = 0
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            if entry.is_dir():
-                count += _count_walk(entry.path)
-            elif is_image_name(entry.name):
-                count += 1
-    return count
+    return len(unlabelled_image_files(folder))
 
 
 def check_expected_rows(test_dir, expected_rows):
@@ -176,19 +165,12 @@ def check_expected_rows(test_dir, expected_rows):
 
         check_expected_rows("data/dogscats/test", 12500)   # UserInputError unless 12500 images
     """
+    expected_rows = checks.whole_number("expected_rows", expected_rows, least=1, caller="check_expected_rows")
     on_disk = _count_images(test_dir, name="check_expected_rows: `test_dir`")
     if on_disk != expected_rows:
         raise UserInputError(f"{os.fspath(test_dir)!r} holds {on_disk} test images; the competition "
                              f"expects {expected_rows} rows (expected_rows / --expected-rows). Point "
                              "at the whole test folder, or leave the check out for a partial one")
-
-
-def _count_walk(top):
-    count = 0
-    for _, dirs, files in os.walk(top):  # followlinks=False: linked folders inside are not entered
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        count += sum(1 for f in files if is_image_name(f))
-    return count
 
 
 # ---- the submission ---------------------------------------------------------------------
@@ -279,8 +261,9 @@ def write_submission(path, predictions, batches=None, *, class_indices=None, pos
     expected_rows: e.g. 12500 for the redux competition.
     Raises ValueError, writing nothing, if any check fails.
     """
-    if kind not in ("binary", "multiclass"):
-        raise UserInputError(f"write_submission: `kind` must be 'binary' or 'multiclass'. Received: kind={kind!r}")
+    checks.one_of("kind", kind, ("binary", "multiclass"), caller="write_submission")
+    if expected_rows is not None:
+        checks.whole_number("expected_rows", expected_rows, least=1, what=">= 1, or None", caller="write_submission")
     preds, batches, filenames = _unpack(predictions, batches, filenames)
     if class_indices is None:
         own = getattr(batches, "class_indices", None)

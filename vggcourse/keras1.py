@@ -41,6 +41,7 @@ from vggcourse._keras1_layers import *  # noqa: F401,F403 (the layer signatures)
 from vggcourse._keras1_layers import __all__ as _LAYER_NAMES
 from vggcourse._keras1_methods import Keras1Methods, translate_fit_kwargs
 from vggcourse.errors import UserInputError, UserTypeError
+from vggcourse.layers import layer_calls
 from vggcourse.model import ModelCore, VggSequential
 from vggcourse.optimizers import SGD, Adam, RMSprop
 from vggcourse._console import keras_home
@@ -56,11 +57,9 @@ __all__ = [
 
 def _input_shape_of_used_layer(layer):
     """The batch input shape of a layer that already belongs to a model, else None."""
-    nodes = getattr(layer, "_inbound_nodes", None) or []
-    for node in nodes:
-        tensors = node.input_tensors
-        if len(tensors) == 1:
-            return tuple(tensors[0].shape)
+    for inputs, _ in layer_calls(layer):
+        if len(inputs) == 1:
+            return tuple(inputs[0].shape)
     return None
 
 
@@ -107,8 +106,8 @@ def output_shape_of(obj):
     """
     if isinstance(obj, keras.Model):
         return obj.output_shape
-    for node in getattr(obj, "_inbound_nodes", None) or []:
-        shapes = [tuple(t.shape) for t in node.output_tensors]
+    for _, outputs in layer_calls(obj):
+        shapes = [tuple(t.shape) for t in outputs]
         return shapes[0] if len(shapes) == 1 else shapes
     raise UserInputError(f"output_shape_of: layer {getattr(obj, 'name', obj)!r} has not been used in a "
                          "model yet, so it has no output shape. Add it to a model with an input shape first.")

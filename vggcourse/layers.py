@@ -2,13 +2,19 @@
 
 `copy_model` clones any model with its weights. The layer-list helpers (`copy_layers`,
 `insert_layer`, `split_at`) work on models that are a single chain of layers, which is what the
-course builds (a functional model with branches raises ValueError naming the layer).
+course builds (a functional model with branches raises a `UserInputError`, a ValueError, naming
+the layer).
 """
+import numbers
+
 import keras
 import numpy as np
 
+from vggcourse import checks
+from vggcourse.errors import UserInputError
+
 __all__ = [
-    "copy_layer", "copy_layers", "copy_weights", "copy_model", "insert_layer", "split_at",
+    "layer_calls", "copy_layer", "copy_layers", "copy_weights", "copy_model", "insert_layer", "split_at",
     "adjust_dropout", "vgg_ft", "vgg_ft_bn",
 ]
 
@@ -27,7 +33,9 @@ def copy_weights(from_layers, to_layers):
     """Set each layer of `to_layers` to the weights of the matching layer of `from_layers`."""
     from_layers, to_layers = list(from_layers), list(to_layers)
     if len(from_layers) != len(to_layers):
-        raise ValueError(f"copy_weights: {len(from_layers)} source layers but {len(to_layers)} targets")
+        raise UserInputError(f"copy_weights: `to_layers` must have one layer per layer of `from_layers`: "
+                             f"{len(from_layers)} source layers but {len(to_layers)} targets. "
+                             f"Received: {len(to_layers)} to_layers")
     for src, dst in zip(from_layers, to_layers):
         dst.set_weights(src.get_weights())
 
@@ -39,6 +47,19 @@ def copy_model(model):
     return clone
 
 
+def layer_calls(layer):
+    """[(input tensors, output tensors), ...]: each call of `layer` on a model's symbolic tensors,
+    the first first ([] for a layer not used in a model yet).
+
+    Keras keeps these in the private `_inbound_nodes`: this is the one place that reads it
+    (tests/test_layers.py pins that Keras behaviour).
+
+        inputs, outputs = layer_calls(vgg.model.layers[-1])[0]
+    """
+    return [(tuple(node.input_tensors), tuple(node.output_tensors))
+            for node in getattr(layer, "_inbound_nodes", None) or []]
+
+
 def _chain(model):
     """The layers of `model` after its input, checking that each one feeds only the next."""
     if isinstance(model, keras.Sequential):
@@ -46,9 +67,10 @@ def _chain(model):
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     previous = model.inputs[0] if len(model.inputs) == 1 else None
     for layer in layers:
-        if previous is None or len(layer._inbound_nodes) != 1 or layer.input is not previous:
-            raise ValueError(f"model {model.name!r} is not a single chain of layers at {layer.name!r}; "
-                             "this helper works on Sequential models and chain-shaped functional models")
+        if previous is None or len(layer_calls(layer)) != 1 or layer.input is not previous:
+            raise UserInputError(f"`model` must be a Sequential model or a chain-shaped functional model. "
+                                 f"Received: model {model.name!r}, which is not a single chain of layers "
+                                 f"at {layer.name!r}")
         previous = layer.output
     return layers
 
@@ -56,7 +78,8 @@ def _chain(model):
 def _input_shape(model):
     shape = model.inputs[0].shape if getattr(model, "inputs", None) else None
     if shape is None:
-        raise ValueError(f"model {model.name!r} has no input shape yet; build it (or give it a keras.Input) first")
+        raise UserInputError(f"`model` must have an input shape: build it (or give it a keras.Input) "
+                             f"first. Received: model {model.name!r}, without one")
     return tuple(shape[1:])
 
 
@@ -66,8 +89,7 @@ def insert_layer(model, new_layer, index):
     `index` counts the layers of `model.layers` (without the input); len(model.layers) appends.
     """
     layers = _chain(model)
-    if not 0 <= index <= len(layers):
-        raise ValueError(f"insert_layer: `index` must be in [0, {len(layers)}]. Received: index={index}")
+    index = checks.whole_number_in("index", index, 0, len(layers), caller="insert_layer")
     res = keras.Sequential(name=f"{model.name}_inserted")
     res.add(keras.Input(shape=_input_shape(model)))
     copies = []
@@ -98,7 +120,8 @@ def split_at(model, layer_type):
     found = [i for i, layer in enumerate(layers) if matches(layer)]
     if not found:
         name = getattr(layer_type, "__name__", layer_type)
-        raise ValueError(f"split_at: model {model.name!r} has no layer of type {name}")
+        raise UserInputError(f"split_at: `layer_type` must be the type of a layer of the model. Received: "
+                             f"layer_type={name!r}, but model {model.name!r} has no layer of type {name}")
     last = found[-1]
     return layers[:last + 1], layers[last + 1:]
 
@@ -111,8 +134,8 @@ def adjust_dropout(weights, prev_p, new_p):
     when p changes; this scaling is for weights trained with unscaled dropout.
     """
     for name, p in (("prev_p", prev_p), ("new_p", new_p)):
-        if not 0 <= p < 1:
-            raise ValueError(f"adjust_dropout: `{name}` must be in [0, 1). Received: {name}={p}")
+        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p < 1:
+            raise UserInputError(f"adjust_dropout: `{name}` must be a number in [0, 1). Received: {name}={p!r}")
     scale = (1.0 - prev_p) / (1.0 - new_p)
     return [np.asarray(w) * scale for w in weights]
 
@@ -121,6 +144,7 @@ def vgg_ft(out_dim, **kwargs):
     """The model of `Vgg16(**kwargs)` with its top replaced by an `out_dim`-way softmax (`ft`)."""
     from vggcourse.model import Vgg16
 
+    out_dim = checks.whole_number("out_dim", out_dim, least=1, caller="vgg_ft")  # ft(True) refused
     vgg = Vgg16(**kwargs)
     vgg.ft(out_dim)
     return vgg.model
@@ -130,6 +154,7 @@ def vgg_ft_bn(out_dim, **kwargs):
     """The same as `vgg_ft` with the batch-norm VGG16 (`Vgg16BN`)."""
     from vggcourse.model import Vgg16BN
 
+    out_dim = checks.whole_number("out_dim", out_dim, least=1, caller="vgg_ft_bn")
     vgg = Vgg16BN(**kwargs)
     vgg.ft(out_dim)
     return vgg.model

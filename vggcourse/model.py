@@ -56,8 +56,7 @@ def _unused_optimizer(optimizer):
     if not isinstance(optimizer, keras.optimizers.Optimizer) or not optimizer.built:
         return optimizer
     fresh = type(optimizer).from_config(optimizer.get_config())
-    if isinstance(optimizer._learning_rate, keras.Variable):
-        fresh._learning_rate = optimizer._learning_rate
+    optimizers.share_learning_rate(optimizer, fresh)
     return fresh
 
 
@@ -345,7 +344,7 @@ class Vgg16:
         needed and sets Keras' `shuffle` off (the batches shuffle their own files each epoch, or
         keep them in order; Keras' batch-order shuffle would only defeat their read-ahead)."""
         name = "nb_epoch" if epochs is None else "epochs"
-        epochs = training.check_epochs(nb_epoch if epochs is None else epochs, name, least=least)
+        epochs = checks.epochs(name, nb_epoch if epochs is None else epochs, least=least)
         if val_batches is None:  # Keras' spelling works too
             val_batches = kwargs.pop("validation_data", None)
         training.check_labelled_batches(batches, caller, self.model)
@@ -371,6 +370,8 @@ class Vgg16:
 
     def fit_data(self, trn, labels, val, val_labels, nb_epoch=1, batch_size=64):
         """`fit` on in-memory arrays: images `trn` with one-hot `labels`, validated on `val`."""
+        nb_epoch = checks.epochs("nb_epoch", nb_epoch, caller="fit_data")
+        batch_size = checks.whole_number("batch_size", batch_size, least=1, caller="fit_data")
         if not self.model.compiled:
             self.compile()
         return self.model.fit(

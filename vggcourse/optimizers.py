@@ -15,7 +15,9 @@ Each class is the `keras.optimizers` class of the same name plus three things:
   nothing with Adam or RMSprop, whose steps do not depend on the gradient's scale.)
 
 `Adam`'s `beta_1` can change between steps (it is a variable once the optimizer is built), which
-`fit_one_cycle` uses to cycle the momentum against the rate.
+`fit_one_cycle` uses to cycle the momentum against the rate. `schedulable`, `get_hyper`,
+`set_hyper`, `save_settings` and `restore_settings` are the one way the rest of the package reads,
+sets and puts back the rate and beta_1 (`training.ParamScheduler` uses them).
 
 Under the `mixed_float16` policy Keras wraps the optimizer in a `LossScaleOptimizer`; `unwrap`
 gives the one inside, and this module's `LossScaleOptimizer` (which `vgg.model.compile` uses)
@@ -24,9 +26,11 @@ also takes the course's `opt.lr = x`.
 import keras
 from keras import ops
 
+from vggcourse import checks
 from vggcourse.errors import UserInputError, UserTypeError
 
-__all__ = ["Adam", "AdamW", "LossScaleOptimizer", "RMSprop", "SGD", "get", "loss_scaled", "unwrap"]
+__all__ = ["Adam", "AdamW", "LossScaleOptimizer", "RMSprop", "SGD", "get", "get_hyper", "loss_scaled",
+           "restore_settings", "save_settings", "schedulable", "set_hyper", "share_learning_rate", "unwrap"]
 
 
 class _CourseOptimizer:
@@ -38,11 +42,9 @@ class _CourseOptimizer:
                 raise UserTypeError(f"{type(self).__name__}: pass the learning rate once, as `lr` (Keras 1) "
                                 f"or `learning_rate` (Keras 3), not both. Received: lr={lr!r}")
             kwargs["learning_rate"] = lr
-        if not isinstance(decay, (int, float)) or decay < 0:
-            raise UserInputError(f"`decay` must be a number >= 0 (Keras 1's per-update rate decay). "
-                             f"Received: decay={decay!r}")
+        decay = checks.non_negative_number("decay", decay)  # Keras 1's per-update rate decay
         super().__init__(*args, **kwargs)
-        self.decay = float(decay)
+        self.decay = decay
         # (low, high) of the last `set_learning_rate(model, slice(low, high))`, kept so that a
         # recompile (after `unfreeze`) spreads the same rates over the layers that then train.
         self.layerwise_range = tuple(layerwise_range) if layerwise_range else None
@@ -201,6 +203,84 @@ def loss_scaled(optimizer, dtype_policy):
             or isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
         return optimizer
     return LossScaleOptimizer(optimizer)
+
+
+# -- hyper-parameters that change between steps (what `training.ParamScheduler` sets) ---------------
+
+def schedulable(optimizer):
+    """The names of the hyper-parameters of `optimizer` that a callback can change between steps:
+    'learning_rate' (unless it is a `LearningRateSchedule`), and 'beta_1' on this module's `Adam`
+    (Keras' own bakes beta_1 into the traced step).
+
+        schedulable(Adam())   # ('learning_rate', 'beta_1')
+    """
+    names = _changeable(optimizer)
+    return names[1:] if isinstance(get_hyper(optimizer, "learning_rate"), dict) else names
+
+
+def _changeable(optimizer):
+    return ("learning_rate", "beta_1") if isinstance(unwrap(optimizer), Adam) else ("learning_rate",)
+
+
+def get_hyper(optimizer, name):
+    """The value of hyper-parameter `name` ('learning_rate', 'beta_1', ...) as `optimizer`'s config
+    holds it: the number last set, exactly (a serialized schedule for a `LearningRateSchedule`).
+
+        get_hyper(model.optimizer, "learning_rate")   # 0.001
+    """
+    config = unwrap(optimizer).get_config()  # Keras puts the rate variable's current value here
+    if name not in config:
+        raise UserInputError(f"`name` must be a hyper-parameter of {type(unwrap(optimizer)).__name__}, "
+                             f"one of {sorted(config)}. Received: name={name!r}")
+    return config[name]
+
+
+def set_hyper(optimizer, name, value):
+    """Set hyper-parameter `name` of `optimizer` (the one inside a `LossScaleOptimizer`) to `value`,
+    for the next step; `name` must be one of `schedulable(optimizer)`.
+
+        set_hyper(model.optimizer, "beta_1", 0.85)
+    """
+    names = _changeable(optimizer)  # not `schedulable`: no config read at every step
+    if name not in names:
+        raise UserInputError(f"`name` must be a hyper-parameter that {type(unwrap(optimizer)).__name__} can "
+                             f"change between steps, one of {list(names)}. Received: name={name!r}")
+    setattr(unwrap(optimizer), name, value)
+
+
+def save_settings(optimizer, variables=()):
+    """What a schedule may change, to put back with `restore_settings`: the value of every
+    hyper-parameter in `schedulable(optimizer)` and the learning-rate scale of each of `variables`
+    (where the optimizer has scales).
+
+        saved = save_settings(model.optimizer, model.trainable_variables)
+    """
+    optimizer = unwrap(optimizer)
+    scales = ([(v, optimizer.rate_scale(v)) for v in variables]
+              if isinstance(optimizer, _CourseOptimizer) else None)
+    return {name: get_hyper(optimizer, name) for name in schedulable(optimizer)}, scales
+
+
+def restore_settings(optimizer, saved):
+    """Put back, exactly, what `save_settings` saved."""
+    values, scales = saved
+    for name, value in values.items():
+        set_hyper(optimizer, name, value)
+    if scales is not None:
+        unwrap(optimizer).set_rate_scales(scales)
+
+
+def share_learning_rate(source, target):
+    """Make `target` read its learning rate from `source`'s rate variable, so that setting one
+    (`K.set_value(source.lr, x)`) sets both; a rate that is a schedule is left alone.
+
+    Keras keeps an optimizer's rate variable in the private `_learning_rate`: this is the one
+    place that touches it (tests/test_optimizers.py pins that Keras behaviour).
+
+        fresh = type(opt).from_config(opt.get_config()); share_learning_rate(opt, fresh)
+    """
+    if isinstance(source._learning_rate, keras.Variable):
+        target._learning_rate = source._learning_rate
 
 
 _BY_NAME = {"adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "sgd": SGD}

@@ -9,9 +9,12 @@ import math
 
 import numpy as np
 
+from vggcourse import checks
+from vggcourse.errors import UserInputError
+
 __all__ = [
     "plots", "plot", "plot_confusion_matrix", "gray", "to_plot", "mk_square", "mk_size",
-    "load_thumbnail",
+    "load_thumbnail", "plot_history", "plot_lr_find",
 ]
 
 _TO_GRAY = np.array([0.21, 0.72, 0.07])  # the course's luminosity weights, R G B
@@ -44,15 +47,15 @@ def gray(img):
     """Luminance of channels-last RGB image(s): shape (..., h, w, 3) -> (..., h, w)."""
     img = np.asarray(img)
     if img.shape[-1] != 3:
-        raise ValueError(f"gray: `img` must be channels-last RGB (..., h, w, 3). Received shape {img.shape}")
+        raise UserInputError(f"gray: `img` must be channels-last RGB, of shape (..., h, w, 3). "
+                             f"Received: img of shape {img.shape}")
     return img.astype(np.float32) @ _TO_GRAY.astype(np.float32)
 
 
 def mk_size(img, r2c):
     """Pad `img` (h, w, c) with zeros, centred, to the row/column ratio `r2c` (rows / cols)."""
     img = np.asarray(img)
-    if r2c <= 0:
-        raise ValueError(f"mk_size: `r2c` must be positive. Received: r2c={r2c}")
+    r2c = checks.positive_number("r2c", r2c, caller="mk_size")
     r, c = img.shape[:2]
     new_r, new_c = (max(r, math.floor(c * r2c)), c) if r2c > r / c else (r, max(c, math.floor(r / r2c)))
     return _pad_centred(img, new_r, new_c)
@@ -85,7 +88,7 @@ def load_thumbnail(path, max_size=None):
 
     if max_size is None:
         return decode_image(path)
-    max_h, max_w = max_size
+    max_h, max_w = checks.size_pair("max_size", max_size, caller="load_thumbnail")
     with Image.open(path) as im:
         width, height = im.size
     scale = min(1.0, max_h / height, max_w / width)
@@ -113,10 +116,10 @@ def plots(ims, figsize=(12, 6), rows=1, interp=False, titles=None, fontsize=11):
     """
     ims = list(ims) if not isinstance(ims, np.ndarray) else [im for im in ims]
     n = len(ims)
-    if rows < 1:
-        raise ValueError(f"plots: `rows` must be at least 1. Received: rows={rows}")
+    rows = checks.whole_number("rows", rows, 1, caller="plots")
     if titles is not None and len(titles) != n:
-        raise ValueError(f"plots: `titles` must have one entry per image: {n} images, {len(titles)} titles")
+        raise UserInputError(f"plots: `titles` must have one entry per image ({n} images), or be None. "
+                             f"Received: {len(titles)} titles")
     plt = _pyplot()
     fig = plt.figure(figsize=figsize)
     if n == 0:
@@ -141,8 +144,8 @@ def plot_confusion_matrix(cm, classes, normalize=False, title="Confusion matrix"
     cm = np.asarray(cm, dtype=np.float64 if normalize else None)
     classes = [str(c) for c in classes]
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] != len(classes):
-        raise ValueError(f"plot_confusion_matrix: `cm` must be square with one row per class: "
-                         f"{len(classes)} classes, cm of shape {cm.shape}")
+        raise UserInputError(f"plot_confusion_matrix: `cm` must be square with one row per class "
+                             f"({len(classes)} classes). Received: cm of shape {cm.shape}")
     if normalize:
         totals = cm.sum(axis=1, keepdims=True)
         cm = np.divide(cm, totals, out=np.zeros_like(cm), where=totals > 0)
@@ -167,3 +170,61 @@ def plot_confusion_matrix(cm, classes, normalize=False, title="Confusion matrix"
                     color="white" if cm[i, j] > threshold else "black")
     fig.tight_layout()
     return fig
+
+
+def plot_lr_find(lrs, losses, suggestion, skip_end=3):
+    """Smoothed loss against the learning rate (log x) with `suggestion` marked: what
+    `lr_find(...).plot()` draws. The last `skip_end` steps, where the loss shoots up, are left out.
+
+        plot_lr_find(found.lrs, found.losses, found.suggestion).savefig("lr_find.png")
+    """
+    lrs, losses = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
+    if lrs.ndim != 1 or len(lrs) < 2 or losses.shape != lrs.shape:
+        raise UserInputError(f"plot_lr_find: `lrs` and `losses` must be two lists of the same length, at "
+                             f"least 2. Received: {len(lrs)} rates and {len(losses)} losses")
+    figure, axes = _pyplot().subplots(figsize=(6, 4))
+    end = max(len(lrs) - skip_end, 2)
+    axes.plot(lrs[:end], losses[:end])
+    axes.set_xscale("log")
+    axes.set_xlabel("learning rate (log scale)")
+    axes.set_ylabel("loss (smoothed)")
+    index = int(np.argmin(np.abs(np.log(lrs) - math.log(suggestion))))
+    axes.plot([suggestion], [losses[index]], "o", color="red",
+              label=f"suggestion {suggestion:.1e} (steepest descent)")
+    axes.legend()
+    axes.set_title("Learning-rate finder")
+    figure.tight_layout()
+    return figure
+
+
+def plot_history(history, title="Training history"):
+    """Loss and accuracy per epoch, train against validation, as a matplotlib Figure.
+
+    `history` is a Keras History, its `.history` dict, or a list of per-epoch metric dicts.
+
+        plot_history(vgg.fit(batches, val_batches, nb_epoch=3)).savefig("history.png")
+    """
+    if hasattr(history, "history"):
+        history = history.history
+    if isinstance(history, (list, tuple)):
+        keys = sorted({key for epoch in history for key in epoch})
+        history = {key: [epoch.get(key, math.nan) for epoch in history] for key in keys}
+    if not isinstance(history, dict) or not history:
+        raise UserInputError(f"`history` must be a Keras History, its .history dict or a list of per-epoch "
+                             f"metric dicts, with at least one epoch. Received: {type(history).__name__}")
+    metrics = [name for name in ("loss", "accuracy") if name in history] or \
+        sorted(name for name in history if not name.startswith("val_"))[:2]
+    figure, axes = _pyplot().subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5), squeeze=False)
+    for ax, name in zip(axes[0], metrics):
+        epochs = np.arange(1, len(history[name]) + 1)
+        ax.plot(epochs, history[name], "o-", label=f"train {name}")
+        if f"val_{name}" in history:
+            ax.plot(epochs, history[f"val_{name}"], "s-", label=f"valid {name}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.set_xticks(epochs)
+        ax.legend()
+        ax.grid(alpha=0.3)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vggcourse import checks
 from vggcourse._atomic import write_atomically
 from vggcourse.decode import is_image_name
 from vggcourse.errors import InputFileNotFoundError, UserInputError
@@ -121,10 +122,7 @@ def prepare_kaggle(root, valid=2000, sample_train=200, sample_valid=50, seed=0, 
 
 def _check_settings(valid, sample_train, sample_valid, seed):
     settings = dict(valid=valid, sample_train=sample_train, sample_valid=sample_valid, seed=seed)
-    for name, value in settings.items():
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
-            raise UserInputError(f"`{name}` must be an integer >= 0; received: {name}={value!r}")
-    return {name: int(value) for name, value in settings.items()}
+    return {name: checks.whole_number(name, value, least=0) for name, value in settings.items()}
 
 
 # --- scanning ----------------------------------------------------------------------------------

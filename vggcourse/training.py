@@ -12,20 +12,21 @@ Training goes through the model's own `fit`, so on `vgg.model` it uses the featu
 callbacks here see the whole model.
 """
 import math
-import numbers
 import os
 
 import keras
 import numpy as np
 
-from vggcourse import features, optimizers
+from vggcourse import checks, features, optimizers
+from vggcourse._keras_fit import callback_items, compile_like
+from vggcourse.split import cache_boundary, frozen_deterministic
 from vggcourse.errors import UserInputError, UserTypeError
 
 __all__ = [
     "LRFinder",
     "LRFinderResult",
     "OneCycle",
-    "check_epochs",
+    "ParamScheduler",
     "check_labelled_batches",
     "fit_one_cycle",
     "layer_index",
@@ -49,10 +50,8 @@ def layer_index(model, layer):
                              f"Received: from_layer={layer!r}")
         return names.index(layer)
     if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
-        if not -len(names) <= layer < len(names):
-            raise UserInputError(f"`from_layer` must be a layer index from {-len(names)} to "
-                             f"{len(names) - 1}, or a layer name. Received: from_layer={layer!r}")
-        return int(layer) % len(names)
+        return checks.whole_number_in("from_layer", layer, -len(names), len(names) - 1, what=(
+            f"a layer index from {-len(names)} to {len(names) - 1}, or a layer name")) % len(names)
     raise UserInputError(f"`from_layer` must be a layer name such as 'fc1' or an index. "
                      f"Received: from_layer={layer!r}")
 
@@ -89,11 +88,9 @@ def recompile(model, optimizer=None):
                 raise UserInputError("the model is not compiled: call vgg.compile() (or model.compile) first")
             old = optimizers.unwrap(model.optimizer)  # compile wraps it again under mixed_float16
             config = old.get_config()
-            config.pop("name", None)
-            if not isinstance(old._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
-                config["learning_rate"] = float(keras.ops.convert_to_numpy(old.learning_rate))
+            config.pop("name", None)  # the rate in the config is its current value (or the schedule)
             optimizer = type(old).from_config(config)
-        features.compile_like(model, model, optimizer=optimizer)
+        compile_like(model, model, optimizer=optimizer)
     layerwise = getattr(optimizers.unwrap(model.optimizer), "layerwise_range", None)
     if layerwise:  # the same layer-wise rates, spread over the layers that train now
         low, high = layerwise
@@ -102,26 +99,6 @@ def recompile(model, optimizer=None):
 
 
 # -- learning rates -------------------------------------------------------------------------------
-
-def _check_rate(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) \
-            or not 0 < value < math.inf:
-        raise UserInputError(f"`{name}` must be a positive number. Received: {name}={value!r}")
-    return float(value)
-
-
-def _check_whole(name, value, least, what):
-    """`value` as an int when it is a whole number >= `least`; else a UserInputError saying
-    "`name` must be a whole number `what`" and what was received."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
-        raise UserInputError(f"`{name}` must be a whole number {what}. Received: {name}={value!r}")
-    return int(value)
-
-
-def check_epochs(value, name="nb_epoch", least=0):
-    """`value` as an int: a whole number of epochs, at least `least`; else a UserInputError naming `name`."""
-    return _check_whole(name, value, least, f"of epochs, at least {least}")
-
 
 def check_labelled_batches(batches, caller, model=None, name="batches"):
     """Refuse, in one line, what cannot train `model`: no batches, a folder name, unlabelled
@@ -174,7 +151,7 @@ def set_learning_rate(model, lr):
         optimizer.set_rate_scales(_layerwise_scales(model, low, high))
         optimizer.layerwise_range = (low, high)
         return
-    model.optimizer.learning_rate = _check_rate("lr", lr)
+    model.optimizer.learning_rate = checks.positive_number("lr", lr)
     optimizer = optimizers.unwrap(model.optimizer)
     if hasattr(optimizer, "reset_rate_scales"):
         optimizer.reset_rate_scales()
@@ -183,8 +160,8 @@ def set_learning_rate(model, lr):
 
 def _check_slice(name, rates):
     """(low, high) of `rates`, a slice(low, high) of positive rates with low <= high."""
-    low = _check_rate(f"{name}.start", rates.start)
-    high = _check_rate(f"{name}.stop", rates.stop)
+    low = checks.positive_number(f"{name}.start", rates.start)
+    high = checks.positive_number(f"{name}.stop", rates.stop)
     if low > high or rates.step is not None:
         raise UserInputError(f"`{name}` as a slice must be slice(low, high) with low <= high: the lowest "
                              f"layer trains at `low`, the top at `high`. Received: {name}={rates!r}")
@@ -211,39 +188,116 @@ def _layerwise_scales(model, low, high):
     return scales
 
 
+# -- the parameter scheduler -----------------------------------------------------------------------
+
+class ParamScheduler(keras.callbacks.Callback):
+    """Sets named hyper-parameters of the optimizer at every training batch from schedules, records
+    them, and puts back what it replaced at every epoch end and at train end (fastai's `ParamScheduler`).
+
+    `schedules` maps a name ('learning_rate', 'beta_1') to a function of the step (0, 1, ...)
+    giving its value. A name the optimizer cannot change between steps (`optimizers.schedulable`:
+    beta_1 of anything but vggcourse's `Adam`) is left alone and recorded as None. With
+    `steps_per_epoch` the step is epoch x steps_per_epoch + batch, so a fit resumed at
+    `initial_epoch` carries on; without, batches are counted from the first. `hps[name]` lists the
+    values set. The rate, beta_1 and layer-wise rate scales in force at the first batch are put
+    back exactly at every epoch end (so later callbacks, a `ModelCheckpoint`, see your settings:
+    put it first in the callbacks), at train end, and by `restore()` (call it in a `finally`).
+
+        decay = ParamScheduler({"learning_rate": lambda step: 1e-3 / (1 + step)})
+        model.fit(batches, epochs=2, callbacks=[decay]); decay.hps["learning_rate"]
+    """
+
+    def __init__(self, schedules, steps_per_epoch=None):
+        super().__init__()
+        if not isinstance(schedules, dict) or not all(callable(f) for f in schedules.values()):
+            raise UserTypeError(f"`schedules` must be a dict of hyper-parameter name -> function of the "
+                                f"step. Received: schedules={schedules!r}")
+        if steps_per_epoch is not None:
+            steps_per_epoch = checks.whole_number("steps_per_epoch", steps_per_epoch, 1, ">= 1 or None")
+        self.schedules, self.steps_per_epoch = dict(schedules), steps_per_epoch
+        self.hps = {name: [] for name in schedules}
+        self._saved = None  # what the schedules replaced, while theirs are on
+        self._epoch = self._in_epoch = self._count = 0
+
+    def on_train_begin(self, logs=None):
+        self._epoch = self._in_epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch, self._in_epoch = epoch, 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        optimizer = self.model.optimizer
+        if self._saved is None:
+            self._names = optimizers.schedulable(optimizer)
+            if "learning_rate" in self.schedules and "learning_rate" not in self._names:
+                raise UserInputError(f"{type(self).__name__} sets the learning rate at every step, but the "
+                                     "optimizer's is a LearningRateSchedule: compile with a number instead")
+            self._saved = optimizers.save_settings(optimizer, self.model.trainable_variables)
+            self.begin_schedule()
+        if self.steps_per_epoch:
+            step = self._epoch * self.steps_per_epoch + self._in_epoch
+        else:
+            step = self._count
+        self._in_epoch, self._count = self._in_epoch + 1, self._count + 1
+        for name, schedule in self.schedules.items():
+            value = float(schedule(step)) if name in self._names else None
+            if value is not None:
+                optimizers.set_hyper(optimizer, name, value)
+            self.hps[name].append(value)
+
+    def begin_schedule(self):
+        """Called once the settings to restore are saved, before the first value is set (a subclass
+        sets what else it changes here, such as layer-wise rate scales)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.restore()
+
+    def on_train_end(self, logs=None):
+        self.restore()
+
+    def restore(self):
+        """Put back, exactly, the rate, beta_1 and rate scales the schedules replaced (nothing if none)."""
+        if self._saved is not None:
+            optimizers.restore_settings(self.model.optimizer, self._saved)
+            self._saved = None
+
+
 # -- the learning-rate finder -----------------------------------------------------------------------
 
-class LRFinder(keras.callbacks.Callback):
+class LRFinder(ParamScheduler):
     """Raise the rate exponentially from `start_lr` to `end_lr` over `num_it` steps; record the loss.
 
     Stops after `num_it` steps or when the smoothed loss passes 4x its minimum (or is not finite).
-    `batch_sizes` lists the size of each batch of an epoch, in order: Keras reports the running
-    mean of the epoch's loss, from which each batch's own loss is recovered.
+    Keras reports the running mean of the epoch's loss; each batch's own loss is recovered with
+    the size of the batch actually fed (Keras' loss average counts samples), listed in
+    `batch_sizes`. The rate is put back at the end (a `ParamScheduler`).
+
+        model.fit(batches, callbacks=[LRFinder(1e-7, 10.0, 100)]); finder.lrs, finder.losses
     """
 
-    def __init__(self, start_lr, end_lr, num_it, batch_sizes, smoothing=0.98, diverge=4.0):
-        super().__init__()
+    def __init__(self, start_lr, end_lr, num_it, smoothing=0.98, diverge=4.0):
+        super().__init__({"learning_rate": self.rate})
         self.start_lr, self.end_lr, self.num_it = start_lr, end_lr, num_it
-        self.batch_sizes, self.smoothing, self.diverge = list(batch_sizes), smoothing, diverge
-        self.lrs, self.losses, self.raw_losses = [], [], []
+        self.smoothing, self.diverge = smoothing, diverge
+        self.lrs, self.losses, self.raw_losses, self.batch_sizes = [], [], [], []
         self._average, self._best = 0.0, math.inf
 
     def rate(self, step):
         return self.start_lr * (self.end_lr / self.start_lr) ** (step / (self.num_it - 1))
 
     def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
         self._seen, self._total = 0, 0.0
 
-    def on_train_batch_begin(self, batch, logs=None):
-        self.model.optimizer.learning_rate = self.rate(len(self.lrs))
-
     def on_train_batch_end(self, batch, logs=None):
-        size = self.batch_sizes[batch]
+        seen = _samples_in_loss(self.model)
+        size = seen - self._seen
         mean = float(logs["loss"])
-        total = mean * (self._seen + size)
-        loss, self._seen, self._total = (total - self._total) / size, self._seen + size, total
+        total = mean * seen
+        loss, self._seen, self._total = (total - self._total) / size, seen, total
         step = len(self.lrs)
-        self.lrs.append(self.rate(step))
+        self.lrs.append(self.hps["learning_rate"][-1])
+        self.batch_sizes.append(size)
         self.raw_losses.append(loss)
         self._average = self.smoothing * self._average + (1 - self.smoothing) * loss
         smoothed = self._average / (1 - self.smoothing ** (step + 1))
@@ -251,6 +305,15 @@ class LRFinder(keras.callbacks.Callback):
         self._best = min(self._best, smoothed)
         if step + 1 >= self.num_it or not math.isfinite(smoothed) or smoothed > self.diverge * self._best:
             self.model.stop_training = True
+
+
+def _samples_in_loss(model):
+    """How many samples the loss Keras reports for this epoch averages so far: the `count` of
+    the training model's loss `Mean` (`model.metrics[0]`; Keras weights it by batch size). In a
+    cached fit that model is the head that trains."""
+    trained = features.training_head(model) or model
+    tracker = trained.metrics[0]
+    return int(round(float(keras.ops.convert_to_numpy(tracker.count))))
 
 
 class LRFinderResult:
@@ -275,22 +338,11 @@ class LRFinderResult:
                 f"suggestion={self.suggestion:.2e})")
 
     def plot(self, skip_end=3):
-        """A matplotlib Figure: smoothed loss against the learning rate (log x), suggestion marked."""
-        import matplotlib.pyplot as plt
+        """A matplotlib Figure: smoothed loss against the learning rate (log x), suggestion marked
+        (`plotting.plot_lr_find`); the last `skip_end` steps, where the loss shoots up, are left out."""
+        from vggcourse.plotting import plot_lr_find
 
-        figure, axes = plt.subplots(figsize=(6, 4))
-        end = max(len(self.lrs) - skip_end, 2)
-        axes.plot(self.lrs[:end], self.losses[:end])
-        axes.set_xscale("log")
-        axes.set_xlabel("learning rate (log scale)")
-        axes.set_ylabel("loss (smoothed)")
-        index = int(np.argmin(np.abs(np.log(self.lrs) - math.log(self.suggestion))))
-        axes.plot([self.suggestion], [self.losses[index]], "o", color="red",
-                  label=f"suggestion {self.suggestion:.1e} (steepest descent)")
-        axes.legend()
-        axes.set_title("Learning-rate finder")
-        figure.tight_layout()
-        return figure
+        return plot_lr_find(self.lrs, self.losses, self.suggestion, skip_end=skip_end)
 
 
 def _suggest(lrs, losses):
@@ -311,18 +363,13 @@ def _suggest(lrs, losses):
 
 
 def _check_lr_find(start_lr, end_lr, num_it):
-    start_lr = _check_rate("start_lr", start_lr)
-    end_lr = _check_rate("end_lr", end_lr)
+    start_lr = checks.positive_number("start_lr", start_lr)
+    end_lr = checks.positive_number("end_lr", end_lr)
     if end_lr <= start_lr:
         raise UserInputError(f"`end_lr` must be above `start_lr`: the finder raises the rate from one to "
                          f"the other. Received: start_lr={start_lr!r}, end_lr={end_lr!r}")
-    num_it = _check_whole("num_it", num_it, 5, "of at least 5 (steps of the range test; 100 is usual)")
+    num_it = checks.whole_number("num_it", num_it, 5, "of at least 5 (steps of the range test; 100 is usual)")
     return start_lr, end_lr, num_it
-
-
-def _batch_sizes(batches):
-    samples, size = len(batches.filepaths), batches.batch_size
-    return [min(size, samples - start) for start in range(0, samples, size)]
 
 
 def _state(model):
@@ -330,8 +377,8 @@ def _state(model):
     numbers (from the first trained layer up; frozen deterministic layers cannot change), and the
     optimizer's."""
     model.optimizer.build(model.trainable_variables)  # so its whole state exists before the snapshot
-    boundary = features.cache_boundary(model)
-    variables = [v for layer in model.layers[boundary:] if not features.frozen_deterministic(layer)
+    boundary = cache_boundary(model)
+    variables = [v for layer in model.layers[boundary:] if not frozen_deterministic(layer)
                  for v in layer.variables]
     return variables + list(model.optimizer.variables)
 
@@ -354,13 +401,13 @@ def lr_find(model, batches, start_lr=1e-7, end_lr=10.0, num_it=100, cache=True):
                         f"{type(batches).__name__}")
     variables = _state(model)
     saved = [np.array(keras.ops.convert_to_numpy(v)) for v in variables]
-    sizes = _batch_sizes(batches)
-    finder = LRFinder(start_lr, end_lr, num_it, sizes)
+    finder = LRFinder(start_lr, end_lr, num_it)
     fit_kwargs = {"cache": cache} if isinstance(model, features.CachedSequential) else {}
     try:
-        model.fit(batches, epochs=math.ceil(num_it / len(sizes)), shuffle=False, callbacks=[finder],
+        model.fit(batches, epochs=math.ceil(num_it / len(batches)), shuffle=False, callbacks=[finder],
                   verbose=0, **fit_kwargs)
     finally:
+        finder.restore()
         for variable, value in zip(variables, saved):
             variable.assign(value)
     return LRFinderResult(finder.lrs, finder.losses, finder.raw_losses)
@@ -388,95 +435,55 @@ def one_cycle_schedule(step, total, max_lr, pct_start=0.25, div=25.0, div_final=
     return cosine(max_lr, max_lr / div_final, fraction), cosine(moms[1], moms[2], fraction)
 
 
-class OneCycle(keras.callbacks.Callback):
+class OneCycle(ParamScheduler):
     """Sets the rate (and Adam's beta_1, where the optimizer has one) at every step of a one-cycle.
 
     `max_lr` is a rate, or `slice(low, high)` for layer-wise rates that peak at `low` for the
     lowest trained layer and `high` for the top. `total_steps` is steps per epoch times epochs;
     with `steps_per_epoch` the position in the cycle follows the epoch number, so a fit resumed at
     `initial_epoch` (or by `BackupAndRestore`) carries on where the cycle was. `lrs` and `betas`
-    record what was set. Between epochs and at the end the optimizer's rate, beta_1 and layer-wise
-    rates are put back as they were, so epoch-end callbacks (a `ModelCheckpoint`) and a later
-    `fit` see your settings, not the cycle's. Put it first in the callbacks.
+    record what was set. A `ParamScheduler`: between epochs and at the end the optimizer's rate,
+    beta_1 and layer-wise rates are put back exactly, so epoch-end callbacks (a `ModelCheckpoint`)
+    and a later `fit` see your settings, not the cycle's. Put it first in the callbacks.
 
         model.fit(batches, epochs=3, callbacks=[OneCycle(1e-3, 3 * len(batches), len(batches))])
     """
 
     def __init__(self, max_lr, total_steps, steps_per_epoch=None, **schedule):
-        super().__init__()
-        total_steps = _check_whole("total_steps", total_steps, 1, ">= 1: the training steps the cycle spans "
-                                   "(steps per epoch times epochs)")
-        if steps_per_epoch is not None:
-            steps_per_epoch = _check_whole("steps_per_epoch", steps_per_epoch, 1, ">= 1 or None")
+        total_steps = checks.whole_number("total_steps", total_steps, 1, ">= 1: the training steps the "
+                                          "cycle spans (steps per epoch times epochs)")
         if isinstance(max_lr, slice):
             self.layerwise = _check_slice("max_lr", max_lr)
             self.max_lr = self.layerwise[1]
         else:
-            self.layerwise, self.max_lr = None, _check_rate("max_lr", max_lr)
-        self.total_steps, self.steps_per_epoch, self.schedule = total_steps, steps_per_epoch, schedule
-        self.lrs, self.betas = [], []
-        self._saved = None  # the settings to put back while the cycle's own are on
+            self.layerwise, self.max_lr = None, checks.positive_number("max_lr", max_lr)
+        self.total_steps, self.schedule = total_steps, schedule
+        super().__init__({"learning_rate": lambda step: self.at(step)[0],
+                          "beta_1": lambda step: self.at(step)[1]}, steps_per_epoch)
+
+    def at(self, step):
+        """(rate, beta_1) at `step` of the cycle (the last step's values after its end)."""
+        return one_cycle_schedule(min(step, self.total_steps - 1), self.total_steps, self.max_lr,
+                                  **self.schedule)
+
+    @property
+    def lrs(self):
+        return self.hps["learning_rate"]
+
+    @property
+    def betas(self):
+        return self.hps["beta_1"]
 
     def on_train_begin(self, logs=None):
         optimizer = optimizers.unwrap(self.model.optimizer)
         if self.layerwise and not hasattr(optimizer, "set_rate_scales"):
             raise UserInputError("OneCycle: `max_lr` as a slice needs an optimizer with layer-wise rates "
                                  "(vggcourse.optimizers): use vgg.fit_one_cycle, or vgg.set_lr(slice(...)) first")
-        self._epoch, self._in_epoch = 0, 0
+        super().on_train_begin(logs)
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch, self._in_epoch = epoch, 0
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if self._saved is None:
-            self._saved = _rate_settings(self.model)
-            if self.layerwise:
-                optimizers.unwrap(self.model.optimizer).set_rate_scales(
-                    _layerwise_scales(self.model, *self.layerwise))
-        if self.steps_per_epoch:
-            step = self._epoch * self.steps_per_epoch + self._in_epoch
-        else:
-            step = len(self.lrs)
-        self._in_epoch += 1
-        lr, beta = one_cycle_schedule(min(step, self.total_steps - 1), self.total_steps, self.max_lr,
-                                      **self.schedule)
-        self.model.optimizer.learning_rate = lr
-        has_beta = self._saved[1] is not None
-        if has_beta:
-            optimizers.unwrap(self.model.optimizer).beta_1 = beta
-        self.lrs.append(lr)
-        self.betas.append(beta if has_beta else None)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.restore()
-
-    def on_train_end(self, logs=None):
-        self.restore()
-
-    def restore(self):
-        """Put back the rate, beta_1 and layer-wise rates the cycle replaced (nothing if none)."""
-        if self._saved is not None:
-            _set_rate_settings(self.model, self._saved)
-            self._saved = None
-
-
-def _rate_settings(model):
-    """(rate, beta_1 or None, layer-wise scales or None) of `model`'s optimizer."""
-    optimizer = optimizers.unwrap(model.optimizer)
-    scales = ([(v, optimizer.rate_scale(v)) for v in model.trainable_variables]
-              if hasattr(optimizer, "rate_scale") else None)
-    return (float(keras.ops.convert_to_numpy(optimizer.learning_rate)),
-            getattr(optimizer, "_beta_1_value", None), scales)
-
-
-def _set_rate_settings(model, settings):
-    lr, beta, scales = settings
-    optimizer = optimizers.unwrap(model.optimizer)
-    optimizer.learning_rate = lr
-    if beta is not None:
-        optimizer.beta_1 = beta
-    if scales is not None:
-        optimizer.set_rate_scales(scales)
+    def begin_schedule(self):
+        if self.layerwise:
+            optimizers.unwrap(self.model.optimizer).set_rate_scales(_layerwise_scales(self.model, *self.layerwise))
 
 
 def _steps_per_epoch(x, batch_size):
@@ -495,7 +502,7 @@ def fit_one_cycle(model, batches, validation_data=None, epochs=1, max_lr=1e-3, c
 
         fit_one_cycle(vgg.model, batches, val_batches, epochs=3, max_lr=slice(1e-5, 1e-3))
     """
-    epochs = check_epochs(epochs, "epochs", least=1)
+    epochs = checks.epochs("epochs", epochs, least=1)
     check_labelled_batches(batches, "fit_one_cycle", model)
     if getattr(model, "optimizer", None) is None:
         raise UserInputError("fit_one_cycle needs a compiled model: call vgg.compile() or vgg.finetune() first")
@@ -503,7 +510,7 @@ def fit_one_cycle(model, batches, validation_data=None, epochs=1, max_lr=1e-3, c
     cycle = OneCycle(max_lr, steps * epochs, steps_per_epoch=steps)  # checks max_lr
     if cycle.layerwise:
         _use_layerwise_optimizer(model)
-    callbacks = [cycle, *features.callback_items(callbacks)]
+    callbacks = [cycle, *callback_items(callbacks)]
     try:
         history = model.fit(batches, validation_data=validation_data, epochs=epochs, callbacks=callbacks,
                             **fit_kwargs)
@@ -516,35 +523,11 @@ def fit_one_cycle(model, batches, validation_data=None, epochs=1, max_lr=1e-3, c
 # -- pictures -------------------------------------------------------------------------------------
 
 def plot_history(history, title="Training history"):
-    """Loss and accuracy per epoch, train against validation, as a matplotlib Figure.
-
-    `history` is a Keras History, its `.history` dict, or a list of per-epoch metric dicts.
+    """Loss and accuracy per epoch, train against validation, as a matplotlib Figure
+    (`plotting.plot_history`; kept here, where the course's notebooks import it).
 
         plot_history(vgg.fit(batches, val_batches, nb_epoch=3)).savefig("history.png")
     """
-    import matplotlib.pyplot as plt
+    from vggcourse.plotting import plot_history as plot
 
-    if hasattr(history, "history"):
-        history = history.history
-    if isinstance(history, (list, tuple)):
-        keys = sorted({key for epoch in history for key in epoch})
-        history = {key: [epoch.get(key, math.nan) for epoch in history] for key in keys}
-    if not isinstance(history, dict) or not history:
-        raise UserInputError(f"`history` must be a Keras History, its .history dict or a list of per-epoch "
-                         f"metric dicts, with at least one epoch. Received: {type(history).__name__}")
-    metrics = [name for name in ("loss", "accuracy") if name in history] or \
-        sorted(name for name in history if not name.startswith("val_"))[:2]
-    figure, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5), squeeze=False)
-    for ax, name in zip(axes[0], metrics):
-        epochs = np.arange(1, len(history[name]) + 1)
-        ax.plot(epochs, history[name], "o-", label=f"train {name}")
-        if f"val_{name}" in history:
-            ax.plot(epochs, history[f"val_{name}"], "s-", label=f"valid {name}")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(name)
-        ax.set_xticks(epochs)
-        ax.legend()
-        ax.grid(alpha=0.3)
-    figure.suptitle(title)
-    figure.tight_layout()
-    return figure
+    return plot(history, title)

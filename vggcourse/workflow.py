@@ -7,14 +7,15 @@ The scripts in `scripts/` and the `vggcourse` command are thin wrappers over the
     print(result.best_val_accuracy, result.best_model)
 """
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
 
+from vggcourse import checks
 from vggcourse._atomic import write_atomically
 from vggcourse._keras_fit import callback_items
+from vggcourse.architecture import MIN_SIDE
 from vggcourse.errors import InputFileNotFoundError, UserInputError
 from vggcourse.prepare import check_course_layout
 
@@ -33,11 +34,6 @@ class FinetuneResult:
     last_model: Path = None
     pngs: list = field(default_factory=list)
     lr_suggestion: float = None  # with lr_find=True: the finder's suggested rate
-
-
-def _check_positive(name, value):
-    if isinstance(value, bool) or not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
-        raise UserInputError(f"`{name}` must be a positive number. Received: {name}={value!r}")
 
 
 def _build_vgg(weights, size, batch_norm):
@@ -92,10 +88,11 @@ def finetune_directory(data, epochs=1, batch_size=64, lr=None, size=224, weights
     after the checkpoints in the one `fit`.
     """
     data = check_course_layout(data)
-    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("size", size)):
-        _check_positive(name, value)
+    epochs = checks.whole_number("epochs", epochs, least=1)  # 2.5 refused, not cut to 2
+    batch_size = checks.whole_number("batch_size", batch_size, least=1)
+    size = checks.whole_number("size", size, least=MIN_SIDE)  # VGG16's five poolings
     if lr is not None:
-        _check_positive("lr", lr)
+        lr = checks.positive_number("lr", lr)
     if resume is not None and not Path(resume).is_file():
         raise InputFileNotFoundError(f"`resume` file {str(resume)!r} does not exist; pass the "
                                 f"last.weights.h5 written by an earlier run")
@@ -128,10 +125,10 @@ def finetune_directory(data, epochs=1, batch_size=64, lr=None, size=224, weights
     lr = 0.001 if lr is None else lr
     callbacks = [EpochCheckpoints(vgg, result), *callback_items(callbacks)]
     if one_cycle:
-        vgg.fit_one_cycle(batches, val_batches, nb_epoch=int(epochs), max_lr=lr, cache=cache,
+        vgg.fit_one_cycle(batches, val_batches, nb_epoch=epochs, max_lr=lr, cache=cache,
                           callbacks=callbacks)
     else:
-        vgg.fit(batches, val_batches, nb_epoch=int(epochs), lr=lr, cache=cache, callbacks=callbacks)
+        vgg.fit(batches, val_batches, nb_epoch=epochs, lr=lr, cache=cache, callbacks=callbacks)
     _write_json(out / "history.json", result.history)
     from vggcourse.training import plot_history
 
@@ -172,7 +169,7 @@ def predict_directory(model_path, path, batch_size=64, tta=0):
     if not Path(model_path).is_file():
         raise InputFileNotFoundError(f"model file {str(model_path)!r} does not exist; pass a .keras "
                                      f"file written by `vggcourse finetune` (best.keras or last.keras)")
-    _check_positive("batch_size", batch_size)
+    batch_size = checks.whole_number("batch_size", batch_size, least=1)
     vgg = Vgg16.load(model_path)
     batches, probs = vgg.test(path, batch_size=batch_size, tta=tta)
     return batches, probs, vgg
