@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from vggcourse.errors import UserInputError
-from vggcourse.kaggle import (best_clip, check_expected_rows, do_clip, file_ids, log_loss, predict_in_order,
+from vggcourse.features import predict_in_order
+from vggcourse.kaggle import (best_clip, check_expected_rows, do_clip, file_ids, log_loss,
                               score_submission, submit, write_submission)
 
 CATS_DOGS = {"cats": 0, "dogs": 1}

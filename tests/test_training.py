@@ -452,8 +452,6 @@ def test_tta_zero_is_plain_test_and_rows_stay_in_file_order(small):
 
 
 def test_tta_with_a_file_broken_after_the_scan_keeps_its_row_empty(small, tmp_path):
-    from vggcourse import tta
-
     vgg, _, _ = _finetuned(small)
     folder = copy_sample(small, tmp_path / "damaged", counts=(("valid", 3),)) / "valid"
     batches = vgg.get_batches(folder, batch_size=4, shuffle=False)
@@ -461,7 +459,7 @@ def test_tta_with_a_file_broken_after_the_scan_keeps_its_row_empty(small, tmp_pa
     with open(broken, "wb") as file:  # overwritten with garbage after the scan
         file.write(b"not a jpeg at all" * 10)
     with pytest.warns(UserWarning, match="could not be decoded"):
-        probs = tta.predict(vgg, batches, tta=2)
+        probs = features.predict_in_order(vgg, batches, tta=2)
     assert probs.shape == (len(batches.filenames), 2) == (6, 2)
     assert np.isnan(probs[1]).all() and np.isfinite(np.delete(probs, 1, axis=0)).all()
 

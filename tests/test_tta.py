@@ -1,4 +1,5 @@
-"""Test-time augmentation (vggcourse/tta.py): the plain pass averaged with seeded augmented passes,
+"""Test-time augmentation: `features.predict_in_order(..., tta=n)` averages the plain pass with seeded
+augmented passes of `tta.default_generator()` (vggcourse/tta.py),
 rows in `filenames` order. A tiny Keras model on real images (3 per class); `Vgg16.test(tta=...)`
 and a file broken after the scan are tested in test_training.py."""
 import keras
@@ -28,22 +29,22 @@ def test_the_default_generator_augments_mildly_and_keeps_rescale():
 
 def test_zero_passes_is_the_plain_prediction_in_file_order(model_and_batches):
     model, batches = model_and_batches
-    probs = tta.predict(model, batches, tta=0)
+    probs = features.predict_in_order(model, batches, tta=0)
     np.testing.assert_array_equal(probs, features.predict_in_order(model, batches))
     assert probs.shape == (len(batches.filenames), 2)
 
 
 def test_passes_are_averaged_and_repeat(model_and_batches):
     model, batches = model_and_batches
-    plain = tta.predict(model, batches)
-    identity = tta.predict(model, batches, tta=2, gen=ImageDataGenerator())
+    plain = features.predict_in_order(model, batches)
+    identity = features.predict_in_order(model, batches, tta=2, gen=ImageDataGenerator())
     np.testing.assert_allclose(identity, plain, rtol=1e-5, atol=1e-6)  # nothing changes: same rows
-    augmented = tta.predict(model, batches, tta=2)
-    np.testing.assert_array_equal(augmented, tta.predict(model, batches, tta=2))  # seeded passes
+    augmented = features.predict_in_order(model, batches, tta=2)
+    np.testing.assert_array_equal(augmented, features.predict_in_order(model, batches, tta=2))  # seeded passes
     assert not np.allclose(augmented, plain, atol=1e-7)
     flip = ImageDataGenerator(horizontal_flip=True)
     passes = [features.predict_in_order(model, batches, batch_size=32, gen=flip, seed=seed) for seed in (0, 1)]
-    np.testing.assert_allclose(tta.predict(model, batches, tta=2, gen=flip), (plain + sum(passes)) / 3,
+    np.testing.assert_allclose(features.predict_in_order(model, batches, tta=2, gen=flip), (plain + sum(passes)) / 3,
                                rtol=1e-5, atol=1e-6)
 
 
@@ -52,4 +53,4 @@ def test_tta_must_be_a_whole_number(model_and_batches, bad):
     model, batches = model_and_batches
     with pytest.raises(ValueError, match=rf"`tta` must be a whole number >= 0: the number of augmented "
                                          rf"passes.*Received: tta={bad!r}"):
-        tta.predict(model, batches, tta=bad)
+        features.predict_in_order(model, batches, tta=bad)

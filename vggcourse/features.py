@@ -30,7 +30,8 @@ import weakref
 import keras
 import numpy as np
 
-from vggcourse import devices, feature_store
+from vggcourse import checks, devices, feature_store
+from vggcourse import tta as tta_lib
 from vggcourse._keras_fit import (build_compiled_metrics, callback_items, compile_like, listed_callbacks,
                                   resume_epoch, set_resume_epoch)
 from vggcourse.errors import UserInputError, UserTypeError
@@ -378,22 +379,41 @@ def _predict_planned(how, batches, verbose, cache):
     return preds
 
 
-def predict_in_order(model, batches, batch_size=None, cache=True, verbose=0, gen=None, seed=None):
+def predict_in_order(model, batches, batch_size=None, cache=True, verbose=0, gen=None, seed=None, tta=0):
     """Predictions of `model` (a Keras model or a `Vgg16`) for every file of `batches`, in
     `batches.filenames` order, whatever `batches.shuffle` is; from cached features where `plan`
     allows.
 
-    The one function that predicts a folder in file order: `Vgg16.test`, `Interpretation.from_vgg`,
-    test-time augmentation, the Kaggle helpers and the command line call it. With `gen` (an
-    `ImageDataGenerator`) the images are augmented by it, reproducibly for `seed`, and the whole
-    model runs.
+    The one function that predicts a folder in file order: `Vgg16.test` / `Vgg16.predict_in_order`,
+    `Interpretation.from_vgg`, the Kaggle helpers and the command line call it. `tta=n` (test-time
+    augmentation) averages the plain pass with n passes augmented by `gen` (default
+    `tta.default_generator()`, with the batches' `rescale`), pass i seeded with i, so results
+    repeat; augmented passes run the whole model. With `tta=0`, a `gen` augments the one pass,
+    reproducibly for `seed`.
 
-        probs = predict_in_order(vgg, val_batches)     # row i is val_batches.filenames[i]
+        probs = predict_in_order(vgg, val_batches)          # row i is val_batches.filenames[i]
+        probs = predict_in_order(vgg, val_batches, tta=4)   # plain + 4 augmented passes
     """
+    tta = checks.whole_number("tta", tta, what=">= 0: the number of augmented passes averaged with the "
+                                                "plain one (0: none)")
     model = getattr(model, "model", model)
     if not _from_folder(batches):
         raise UserTypeError(f"`batches` must be folder batches (vgg.get_batches / flow_from_directory), "
                             f"whose `filenames` give the order. Received: {type(batches).__name__}")
+    if tta == 0:
+        return _one_pass(model, batches, batch_size, cache, verbose, gen, seed)
+    plain = _one_pass(model, batches, batch_size, cache, verbose, None, None)
+    if gen is None:
+        gen = tta_lib.default_generator(rescale=getattr(batches.image_data_generator, "rescale", None))
+    total = plain.astype("float64")
+    for pass_seed in range(tta):
+        total += _one_pass(model, batches, max(batch_size or batches.batch_size, 32), cache, verbose, gen,
+                           pass_seed)
+    return (total / (tta + 1)).astype(plain.dtype)
+
+
+def _one_pass(model, batches, batch_size, cache, verbose, gen, seed):
+    """One prediction of every file of `batches` in file order (augmented by `gen` if given)."""
     ordered = batches.for_inference(batch_size, gen=gen, seed=seed)
     preds = predict(model, ordered, verbose=verbose, cache=cache)
     if preds is None:

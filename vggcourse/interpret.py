@@ -70,10 +70,10 @@ class Interpretation:
         files in file order (`vggcourse.features.predict_in_order`), reusing the frozen layers'
         cached output after a cached `vgg.fit`. `tta=n` averages n augmented passes in.
         """
-        from vggcourse import tta as tta_lib
+        from vggcourse import features
 
         batches = val_batches.for_inference(batch_size) if batch_size else val_batches
-        probs = tta_lib.predict(vgg, batches, tta=tta)
+        probs = features.predict_in_order(vgg, batches, tta=tta)
         return cls(probs, val_batches.classes, val_batches.filenames, val_batches.class_names,
                    val_batches.directory)
 

@@ -24,7 +24,7 @@ from vggcourse._atomic import write_atomically
 from vggcourse.errors import InputFileNotFoundError, UserInputError, UserTypeError
 
 __all__ = [
-    "write_submission", "score_submission", "submit", "predict_in_order", "best_clip", "do_clip",
+    "write_submission", "score_submission", "submit", "best_clip", "do_clip",
     "log_loss", "file_ids", "Score", "check_expected_rows",
 ]
 
@@ -138,15 +138,6 @@ def _apply_clip(p, clip):
     return p if p.ndim == 1 else p / p.sum(axis=1, keepdims=True)
 
 
-# ---- predicting in file order -------------------------------------------------------------
-def predict_in_order(model, batches, batch_size=None):
-    """`vggcourse.features.predict_in_order`: the package's one file-order prediction, re-exported
-    here for submissions (cached features where they apply)."""
-    from vggcourse import features
-
-    return features.predict_in_order(model, batches, batch_size=batch_size)
-
-
 def _count_images(folder, name="write_submission: `test_dir`"):
     """How many images the batches over test folder `folder` read (`image.unlabelled_image_files`:
     its sub-folders' images and its loose files, hidden ones left out)."""
@@ -183,7 +174,7 @@ def _unpack(predictions, batches, filenames):
             raise UserInputError(
                 "write_submission: `batches.shuffle` is True, so predictions made by iterating it are in "
                 "a random order that cannot be matched to `batches.filenames`. Predict with "
-                "vgg.test(path) or predict_in_order(model, batches).")
+                "vgg.test(path) or vggcourse.features.predict_in_order(model, batches).")
         if filenames is None:
             filenames = batches.filenames
     if filenames is None:

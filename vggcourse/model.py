@@ -239,9 +239,7 @@ class Vgg16:
 
     def predict_in_order(self, batches, tta=0, gen=None):
         """Probabilities for every file of `batches`, in `batches.filenames` order (see `test`)."""
-        from vggcourse import tta as tta_lib
-
-        return tta_lib.predict(self.model, batches, tta=tta, gen=gen)
+        return features.predict_in_order(self.model, batches, tta=tta, gen=gen)
 
     # -- fine-tuning -----------------------------------------------------------------------------
 
