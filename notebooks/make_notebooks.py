@@ -19,6 +19,13 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 HERE = Path(__file__).resolve().parent
 
 
+# Where the notebooks' data is by default: said once, in every notebook's first cell.
+SAMPLE_NOTE = """\
+As it is, the notebook reads `../data/sample/`, a small stand-in that one command writes (from the
+repository root): `vggcourse sample data/sample`. It is cut from the two photographs scikit-learn
+ships, in the course layout, so every cell runs as it is; accuracy on it means nothing."""
+
+
 def md(text):
     return new_markdown_cell(text.strip())
 
@@ -38,10 +45,9 @@ The course's lesson 1, ported to Keras 3 and Python 3. We use a pretrained VGG16
 cats: first as the ImageNet classifier it is, then fine-tuned to our two classes.
 
 Set `path` to your data: the course layout `train/cats`, `train/dogs`, `valid/cats`, `valid/dogs`
-(`vggcourse prepare` builds it from Kaggle's download; see the README). It points at the sample
-`vggcourse sample data/sample` (run once from the repository root) writes: a stand-in made from
-scikit-learn's two bundled photographs, in the course layout, so every cell runs as it is.
-"""),
+(`vggcourse prepare` builds it from Kaggle's download; see the README).
+
+""" + SAMPLE_NOTE),
     code("""
 # Parameters: where the data is, and how big the images and batches are.
 path = "../data/sample/"
@@ -223,10 +229,9 @@ then retraining the last layer of the network itself, then every dense layer. Th
 Keras 1 spellings (`nb_epoch`, `fit_generator`, `RMSprop(lr=...)`, `K.set_value(opt.lr, ...)`,
 `predict_classes`) work as they are, from `vggcourse.utils`.
 
-Set `path` to your data in the course layout (`train/cats`, `train/dogs`, `valid/...`). It points
-at the sample `vggcourse sample data/sample` (run once from the repository root) writes: a stand-in made from
-scikit-learn's two bundled photographs, in the course layout, so every cell runs as it is.
-"""),
+Set `path` to your data in the course layout (`train/cats`, `train/dogs`, `valid/...`).
+
+""" + SAMPLE_NOTE),
     code("""
 # Parameters
 path = "../data/sample/"
@@ -413,9 +418,9 @@ convolution, compute the convolutional features once, train new dense layers on 
 dropout, then with data augmentation, then with batch normalisation.
 
 The course started from lesson 2's fine-tuned weights (`finetune3.h5`); set `finetuned` to such a
-file if you have one. `path` points at the sample `vggcourse sample data/sample` (run once from the repository root) writes: a stand-in made from
-scikit-learn's two bundled photographs, in the course layout.
-"""),
+file if you have one.
+
+""" + SAMPLE_NOTE),
     code("""
 # Parameters
 path = "../data/sample/"
@@ -638,9 +643,8 @@ predictions. Each model gets a batch-normalised last layer trained on stored fea
 dense layers trained on the convolutional features, then data augmentation.
 
 Three bugs of the course's notebook are fixed here, each where it happens (see the notes below).
-`path` points at the sample `vggcourse sample data/sample` (run once from the repository root) writes: a stand-in made from
-scikit-learn's two bundled photographs, in the course layout.
-"""),
+
+""" + SAMPLE_NOTE),
     code("""
 # Parameters
 path = "../data/sample/"
@@ -803,9 +807,9 @@ VGG16, look at what it gets right and wrong, and write a submission.
 
 Set `DATA_HOME_DIR` to the folder holding Kaggle's unzipped `train/` (`cat.0.jpg`, `dog.0.jpg`, ...)
 and `test/` (`1.jpg`, ...). Left as `None`, the notebook builds a Kaggle-style folder in a scratch
-directory from the sample `vggcourse sample data/sample` (run once from the repository root) writes: a stand-in made from
-scikit-learn's two bundled photographs, in the course layout, so every cell runs as it is.
-"""),
+directory from `sample_path`.
+
+""" + SAMPLE_NOTE),
     code("""
 # Parameters
 DATA_HOME_DIR = None          # your Kaggle folder, e.g. "data/redux"
@@ -977,7 +981,8 @@ re-adding them. Today's practice (fastai's `lr_find`, `fit_one_cycle`, discrimin
 rates and test-time augmentation; the Keras transfer-learning guide's "unfreeze, train at a low
 rate, keep BatchNorm in inference mode") is a few calls on the same `Vgg16`. Every one of them
 runs on the feature cache where the maths allows: the frozen layers run once per image.
-"""),
+
+""" + SAMPLE_NOTE),
     code("""
 # Parameters: where the data is, and how big the images and batches are.
 path = "../data/sample/"
