@@ -262,13 +262,12 @@ def inference(args, weights):
     import keras
 
     from flops import matmul_gflops, model_flops
-    from vggcourse import feature_store, features
+    from vggcourse import devices, feature_store
     from vggcourse.model import Vgg16
 
     vgg = Vgg16(weights=weights, size=(args.size, args.size))
     flop = model_flops(vgg.model)
-    batch = features._inference_batch_size(
-        vgg.get_batches(args.data / "valid", batch_size=args.batch_size))
+    batch = devices.inference_batch_size(args.batch_size)  # what the feature pass uses
     base = keras.applications.VGG16(weights=weights, input_shape=(args.size, args.size, 3))
     timers = {f"vgg.model forward, batch {batch} (vggcourse's choice), jit auto":
               forward_timer(vgg.model, batch),

@@ -72,3 +72,28 @@ def test_epochs_names_the_argument_and_refuses_fractions():
     with pytest.raises(UserInputError, match=r"^fit: `epochs` must be a whole number of epochs, at least 1\. "
                                              r"Received: epochs=2\.5$"):
         checks.epochs("epochs", 2.5, least=1, caller="fit")
+
+
+def test_finite_number_and_fraction():
+    assert checks.finite_number("cval", -3) == -3.0
+    for bad in (float("nan"), float("inf"), True, "1"):
+        with pytest.raises(UserInputError, match=r"`rescale` must be None or a finite number\. Received"):
+            checks.finite_number("rescale", bad, what="None or a finite number")
+    assert checks.fraction("p", 0) == 0.0
+    for bad in (1, 1.0, -0.1, False, float("nan")):
+        with pytest.raises(UserInputError, match=r"^adjust_dropout: `p` must be a number in \[0, 1\)"):
+            checks.fraction("p", bad, caller="adjust_dropout")
+
+
+def test_image_generator_and_interpretation_use_the_checks():
+    from vggcourse.image import ImageDataGenerator
+    from vggcourse.interpret import Interpretation
+
+    for bad in (True, float("inf")):
+        with pytest.raises(UserInputError, match=r"`rescale` must be None or a finite number"):
+            ImageDataGenerator(rescale=bad)
+    interp = Interpretation(np.array([[0.9, 0.1], [0.2, 0.8]]), [0, 1], ["a.jpg", "b.jpg"], ["cats", "dogs"])
+    assert interp._class_index("dogs") == interp._class_index(1) == 1
+    for bad in (True, 2, "birds", 1.0):
+        with pytest.raises(UserInputError, match=r"`cls` must be "):
+            interp._class_index(bad)

@@ -63,7 +63,10 @@ def test_progress_silent_and_as_context_manager(capsys):
 
 @pytest.mark.parametrize("total, verbose", [(-1, "auto"), (2.5, "auto"), ("3", "auto"), (3, 5)])
 def test_progress_rejects(total, verbose):
-    with pytest.raises(ValueError, match="must be"):
+    from vggcourse.errors import UserInputError
+
+    name = "verbose" if total == 3 else "total"
+    with pytest.raises(UserInputError, match=rf"`{name}` must be .* Received: {name}="):
         _console.progress(total, "x", verbose=verbose)
 
 

@@ -112,7 +112,9 @@ def test_inference_batch_size(monkeypatch):
 
 @pytest.mark.parametrize("bad", [0, -1, 2.0, True, "64", None])
 def test_inference_batch_size_rejects(bad):
-    with pytest.raises(ValueError, match=r"`batch_size` must be a positive integer. Received: batch_size="):
+    from vggcourse.errors import UserInputError
+
+    with pytest.raises(UserInputError, match=r"`batch_size` must be a whole number >= 1\. Received: batch_size="):
         devices.inference_batch_size(bad)
 
 

@@ -15,7 +15,7 @@ def test_kept_features_are_found_in_memory_then_on_disk(private_cache):
     assert feature_store.lookup("k", 3, (2,)) is None
     feature_store.keep("k", rows)
     assert feature_store.lookup("k", 3, (2,)) is rows
-    feature_store._memory.clear()  # a new session
+    feature_store.clear_memory()  # a new session
     np.testing.assert_array_equal(feature_store.lookup("k", 3, (2,)), rows)
     assert [p.name for p in private_cache.iterdir()] == ["k.npz"]
 
@@ -24,13 +24,13 @@ def test_memory_only_writes_no_file_and_reads_none(private_cache):
     feature_store.keep("k", np.zeros((3, 2), np.float32), cache="memory")
     assert not private_cache.exists()
     feature_store.keep("d", np.zeros((3, 2), np.float32))
-    feature_store._memory.clear()
+    feature_store.clear_memory()
     assert feature_store.lookup("d", 3, (2,), cache="memory") is None
 
 
 def test_a_file_of_the_wrong_shape_is_named_and_deleted(private_cache, capsys):
     feature_store.keep("k", np.zeros((3, 2), np.float32))
-    feature_store._memory.clear()
+    feature_store.clear_memory()
     assert feature_store.lookup("k", 4, (2,)) is None
     assert f"{private_cache / 'k.npz'} is unreadable" in capsys.readouterr().out
     assert not (private_cache / "k.npz").exists()

@@ -73,7 +73,7 @@ def test_second_fit_and_disk_cache_reuse_features(small, computed, private_cache
     history = vgg.fit(batches, val_batches, nb_epoch=2, verbose=0)
     assert len(history.history["val_loss"]) == 2
     vgg.fit(batches, val_batches, verbose=0)
-    feature_store._memory.clear()  # a new session: only the disk is left
+    feature_store.clear_memory()  # a new session: only the disk is left
     vgg.fit(batches, val_batches, verbose=0)
     assert computed == [12, 6]
     assert len(list(private_cache.glob("*.npz"))) == 2
@@ -147,7 +147,7 @@ def test_a_crash_mid_write_leaves_no_cache(small, computed, private_cache, monke
         vgg.fit(batches, verbose=0)
     assert not list(private_cache.iterdir())  # no .npz, and the temporary file is gone
     monkeypatch.setattr(feature_store.np, "savez", real_save)
-    feature_store._memory.clear()
+    feature_store.clear_memory()
     vgg.fit(batches, verbose=0)
     assert computed == [12, 12]
     assert len(list(private_cache.glob("*.npz"))) == 1
@@ -158,7 +158,7 @@ def test_a_truncated_cache_file_is_recomputed(shared, computed, private_cache):
     vgg.fit(batches, verbose=0)
     (path,) = private_cache.glob("*.npz")
     path.write_bytes(path.read_bytes()[:1000])
-    feature_store._memory.clear()
+    feature_store.clear_memory()
     vgg.fit(batches, verbose=0)
     assert computed == [12, 12]
 
@@ -254,7 +254,7 @@ def test_a_damaged_cache_file_is_named_recomputed_and_replaced(shared, computed,
     else:
         with open(path, "wb") as file:
             np.savez(file, features=np.zeros((good.shape[0], good.shape[1] + 1), np.float32))
-    feature_store._memory.clear()
+    feature_store.clear_memory()
     vgg.fit(batches, verbose=0)
     assert computed == [12, 12]  # computed again, not trained on the damaged rows
     out = capsys.readouterr().out

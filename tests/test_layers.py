@@ -80,8 +80,10 @@ def test_adjust_dropout():
     out = adjust_dropout(w, 0.5, 0.0)
     assert np.allclose(out[0], 0.5) and np.allclose(out[1], 0.5)
     assert np.allclose(adjust_dropout(w, 0.5, 0.75)[0], 2.0)
-    with pytest.raises(ValueError, match="new_p"):
+    with pytest.raises(ValueError, match=r"^adjust_dropout: `new_p` must be a number in \[0, 1\)\. Received: new_p=1\.0$"):
         adjust_dropout(w, 0.5, 1.0)
+    with pytest.raises(ValueError, match=r"`prev_p` must be a number in \[0, 1\)\. Received: prev_p=True"):
+        adjust_dropout(w, True, 0.0)
 
 
 @pytest.mark.parametrize("fn", [vgg_ft, vgg_ft_bn])

@@ -51,7 +51,7 @@ def test_rate_scales_multiply_each_variables_rate():
     np.testing.assert_allclose(moves[0], [-0.25, -1.0])
     opt.reset_rate_scales()
     assert opt.rate_scale(slow) == 1.0
-    with pytest.raises(UserInputError, match="scales must be numbers >= 0"):
+    with pytest.raises(UserInputError, match=r"^set_rate_scales: `scale of .*` must be a number >= 0\. Received: "):
         opt.set_rate_scales([(slow, -1)])
 
 
@@ -135,3 +135,16 @@ def test_share_learning_rate_makes_one_rate_for_two_optimizers_and_pins_keras():
     other = optimizers.SGD(learning_rate=0.2)
     optimizers.share_learning_rate(scheduled, other)  # a schedule is not a variable: left alone
     assert _value(other.learning_rate) == pytest.approx(0.2)
+
+
+def test_variable_slots_pin_keras_private_indices():
+    """Rate scales find a variable's slot through Keras' `_var_key` / `_trainable_variables_indices`
+    (private: `_CourseOptimizer._key` / `_slot` are their only readers); pinned here."""
+    first, second = keras.Variable(0.0), keras.Variable(0.0)
+    opt = optimizers.SGD(learning_rate=1.0)
+    assert opt._slot(first) is None  # not built yet: the scale waits in `_pending_scales`
+    opt.set_rate_scales([(second, 0.5)])
+    opt.build([first, second])
+    assert opt._trainable_variables_indices[opt._var_key(second)] == 1  # the Keras behaviour relied on
+    assert (opt._slot(first), opt._slot(second)) == (0, 1) and opt.rate_scale(second) == 0.5
+    assert opt._slot(keras.Variable(0.0)) is None

@@ -11,6 +11,7 @@ import pytest
 
 from helpers import copy_sample, finetuned_vgg
 from vggcourse import features, training
+from vggcourse.errors import UserInputError
 from vggcourse.image import ImageDataGenerator
 from vggcourse.model import Vgg16
 
@@ -403,6 +404,11 @@ def test_param_scheduler_counts_steps_by_epoch_and_skips_what_cannot_change():
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.1)
     with pytest.raises(TypeError, match=r"`schedules` must be a dict .* Received: schedules=0.1"):
         training.ParamScheduler(0.1)
+    with pytest.raises(UserInputError, match=r"^ParamScheduler: `schedules` must map hyper-parameter names, of "
+                                             r"\['learning_rate', 'beta_1'\].*Received: 'lr' in schedules="):
+        training.ParamScheduler({"lr": float})  # a misspelt name is refused, not silently never set
+    with pytest.raises(TypeError):
+        training.LRFinder(1e-7, 10, 100, [4, 4])  # the old positional batch sizes: refused at once
     decaying = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=decaying), loss="categorical_crossentropy")
     with pytest.raises(ValueError, match="the optimizer's is a LearningRateSchedule"):
@@ -434,6 +440,20 @@ def test_lr_finder_with_a_file_broken_after_the_scan(small, tmp_path, cache, siz
     assert finder.batch_sizes == sizes * 2 and np.isfinite(finder.raw_losses).all()
     found = vgg.lr_find(batches, start_lr=1e-6, end_lr=1e-2, num_it=6)
     assert len(found.lrs) >= 5 and np.isfinite(found.suggestion)
+
+
+def test_lr_finder_skips_a_batch_whose_only_file_failed(small, tmp_path):
+    """A batch of one image that breaks after the scan trains on nothing: no loss, not a crash."""
+    vgg, _, _ = _finetuned(small)
+    folder = copy_sample(small, tmp_path / "damaged", counts=(("train", 2),)) / "train"
+    batches = vgg.get_batches(folder, batch_size=1, shuffle=False)
+    with open(batches.filepaths[1], "wb") as file:
+        file.write(b"not a jpeg at all" * 10)
+    finder = training.LRFinder(1e-6, 1e-2, 4)
+    with pytest.warns(UserWarning, match="could not be decoded"):
+        vgg.model.fit(batches, epochs=1, shuffle=False, callbacks=[finder], verbose=0, cache=False)
+    assert finder.batch_sizes == [1, 1, 1] and len(finder.raw_losses) == 3
+    assert np.isfinite(finder.raw_losses).all()
 
 
 # -- test-time augmentation --------------------------------------------------------------------------

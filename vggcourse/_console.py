@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from vggcourse import checks
+
 __all__ = ["interactive", "keras_home", "keras_verbose", "progress", "quiet_tensorflow"]
 
 # Lines TensorFlow's C++ side writes to stderr while it is imported: absl's notice, glog-style
@@ -112,11 +114,9 @@ def progress(total, label, verbose="auto"):
         for step in range(len(images)):
             bar.update(step + 1)
     """
-    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
-        raise ValueError(f"`total` must be a number of steps, 0 or more. Received: total={total!r}")
+    total = checks.whole_number("total", total, what="of steps, 0 or more")
+    checks.one_of("verbose", verbose, ("auto", 0, 1, 2))
     verbose = keras_verbose(verbose)
-    if verbose not in (0, 1, 2):
-        raise ValueError(f"`verbose` must be 'auto', 0, 1 or 2. Received: verbose={verbose!r}")
     return _Progress(total, label, verbose)
 
 

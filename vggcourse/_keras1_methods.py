@@ -1,6 +1,6 @@
 """Keras 1's model methods on Keras 3: the spellings only (re-exported by `vggcourse.keras1`).
 
-    class MyModel(Keras1Methods, keras.Sequential): ...
+    class MyModel(Keras1Methods, ModelCore, keras.Sequential): ...   # as vggcourse.keras1.Model is
     model.fit(x, y, nb_epoch=3)
     model.fit_generator(batches, samples_per_epoch=batches.nb_sample, nb_epoch=1,
                         validation_data=val_batches, nb_val_samples=val_batches.nb_sample)
@@ -8,8 +8,10 @@
 
 `Keras1Methods` translates Keras 1's arguments and calls `self.fit` / `self.predict` /
 `self.evaluate` / `super().compile` with Keras 3's, so a model that overrides those (`vgg.model`'s
-feature cache, `model.ModelCore`'s compile) keeps its behaviour. It imports neither
-`vggcourse.model` nor `vggcourse.keras1`: both build on it.
+feature cache, `model.ModelCore`'s compile) keeps its behaviour. The course's compile with
+optimizer names and `lr`, its plain '.h5' weight files and all-or-nothing loads are
+`model.ModelCore`'s: put it after this mixin in the bases. It imports neither `vggcourse.model`
+nor `vggcourse.keras1`: both build on it.
 """
 import inspect
 import math
@@ -27,7 +29,7 @@ _QUEUE_ARGS = ("max_q_size", "nb_worker", "pickle_safe", "max_queue_size", "work
                "use_multiprocessing")
 
 
-def _one_of(method, kwargs, keras1, keras3, default=None):
+def _one_spelling(method, kwargs, keras1, keras3, default=None):
     """Pop Keras 1's `keras1` or Keras 3's `keras3` from `kwargs` (one of them at most)."""
     if keras1 in kwargs and keras3 in kwargs:
         raise UserTypeError(f"{method}: pass `{keras1}` (Keras 1) or `{keras3}` (Keras 2/3), not both.")
@@ -44,7 +46,7 @@ def translate_fit_kwargs(kwargs):
     """
     kwargs = dict(kwargs)
     if "nb_epoch" in kwargs:
-        kwargs["epochs"] = checks.epochs("nb_epoch", _one_of("fit", kwargs, "nb_epoch", "epochs"))
+        kwargs["epochs"] = checks.epochs("nb_epoch", _one_spelling("fit", kwargs, "nb_epoch", "epochs"))
     elif "epochs" in kwargs:
         kwargs["epochs"] = checks.epochs("epochs", kwargs["epochs"])
     if "show_accuracy" in kwargs:
@@ -102,9 +104,10 @@ def _is_sized_batches(x):
 
 
 class Keras1Methods:
-    """Keras 1's model methods, for a class that also derives from `keras.Model`.
+    """Keras 1's model methods, for a class that also derives from `keras.Model` (and, for the
+    course's compile and weight files, from `model.ModelCore`).
 
-        class MyModel(Keras1Methods, keras.Sequential): ...
+        class MyModel(Keras1Methods, ModelCore, keras.Sequential): ...
     """
 
     def fit(self, *args, **kwargs):

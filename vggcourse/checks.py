@@ -8,7 +8,8 @@
 Every check returns the value in its plain Python form (`int`, `float`, a tuple of ints) or raises a
 `vggcourse.errors` user error (exit code 2 on the command line) that names the argument, says what
 is allowed and what was received: "`epochs` must be a whole number >= 1. Received: epochs=2.5".
-`caller` (optional) prefixes the message with the function the user called ("fit: ...").
+`caller` (optional, keyword-only like `what`) prefixes the message with the function the user
+called ("fit: ...").
 Booleans are never numbers here (`batch_size=True` is refused), although Python counts them as ints.
 """
 import math
@@ -16,7 +17,7 @@ import numbers
 
 from vggcourse.errors import UserInputError
 
-__all__ = ["epochs", "whole_number", "whole_number_in", "positive_number", "non_negative_number", "size_pair", "one_of"]
+__all__ = ["epochs", "finite_number", "fraction", "whole_number", "whole_number_in", "positive_number", "non_negative_number", "size_pair", "one_of"]
 
 
 def _refuse(name, value, allowed, caller):
@@ -28,7 +29,7 @@ def _is_real(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def whole_number(name, value, least=0, what=None, caller=None):
+def whole_number(name, value, least=0, *, what=None, caller=None):
     """`value` as an int when it is a whole number (an `int` or numpy integer, never a bool or a
     float such as 2.0 or 2.5) of at least `least`.
 
@@ -41,7 +42,7 @@ def whole_number(name, value, least=0, what=None, caller=None):
     return int(value)
 
 
-def whole_number_in(name, value, least, most, caller=None, what=None):
+def whole_number_in(name, value, least, most, *, what=None, caller=None):
     """`value` as an int when it is a whole number from `least` to `most`, both included (an
     index), never a bool. `what` replaces the default description ("a whole number from 0 to 5").
 
@@ -52,16 +53,16 @@ def whole_number_in(name, value, least, most, caller=None, what=None):
     return int(value)
 
 
-def epochs(name, value, least=0, caller=None):
+def epochs(name, value, least=0, *, caller=None):
     """`value` as an int: a whole number of epochs, at least `least` (`nb_epoch=2.5` refused, not
     truncated).
 
         epochs("nb_epoch", 3, least=1) == 3
     """
-    return whole_number(name, value, least, f"of epochs, at least {least}", caller)
+    return whole_number(name, value, least, what=f"of epochs, at least {least}", caller=caller)
 
 
-def positive_number(name, value, caller=None, what="a positive number"):
+def positive_number(name, value, *, what="a positive number", caller=None):
     """`value` as a float when it is a finite number > 0 (a rate, a scale).
 
         positive_number("lr", 1e-3) == 0.001
@@ -71,7 +72,27 @@ def positive_number(name, value, caller=None, what="a positive number"):
     return float(value)
 
 
-def non_negative_number(name, value, caller=None):
+def finite_number(name, value, *, what="a finite number", caller=None):
+    """`value` as a float when it is a finite number (a fill value, a factor that may be negative).
+
+        finite_number("cval", 0) == 0.0
+    """
+    if not _is_real(value) or not math.isfinite(value):
+        _refuse(name, value, what, caller)
+    return float(value)
+
+
+def fraction(name, value, *, caller=None):
+    """`value` as a float when it is a number in [0, 1) (a dropout rate).
+
+        fraction("p", 0.5) == 0.5
+    """
+    if not _is_real(value) or not 0 <= value < 1:
+        _refuse(name, value, "a number in [0, 1)", caller)
+    return float(value)
+
+
+def non_negative_number(name, value, *, caller=None):
     """`value` as a float when it is a finite number >= 0 (an augmentation range, a margin).
 
         non_negative_number("rotation_range", 15) == 15.0
@@ -81,7 +102,7 @@ def non_negative_number(name, value, caller=None):
     return float(value)
 
 
-def size_pair(name, value, least=1, caller=None):
+def size_pair(name, value, least=1, *, caller=None):
     """(height, width) as two ints of at least `least`, from a tuple or list of two whole numbers.
 
         size_pair("target_size", [224, 224]) == (224, 224)
@@ -93,7 +114,7 @@ def size_pair(name, value, least=1, caller=None):
     return int(value[0]), int(value[1])
 
 
-def one_of(name, value, allowed, caller=None):
+def one_of(name, value, allowed, *, caller=None):
     """`value` when it is one of `allowed` (compared with ==; an unhashable value is refused).
 
         one_of("class_mode", "binary", ("categorical", "binary", "sparse", "input", None))

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import keras
 
+from vggcourse import checks
+
 __all__ = ["accelerators", "enable_mixed_precision", "inference_batch_size", "model_scope", "use_all_devices"]
 
 # Images per forward pass of inference: measured on a 2-core CPU (bench/finetune.py, VGG16 at
@@ -180,8 +182,7 @@ def inference_batch_size(batch_size):
 
         devices.inference_batch_size(8)    # 16 on a CPU, 64 on one GPU, 128 on two
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
+    batch_size = checks.whole_number("batch_size", batch_size, least=1)
     replicas = _replicas()
     if not accelerators():
         return CPU_INFERENCE_BATCH * replicas

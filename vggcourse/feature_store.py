@@ -25,7 +25,7 @@ import numpy as np
 from vggcourse._atomic import remove_stale_temporaries, write_atomically
 from vggcourse.arrays import host_array
 
-__all__ = ["DISK_LIMIT", "STORE_DTYPE", "cache_dir", "clear_cache", "feature_key", "keep",
+__all__ = ["DISK_LIMIT", "STORE_DTYPE", "cache_dir", "clear_cache", "clear_memory", "feature_key", "keep",
            "layers_digest", "lookup"]
 
 STORE_DTYPE = np.float32

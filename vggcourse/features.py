@@ -36,7 +36,7 @@ from vggcourse._keras_fit import (build_compiled_metrics, callback_items, compil
                                   resume_epoch, set_resume_epoch)
 from vggcourse.errors import UserInputError, UserTypeError
 from vggcourse.feature_store import cache_dir, clear_cache  # noqa: F401 - re-exported, see __all__
-from vggcourse.split import cache_boundary, frozen_deterministic, split
+from vggcourse.split import cache_boundary, split
 
 __all__ = [
     "cache_boundary",
@@ -46,7 +46,6 @@ __all__ = [
     "compute_features",
     "evaluate",
     "fit",
-    "frozen_deterministic",
     "NoCache",
     "Plan",
     "plan",
@@ -157,7 +156,7 @@ def compute_features(body, batches, verbose=1):
 
         features = compute_features(body, val_batches, verbose=0)   # (n, 4096) after finetune
     """
-    chunk = _inference_batch_size(batches)
+    chunk = devices.inference_batch_size(batches.batch_size)  # images per forward pass of the body
     images = batches.for_inference(batch_size=chunk)
     from vggcourse._console import progress as console_progress
 
@@ -179,11 +178,6 @@ def compute_features(body, batches, verbose=1):
         if progress:
             progress.update(step + 1)
     return _with_failed_rows(out, start, batches.filenames, getattr(images, "failed", ()))
-
-
-def _inference_batch_size(batches):
-    """Images per forward pass of the body (`vggcourse.devices.inference_batch_size`)."""
-    return devices.inference_batch_size(int(batches.batch_size))
 
 
 def _with_failed_rows(rows, count, filenames, failed):

@@ -397,11 +397,9 @@ class ImageDataGenerator:
             checks.non_negative_number(name, value)
         _check_zoom(zoom_range)
         checks.one_of("fill_mode", fill_mode, sorted(augment.FILL_MODES))
-        if rescale is not None and not isinstance(rescale, (int, float, np.number)):
-            raise UserInputError("`rescale` must be None or a number. "
-                                 f"Received: rescale={rescale!r}")
-        if not isinstance(cval, (int, float, np.number)):
-            raise UserInputError(f"`cval` must be a number. Received: cval={cval!r}")
+        if rescale is not None:
+            checks.finite_number("rescale", rescale, what="None or a finite number")
+        checks.finite_number("cval", cval)
         self.rotation_range, self.shear_range = rotation_range, shear_range
         self.width_shift_range, self.height_shift_range = width_shift_range, height_shift_range
         self.zoom_range, self.channel_shift_range = zoom_range, channel_shift_range

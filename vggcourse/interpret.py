@@ -109,12 +109,11 @@ class Interpretation:
 
     # ---- picks (indices into filenames, best first) --------------------------------------
     def _class_index(self, cls):
-        if isinstance(cls, (int, np.integer)) and not isinstance(cls, bool) and 0 <= cls < len(self.class_names):
-            return int(cls)
-        if cls in self.class_names:
+        if isinstance(cls, str) and cls in self.class_names:
             return self.class_names.index(cls)
-        raise UserInputError(f"`cls` must be a class name {self.class_names} or index from 0 to "
-                             f"{len(self.class_names) - 1}. Received: cls={cls!r}")
+        last = len(self.class_names) - 1
+        return checks.whole_number_in("cls", cls, 0, last, what=f"a class name {self.class_names} or an "
+                                                                 f"index from 0 to {last}")
 
     def _random(self, mask, n, seed):
         n = checks.whole_number("n", n)

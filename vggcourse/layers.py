@@ -5,7 +5,6 @@
 course builds (a functional model with branches raises a `UserInputError`, a ValueError, naming
 the layer).
 """
-import numbers
 
 import keras
 import numpy as np
@@ -133,9 +132,8 @@ def adjust_dropout(weights, prev_p, new_p):
     Keras' dropout already rescales during training, so weights trained in Keras keep their meaning
     when p changes; this scaling is for weights trained with unscaled dropout.
     """
-    for name, p in (("prev_p", prev_p), ("new_p", new_p)):
-        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p < 1:
-            raise UserInputError(f"adjust_dropout: `{name}` must be a number in [0, 1). Received: {name}={p!r}")
+    prev_p = checks.fraction("prev_p", prev_p, caller="adjust_dropout")
+    new_p = checks.fraction("new_p", new_p, caller="adjust_dropout")
     scale = (1.0 - prev_p) / (1.0 - new_p)
     return [np.asarray(w) * scale for w in weights]
 

@@ -114,14 +114,9 @@ class ModelCore:
             weights_lib.load_weights_atomically(self, filepath, lambda p: super(ModelCore, self).load_weights(
                 p, skip_mismatch=skip_mismatch, **kwargs))
             return None
-        path = Path(filepath)
-        if not path.is_file():
-            raise InputFileNotFoundError(f"load_weights: no weight file at {str(path)!r}")
-        if weights_lib.is_keras3_weights_file(path):
-            weights_lib.load_weights_atomically(self, path, lambda p: weights_lib.load_keras3_file(
-                self, p, skip_mismatch=skip_mismatch, **kwargs))
-        else:
-            weights_lib.load_weights(self, path)
+        if not Path(filepath).is_file():
+            raise InputFileNotFoundError(f"load_weights: no weight file at {str(filepath)!r}")
+        weights_lib.load_weights(self, filepath, skip_mismatch=skip_mismatch, **kwargs)
         return None
 
 
@@ -238,8 +233,9 @@ class Vgg16:
         return batches, self.predict_in_order(batches, tta=tta, gen=gen)
 
     def predict_in_order(self, batches, tta=0, gen=None):
-        """Probabilities for every file of `batches`, in `batches.filenames` order (see `test`)."""
-        return features.predict_in_order(self.model, batches, tta=tta, gen=gen)
+        """Probabilities for every file of `batches`, in `batches.filenames` order (see `test`):
+        `gen` only shapes the `tta` augmented passes; the plain pass is never augmented."""
+        return features.predict_in_order(self.model, batches, tta=tta, gen=gen if tta else None)
 
     # -- fine-tuning -----------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from vggcourse import checks
 from vggcourse.errors import UserInputError, UserTypeError
 
 __all__ = ["Adam", "AdamW", "LossScaleOptimizer", "RMSprop", "SGD", "get", "get_hyper", "loss_scaled",
-           "restore_settings", "save_settings", "schedulable", "set_hyper", "share_learning_rate", "unwrap"]
+           "SCHEDULABLE", "restore_settings", "save_settings", "schedulable", "set_hyper", "share_learning_rate", "unwrap"]
 
 
 class _CourseOptimizer:
@@ -71,9 +71,19 @@ class _CourseOptimizer:
         # Initial values, not assign(): Keras may build inside a scope where assignments are dropped.
         self._rate_scales = [
             self.add_variable(shape=(), name="lr_scale", initializer=keras.initializers.Constant(
-                self._pending_scales.get(self._var_key(variable), 1.0)))
+                self._pending_scales.get(self._key(variable), 1.0)))
             for variable in var_list
         ]
+
+    # Keras keeps the variables an optimizer was built for in the private `_trainable_variables_indices`,
+    # keyed by `_var_key`: these two methods are the only readers (tests/test_optimizers.py pins them).
+    def _key(self, variable):
+        """Keras' key of `variable` (stable before and after build)."""
+        return self._var_key(variable)
+
+    def _slot(self, variable):
+        """Index of `variable` among those this optimizer was built for, or None."""
+        return self._trainable_variables_indices.get(self._key(variable)) if self.built else None
 
     def set_rate_scales(self, scales):
         """Scale the learning rate of each variable: `scales` is (variable, factor) pairs.
@@ -83,14 +93,13 @@ class _CourseOptimizer:
             opt.set_rate_scales([(v, 0.1) for v in model.get_layer("fc1").trainable_weights])
         """
         for variable, scale in scales:
-            scale = float(scale)
-            if not scale >= 0:
-                raise UserInputError(f"learning-rate scales must be numbers >= 0. Received: {scale!r} "
-                                 f"for {getattr(variable, 'path', variable)}")
-            if self.built and self._var_key(variable) in self._trainable_variables_indices:
-                self._rate_scales[self._get_variable_index(variable)].assign(scale)
+            scale = checks.non_negative_number(f"scale of {getattr(variable, 'path', variable)}", scale,
+                                               caller="set_rate_scales")
+            slot = self._slot(variable)
+            if slot is not None:
+                self._rate_scales[slot].assign(scale)
             else:
-                self._pending_scales[self._var_key(variable)] = scale
+                self._pending_scales[self._key(variable)] = scale
 
     def reset_rate_scales(self):
         """Every variable back to the plain learning rate."""
@@ -100,15 +109,15 @@ class _CourseOptimizer:
 
     def rate_scale(self, variable):
         """The current factor on `variable`'s learning rate (1.0 unless set)."""
-        if self.built and self._var_key(variable) in self._trainable_variables_indices:
-            return float(ops.convert_to_numpy(self._rate_scales[self._get_variable_index(variable)]))
-        return self._pending_scales.get(self._var_key(variable), 1.0)
+        slot = self._slot(variable)
+        if slot is not None:
+            return float(ops.convert_to_numpy(self._rate_scales[slot]))
+        return self._pending_scales.get(self._key(variable), 1.0)
 
     def update_step(self, gradient, variable, learning_rate):
         learning_rate = ops.cast(learning_rate, variable.dtype)
         if self._rate_scales is not None:
-            learning_rate = learning_rate * ops.cast(
-                self._rate_scales[self._get_variable_index(variable)], variable.dtype)
+            learning_rate = learning_rate * ops.cast(self._rate_scales[self._slot(variable)], variable.dtype)
         if self.decay:
             step = ops.cast(self.iterations, variable.dtype)
             learning_rate = learning_rate / (1.0 + self.decay * step)
@@ -218,8 +227,11 @@ def schedulable(optimizer):
     return names[1:] if isinstance(get_hyper(optimizer, "learning_rate"), dict) else names
 
 
+SCHEDULABLE = ("learning_rate", "beta_1")  # what a schedule may name; `schedulable` says which one optimizer has
+
+
 def _changeable(optimizer):
-    return ("learning_rate", "beta_1") if isinstance(unwrap(optimizer), Adam) else ("learning_rate",)
+    return SCHEDULABLE if isinstance(unwrap(optimizer), Adam) else SCHEDULABLE[:1]
 
 
 def get_hyper(optimizer, name):

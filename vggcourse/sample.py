@@ -84,10 +84,7 @@ def write_sample(dest, train=100, valid=50, test=100, seed=0):
     """
     train = checks.whole_number("train", train, least=1)
     valid = checks.whole_number("valid", valid, least=1)
-    test = checks.whole_number("test", test, least=0)
-    if test > _KAGGLE_TEST_IDS:
-        raise UserInputError(f"`test` must be a whole number from 0 to {_KAGGLE_TEST_IDS} (Kaggle's test ids). "
-                             f"Received: test={test!r}")
+    test = checks.whole_number_in("test", test, 0, _KAGGLE_TEST_IDS)  # Kaggle's test ids are 1..12500
     dest = Path(dest)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise UserInputError(f"{dest} already exists and is not an empty folder; write_sample makes a new "

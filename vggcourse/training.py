@@ -49,11 +49,8 @@ def layer_index(model, layer):
             raise UserInputError(f"`from_layer` must name a layer of the model, one of {names}. "
                              f"Received: from_layer={layer!r}")
         return names.index(layer)
-    if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
-        return checks.whole_number_in("from_layer", layer, -len(names), len(names) - 1, what=(
-            f"a layer index from {-len(names)} to {len(names) - 1}, or a layer name")) % len(names)
-    raise UserInputError(f"`from_layer` must be a layer name such as 'fc1' or an index. "
-                     f"Received: from_layer={layer!r}")
+    return checks.whole_number_in("from_layer", layer, -len(names), len(names) - 1, what=(
+        f"a layer index from {-len(names)} to {len(names) - 1}, or a layer name such as 'fc1'")) % len(names)
 
 
 def unfreeze(model, from_layer, train_bn=False):
@@ -212,8 +209,13 @@ class ParamScheduler(keras.callbacks.Callback):
         if not isinstance(schedules, dict) or not all(callable(f) for f in schedules.values()):
             raise UserTypeError(f"`schedules` must be a dict of hyper-parameter name -> function of the "
                                 f"step. Received: schedules={schedules!r}")
+        unknown = [name for name in schedules if name not in optimizers.SCHEDULABLE]
+        if unknown:
+            raise UserInputError(f"{type(self).__name__}: `schedules` must map hyper-parameter names, of "
+                                 f"{list(optimizers.SCHEDULABLE)}, to functions of the step. Received: "
+                                 f"{unknown[0]!r} in schedules={schedules!r}")
         if steps_per_epoch is not None:
-            steps_per_epoch = checks.whole_number("steps_per_epoch", steps_per_epoch, 1, ">= 1 or None")
+            steps_per_epoch = checks.whole_number("steps_per_epoch", steps_per_epoch, 1, what=">= 1 or None")
         self.schedules, self.steps_per_epoch = dict(schedules), steps_per_epoch
         self.hps = {name: [] for name in schedules}
         self._saved = None  # what the schedules replaced, while theirs are on
@@ -275,7 +277,7 @@ class LRFinder(ParamScheduler):
         model.fit(batches, callbacks=[LRFinder(1e-7, 10.0, 100)]); finder.lrs, finder.losses
     """
 
-    def __init__(self, start_lr, end_lr, num_it, smoothing=0.98, diverge=4.0):
+    def __init__(self, start_lr, end_lr, num_it, *, smoothing=0.98, diverge=4.0):
         super().__init__({"learning_rate": self.rate})
         self.start_lr, self.end_lr, self.num_it = start_lr, end_lr, num_it
         self.smoothing, self.diverge = smoothing, diverge
@@ -292,6 +294,8 @@ class LRFinder(ParamScheduler):
     def on_train_batch_end(self, batch, logs=None):
         seen = _samples_in_loss(self.model)
         size = seen - self._seen
+        if size == 0:  # every file of the batch failed to decode: no loss to record
+            return
         mean = float(logs["loss"])
         total = mean * seen
         loss, self._seen, self._total = (total - self._total) / size, seen, total
@@ -368,7 +372,7 @@ def _check_lr_find(start_lr, end_lr, num_it):
     if end_lr <= start_lr:
         raise UserInputError(f"`end_lr` must be above `start_lr`: the finder raises the rate from one to "
                          f"the other. Received: start_lr={start_lr!r}, end_lr={end_lr!r}")
-    num_it = checks.whole_number("num_it", num_it, 5, "of at least 5 (steps of the range test; 100 is usual)")
+    num_it = checks.whole_number("num_it", num_it, 5, what="of at least 5 (steps of the range test; 100 is usual)")
     return start_lr, end_lr, num_it
 
 
@@ -450,7 +454,7 @@ class OneCycle(ParamScheduler):
     """
 
     def __init__(self, max_lr, total_steps, steps_per_epoch=None, **schedule):
-        total_steps = checks.whole_number("total_steps", total_steps, 1, ">= 1: the training steps the "
+        total_steps = checks.whole_number("total_steps", total_steps, 1, what=">= 1: the training steps the "
                                           "cycle spans (steps per epoch times epochs)")
         if isinstance(max_lr, slice):
             self.layerwise = _check_slice("max_lr", max_lr)

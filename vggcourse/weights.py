@@ -51,7 +51,6 @@ __all__ = [
     "MIRROR_ENV",
     "WeightsDownloadError",
     "weights_key",
-    "keras_home",
     "cache_dir",
     "weights_url",
     "fetch_weights",
@@ -419,7 +418,7 @@ def _check_shapes(layer, source, arrays, path):
             )
 
 
-def load_weights(model, path, atomic=True):
+def load_weights(model, path, atomic=True, **keras_kwargs):
     """Load the HDF5 weight file `path` into `model`, checking every layer before assigning any.
 
     Layers are matched by name when the file uses the model's layer names (Keras' published
@@ -427,15 +426,16 @@ def load_weights(model, path, atomic=True):
     Keras 1 files). Extra layers in the file are ignored (a full file loads into a model without
     its top); a model layer with no weights in the file, or of another shape, raises
     `UserInputError` naming the layer and both shapes. A Keras 3 `.weights.h5` file is loaded by
-    Keras. Whatever fails, the model is left unchanged. `atomic=False` skips the copy of every
-    weight that makes this so: for a model just built, which a failed load discards anyway.
+    Keras (`keras_kwargs`, such as `skip_mismatch`, go to its loader). Whatever fails, the model is
+    left unchanged. `atomic=False` skips the copy of every weight that makes this so: for a model
+    just built, which a failed load discards anyway.
 
         load_weights(vgg.model, "ft1.h5")
     """
     path = Path(path)
     if path.is_file() and is_keras3_weights_file(path):
         def assign(file):
-            load_keras3_file(model, file)
+            load_keras3_file(model, file, **keras_kwargs)
     else:
         groups = read_weight_groups(path)
         pairs = _match_layers(model, groups, path)
