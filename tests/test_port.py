@@ -1,10 +1,15 @@
-"""`vggcourse port`: the mechanical changes, a ported notebook that runs, and bad input."""
+"""`vggcourse port`: the mechanical changes, what it leaves, a ported notebook that runs, and bad input."""
+import ast
+import contextlib
+import errno
+import io
 import json
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from vggcourse.cli import main
 from vggcourse.port import port_notebook, port_source
 
 
@@ -17,27 +22,55 @@ from vggcourse.port import port_notebook, port_source
     ("print('already')", "print('already')"),
     ("print (a)", "print (a)"),
     ("print_count = 1", "print_count = 1"),
-    ("    print 'multi', (1,\n        2)", "    print('multi', (1,\n        2))"),
+    ("if x:\n    print 'multi', (1,\n        2)", "if x:\n    print('multi', (1,\n        2))"),
     ("from utils import *", "from vggcourse.utils import *"),
+    ("# the helpers\nfrom utils import *  # all", "# the helpers\nfrom vggcourse.utils import *  # all"),
+    ("if x:\n    # BN\n    from vgg16bn import Vgg16BN", "if x:\n    # BN\n    from vggcourse import Vgg16BN"),
     ("from utils import plots, get_data", "from vggcourse.utils import plots, get_data"),
     ("from vgg16 import Vgg16", "from vggcourse import Vgg16"),
     ("from keras.layers.convolutional import Convolution2D, MaxPooling2D",
      "from vggcourse.keras1 import Convolution2D, MaxPooling2D"),
+    ("from keras.layers import (Dense,\n    Flatten)", "from vggcourse.keras1 import (Dense,\n    Flatten)"),
     ("from keras import backend as K", "from vggcourse.keras1 import K as K"),
     ("from keras.preprocessing import image", "from vggcourse.keras1 import image"),
     ("import cPickle as pickle", "import pickle as pickle"),
     ("first = [i for i, l in enumerate(layers) if type(l) is Dense][0]",
      "first = [i for i, l in enumerate(layers) if isinstance(l, Dense)][0]"),
     ("if type(l)==Dense: pass", "if isinstance(l, Dense): pass"),
+    ("if type(l) is not Dense: pass", "if not isinstance(l, Dense): pass"),
     ("shape = conv_layers[-1].output_shape[1:]", "shape = output_shape_of(conv_layers[-1])[1:]"),
     ("categorical_accuracy(y, p).eval()", "K.eval(categorical_accuracy(y, p))"),
     ("x = batches.next()", "x = next(batches)"),
     ("img = ndimage.imread('a.jpg')", "img = imread('a.jpg')"),
+    ("img = scipy.misc.imresize(img, (2, 2))", "img = imresize(img, (2, 2))"),
+    ("loss = log_loss(y, p, eps=1e-15)", "loss = log_loss(y, p)"),
     ("for k, v in d.iteritems(): pass", "for k, v in d.items(): pass"),
-    ("except IOError, e:", "except IOError as e:"),
+    ("try:\n    f()\nexcept IOError, e:\n    pass", "try:\n    f()\nexcept IOError as e:\n    pass"),
     ("%matplotlib inline", "%matplotlib inline"),
     ("??vgg.finetune", "??vgg.finetune"),
     ("# print 'comment'", "# print 'comment'"),
+    # what a line-by-line rewrite broke: comments, `;`, one-line suites, strings
+    ("print x  # c", "print(x)  # c"),
+    ("print x; y = 1", "print(x); y = 1"),
+    ("if x: print 'a'; print 'b'", "if x: print('a'); print('b')"),
+    ("print x,  # t", 'print(x, end=" ")  # t'),
+    ("print '''a\nb'''", "print('''a\nb''')"),
+    ("def f(): print 'x'", "def f(): print('x')"),
+    ("s = '''print x\nfor i in xrange(2): pass'''", "s = '''print x\nfor i in xrange(2): pass'''"),
+    ("s = 'a.output_shape; type(l) is Dense'  # print x", "s = 'a.output_shape; type(l) is Dense'  # print x"),
+    # what it used to leave in Python 2
+    ('exec "a = 1"', 'exec("a = 1")'),
+    ("s = `x`", "s = repr(x)"),
+    ("s = ur'a'", "s = r'a'"),
+    ("mode = 0777", "mode = 0o777"),
+    ("try: f()\nexcept (A, B), e: pass", "try: f()\nexcept (A, B) as e: pass"),
+    ("raise E, 'm'", "raise E('m')"),
+    ("n = 10L", "n = 10"),
+    # IPython lines stay; the Python around them is ported
+    ("!ls data\nfor i in xrange(2):\n    !echo $i", "!ls data\nfor i in range(2):\n    !echo $i"),
+    ("%time x = f()\nprint x", "%time x = f()\nprint(x)"),
+    ("files = !ls\nvgg.model.fit?", "files = !ls\nvgg.model.fit?"),
+    ("%%bash\nprint x", "%%bash\nprint x"),
 ])
 def test_port_source(old, new):
     assert port_source(old)[0] == new
@@ -52,14 +85,65 @@ def test_port_source(old, new):
 def test_dropped_lines_stay_as_comments(line):
     new, changes = port_source(line)
     assert new.startswith("# [vggcourse port]") and line in new and changes
+    assert port_source(f"# why\n{line}")[0] == f"# why\n{new}"
     indented, _ = port_source(f"if True:\n    {line}")
     assert indented.splitlines()[1].strip().startswith("pass  #")
+    ast.parse(indented)
 
 
-def _notebook(tmp_path, cells):
+def test_dropped_statement_keeps_its_neighbours():
+    cell = "x = 1; reload(utils)  # refresh\ndef load_array(f):\n    return bcolz.open(f)[:]\ny = 2"
+    new, changes = port_source(cell)
+    assert new.startswith("x = 1; pass  # [vggcourse port]") and "# refresh" in new.splitlines()[0]
+    assert new.splitlines()[-1] == "y = 2" and "bcolz save_array/load_array definition dropped" in new
+    assert len(changes) == 2
+    ast.parse(new)
+
+
+# Small Python 2 cells, one per construct the course's notebooks use (print with %-formatting and a
+# trailing comma, xrange, dict views, map/zip as lists, cPickle, type(x) is C, it.next()) and those
+# the issue listed; each must parse and print the same as under Python 2.
+RUNS = [
+    ("print 'loss %.2f' % 0.5", "loss 0.50\n"),
+    ("for i in xrange(3): print i,", "0 1 2 "),
+    ("d = {'b': 2, 'a': 1}\nks = d.keys()\nks.sort()\nprint ks", "['a', 'b']\n"),
+    ("d = {'a': 1}\nfor k, v in d.iteritems(): print k, v  # pairs", "a 1\n"),
+    ("sq = map(lambda x: x * x, [1, 2])\nprint sq[1], len(zip('ab', sq))", "4 2\n"),
+    ("import cPickle as pickle\nprint pickle.loads(pickle.dumps(3))", "3\n"),
+    ("print type(1) is int, type(1) != int", "True False\n"),
+    ("it = iter([5])\nprint it.next()", "5\n"),
+    ("d = {'a': 1}\nprint d.has_key('a')", "True\n"),
+    ("import sys\nprint >>sys.stdout, 'to'", "to\n"),
+    ("print 'x'; y = 1\nprint y", "x\n1\n"),
+    ("if True: print 'a'; print 'b'", "a\nb\n"),
+    ("def f(): print 'x'\nf()", "x\n"),
+    ("print 'c',  # trailing comma\nprint", "c \n"),
+    ("print '''a\nprint b'''", "a\nprint b\n"),
+    ('s = """xrange(2)"""  # print s\nprint s', "xrange(2)\n"),
+    ('exec "z = 6 * 7"\nprint z', "42\n"),
+    ("s = `42`\nprint s + '!'", "42!\n"),
+    ("s = ur'a\\d'\nprint len(s)", "3\n"),
+    ("print 0777, 10L + 1", "511 11\n"),
+    ("try:\n    int('x')\nexcept (ValueError, TypeError), e:\n    print 'bad'", "bad\n"),
+    ("try:\n    raise KeyError, 'm'\nexcept KeyError, e:\n    print e.args[0]", "m\n"),
+]
+
+
+@pytest.mark.parametrize("old, printed", RUNS)
+def test_ported_cell_parses_and_runs(old, printed):
+    new, changes = port_source(old)
+    assert changes
+    code = compile(ast.parse(new), "<cell>", "exec")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(code, {})
+    assert out.getvalue() == printed
+
+
+def _notebook(tmp_path, cells, name="course.ipynb"):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     nb.metadata["kernelspec"] = {"name": "python2", "display_name": "Python 2", "language": "python"}
-    path = tmp_path / "course.ipynb"
+    path = tmp_path / name
     nbformat.write(nb, str(path))
     return path
 
@@ -74,7 +158,7 @@ def test_ported_notebook_runs(tmp_path):
         "for layer in lm.layers:\n    if type(layer) is Dense: print layer.output_shape",
     ])
     result = port_notebook(src)
-    assert result.path == tmp_path / "course_ported.ipynb" and result.cells == 4
+    assert result.path == tmp_path / "course_ported.ipynb" and result.cells == 4 and result.not_converted == []
     text = "\n".join(result.changes)
     for expected in ("cell 1: `reload` of a course module dropped", "cell 1: Theano line dropped",
                      "cell 3: print statement", "cell 4: type(x) is C", "cell 4: x.output_shape"):
@@ -85,6 +169,76 @@ def test_ported_notebook_runs(tmp_path):
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = json.dumps([o for c in nb.cells for o in c.outputs])
     assert "loss " in outputs and "(None, 1)" in outputs
+
+
+def test_print_function_anywhere_keeps_print_calls(tmp_path):
+    src = _notebook(tmp_path, ["from __future__ import print_function", "print(1, 2)", "print(1, end='')"])
+    port_notebook(src)
+    cells = nbformat.read(tmp_path / "course_ported.ipynb", as_version=4).cells
+    assert [c.source for c in cells[1:]] == ["print(1, 2)", "print(1, end='')"]
+    assert port_source("print(1, 2)")[0] == "print((1, 2))"  # Python 2 without the import: a tuple
+
+
+def test_what_cannot_be_converted_is_left_and_listed(tmp_path):
+    tabs = "if True:\n\tx = 1\n        y = 2"
+    broken = "x = 1\nprint 'a' 'b' +"
+    src = _notebook(tmp_path, ["print 'ok'", tabs, broken, "raise 'oops'\nprint 'after'"])
+    result = port_notebook(src)
+    cells = nbformat.read(result.path, as_version=4).cells
+    assert [c.source for c in cells[:3]] == ["print('ok')", tabs, broken]
+    assert cells[3].source == "raise 'oops'\nprint('after')"
+    listed = "\n".join(result.not_converted)
+    assert "cell 2, line 3: would not parse as Python 3 (inconsistent use of tabs" in listed
+    assert "cell 3, line 2: does not parse as Python 2" in listed
+    assert "cell 4, line 1: could not convert: raise 'oops'" in listed
+    assert not any(c.startswith(("cell 2:", "cell 3:")) for c in result.changes)
+    assert "cell 4: print statement -> print()" in result.changes
+
+
+def test_cells_without_metadata_are_accepted(tmp_path):
+    raw = {"nbformat": 4, "nbformat_minor": 2, "metadata": {}, "cells": [
+        {"cell_type": "code", "source": "print 1", "outputs": [], "execution_count": None},
+        {"cell_type": "markdown", "source": "text"}]}
+    src = tmp_path / "old.ipynb"
+    src.write_text(json.dumps(raw))
+    result = port_notebook(src)
+    assert result.changes == ["cell 1: print statement -> print()"]
+    assert nbformat.read(result.path, as_version=4).cells[0].source == "print(1)"
+
+
+def test_existing_output_is_refused_unless_forced(tmp_path, capsys):
+    src = _notebook(tmp_path, ["print 1"])
+    out = tmp_path / "course_ported.ipynb"
+    out.write_text("hand-edited")
+    with pytest.raises(ValueError, match="course_ported.ipynb' exists; give --force"):
+        port_notebook(src)
+    assert out.read_text() == "hand-edited"
+    assert main(["port", str(src)]) == 2
+    assert "course_ported.ipynb' exists" in capsys.readouterr().err and out.read_text() == "hand-edited"
+    assert main(["port", str(src), "--force"]) == 0
+    assert nbformat.read(out, as_version=4).cells[0].source == "print(1)"
+    assert port_notebook(src, force=True).path == out
+
+
+def test_cli_lists_what_it_did_not_convert(tmp_path, capsys):
+    src = _notebook(tmp_path, ["print 1", "print 'a' +"])
+    assert main(["port", str(src), "-o", str(tmp_path / "out.ipynb")]) == 0
+    out = capsys.readouterr().out
+    assert "cell 1: print statement" in out and "not converted: cell 2, line 1: does not parse" in out
+    assert "1 thing(s) not converted" in out
+
+
+def test_unwritable_output_is_a_user_error(tmp_path, monkeypatch, capsys):
+    src = _notebook(tmp_path, ["print 1"])
+
+    def read_only(nb, fp, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(fp))
+
+    monkeypatch.setattr(nbformat, "write", read_only)
+    assert main(["port", str(src), "-o", str(tmp_path / "out.ipynb")]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write {str(tmp_path / 'out.ipynb')!r} (Read-only file system)" in err
+    assert not (tmp_path / "out.ipynb").exists()
 
 
 def test_not_a_notebook_is_named(tmp_path):

@@ -157,10 +157,13 @@ def cmd_verify(args):
 def cmd_port(args):
     from vggcourse.port import port_notebook
 
-    result = port_notebook(args.notebook, out=args.out)
+    result = port_notebook(args.notebook, out=args.out, force=args.force)
     for change in result.changes:
         print(change)
-    print(f"wrote {result.path}: {len(result.changes)} change(s) in {result.cells} code cell(s)")
+    for line in result.not_converted:
+        print(f"not converted: {line}")
+    left = f"; {len(result.not_converted)} thing(s) not converted (listed above)" if result.not_converted else ""
+    print(f"wrote {result.path}: {len(result.changes)} change(s) in {result.cells} code cell(s){left}")
 
 
 def cmd_weights(args):
@@ -279,6 +282,7 @@ def build_parser():
     p = sub.add_parser("port", help="rewrite a 2016 course notebook for Python 3 and vggcourse")
     p.add_argument("notebook", help="the course's .ipynb file")
     p.add_argument("-o", "--out", help="the .ipynb to write (default: NOTEBOOK_ported.ipynb beside it)")
+    p.add_argument("--force", action="store_true", help="overwrite the output if it exists")
     p.set_defaults(func=cmd_port)
     return parser
 
