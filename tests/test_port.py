@@ -69,7 +69,8 @@ from vggcourse.port import port_notebook, port_source
     # IPython lines stay; the Python around them is ported
     ("!ls data\nfor i in xrange(2):\n    !echo $i", "!ls data\nfor i in range(2):\n    !echo $i"),
     ("%time x = f()\nprint x", "%time x = f()\nprint(x)"),
-    ("files = !ls\nvgg.model.fit?", "files = !ls\nvgg.model.fit?"),
+    ("files = !ls\nvgg.model.fit?\nnp.*load*??", "files = !ls\nvgg.model.fit?\nnp.*load*??"),
+    ("print x  # why?", "print(x)  # why?"),
     ("%%bash\nprint x", "%%bash\nprint x"),
 ])
 def test_port_source(old, new):

@@ -334,7 +334,7 @@ def _tool(print_function):
 def _is_magic(line):
     stripped = line.strip()
     return bool(
-        stripped.startswith("?") or (stripped.endswith("?") and not stripped.startswith("#"))
+        stripped.startswith("?") or re.fullmatch(r"%?[\w.*]+\?\??", stripped)
         or re.match(r"%%?[A-Za-z]", stripped) or (stripped.startswith("!") and not stripped.startswith("!="))
         or re.match(r"[A-Za-z_][\w, ]*=\s*(!|%[A-Za-z])", stripped))
 
