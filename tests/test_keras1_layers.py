@@ -5,8 +5,9 @@ import keras
 import numpy as np
 import pytest
 
-from vggcourse.keras1 import (BatchNormalization, Convolution2D, Dense, Dropout, Input, Lambda, MaxPooling2D,
-                              Sequential, ZeroPadding2D)
+from vggcourse.errors import UserInputError, is_user_error
+from vggcourse.keras1 import (LSTM, BatchNormalization, Convolution1D, Convolution2D, Dense, Dropout, Embedding,
+                              Flatten, Input, Lambda, MaxPooling1D, MaxPooling2D, Sequential, ZeroPadding2D, l2)
 
 X = np.random.default_rng(0).random((12, 8, 8, 3)).astype("float32")
 
@@ -65,3 +66,89 @@ def test_course_lambda_preprocess_equals_vggpreprocess():
     pixels = X * 255
     expected = keras.ops.convert_to_numpy(VggPreprocess()(pixels))
     np.testing.assert_allclose(model.predict(pixels, verbose=0), expected, rtol=1e-5, atol=1e-3)
+
+
+def test_embedding_in_the_course_spelling_builds_and_trains():
+    """Lessons 4-6: Embedding(vocab, dims, input_length=, W_regularizer=, init=, mask_zero=)."""
+    embedding = Embedding(50, 4, input_length=6, W_regularizer=l2(1e-4), init="uniform", mask_zero=False)
+    model = Sequential([embedding, Flatten(), Dense(1, activation="sigmoid")])
+    assert tuple(embedding.output.shape) == (None, 6, 4) and model.output_shape == (None, 1)
+    assert Sequential([Embedding(50, 4, input_shape=(6,))]).output_shape == (None, 6, 4)
+    assert embedding.embeddings_regularizer is not None and embedding.embeddings_initializer.maxval == 0.05
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    before = embedding.get_weights()[0].copy()
+    words = np.random.default_rng(0).integers(0, 50, (8, 6))
+    loss = model.train_on_batch(words, np.ones((8, 1), "float32"))
+    assert np.isfinite(loss) and not np.allclose(embedding.get_weights()[0], before)
+
+
+def test_embedding_takes_the_course_weights_and_mask_zero():
+    vectors = np.random.default_rng(1).random((10, 3)).astype("float32")
+    layer = Embedding(10, 3, input_length=2, weights=[vectors], mask_zero=True, trainable=False)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(np.array([[1, 0]]))), vectors[[[1, 0]]])
+    assert layer.mask_zero and not layer.trainable
+
+
+def test_embedding_dropout_is_refused_naming_its_replacement():
+    with pytest.raises(UserInputError, match=r"Embedding: `dropout` must be 0 .*Received: dropout=0\.2\. "
+                                             r"Leave it out and add keras.layers.SpatialDropout1D\(0\.2\)"):
+        Embedding(50, 4, dropout=0.2)
+    assert Embedding(50, 4, dropout=0).output_dim == 4  # Keras 1's default: nothing to drop
+
+
+@pytest.mark.parametrize("call, text", [
+    (lambda: Dense(3, init="nonexistent"),
+     r"Dense: `init` must be one of .*'glorot_uniform', .*'he_normal', .*'uniform'.*Received: init='nonexistent'"),
+    (lambda: LSTM(3, inner_init="nonexistent"), r"LSTM: `inner_init` must be one of .*Received: inner_init="),
+    (lambda: BatchNormalization(gamma_init="nonexistent"), r"`gamma_init` must be one of .*'ones'"),
+    (lambda: Embedding(5, 2, init="nonexistent"), r"Embedding: `init` must be one of"),
+    (lambda: Convolution2D(4, 3, 3, subsample=(0, 0)),
+     r"Convolution2D: `subsample` must be a whole number >= 1 or a tuple of 2 of them\. Received: subsample=\(0, 0\)"),
+    (lambda: Convolution2D(4, 3, 3, subsample=(2, 2, 2)), r"`subsample` .*Received: subsample=\(2, 2, 2\)"),
+    (lambda: Convolution2D(4, 0, 3), r"`nb_row` must be a whole number >= 1.*Received: nb_row=0"),
+    (lambda: Convolution2D(4, (3, 0)), r"`nb_row` .*Received: nb_row=\(3, 0\)"),
+    (lambda: Convolution2D(0, 3, 3), r"`nb_filter` must be a whole number >= 1\. Received: nb_filter=0"),
+    (lambda: Convolution1D(4, 3, subsample_length=0), r"`subsample_length` .*a tuple of one.*subsample_length=0"),
+    (lambda: Dense(-1), r"Dense: `output_dim` must be a whole number >= 1\. Received: output_dim=-1"),
+    (lambda: Dense(output_dim=2.5), r"`output_dim` must be a whole number >= 1\. Received: output_dim=2\.5"),
+    (lambda: Dense(units=0), r"`units` must be a whole number >= 1\. Received: units=0"),
+    (lambda: Dense(2, input_dim=0), r"`input_dim` .*Received: input_dim=0"),
+    (lambda: Embedding(0, 3), r"Embedding: `input_dim` .*Received: input_dim=0"),
+    (lambda: Embedding(5, 3, input_length=-2), r"`input_length` .*Received: input_length=-2"),
+    (lambda: LSTM(0), r"LSTM: `output_dim` .*Received: output_dim=0"),
+    (lambda: MaxPooling2D(strides=(0, 0)), r"MaxPooling2D: `strides` must be .*Received: strides=\(0, 0\)"),
+    (lambda: MaxPooling2D((0, 0)), r"MaxPooling2D: `pool_size` must be .*Received: pool_size=\(0, 0\)"),
+    (lambda: MaxPooling1D(pool_length=0), r"`pool_length` .*Received: pool_length=0"),
+    (lambda: MaxPooling1D(stride=0), r"`stride` .*Received: stride=0"),
+    (lambda: Convolution2D(4, 3, 3, border_mode="nope"), r"`border_mode` must be one of 'same', 'valid'"),
+    (lambda: BatchNormalization(axis=0), r"`axis` must be a whole number other than 0 .*Received: axis=0"),
+    (lambda: BatchNormalization(axis="x"), r"`axis` .*Received: axis='x'"),
+])
+def test_bad_values_are_refused_at_construction_under_the_keras1_name(call, text):
+    with pytest.raises(UserInputError, match=text) as raised:
+        call()
+    assert is_user_error(raised.value)
+
+
+def test_good_values_still_build():
+    assert MaxPooling2D((2, 2), strides=None).strides == (2, 2)
+    assert MaxPooling1D(2, stride=1).strides == (1,)
+    assert Convolution2D(4, 3, 3, subsample=2).strides == (2, 2)
+    assert Dense(2, init="GlorotUniform").units == 2  # Keras 3's class names too
+    assert Dense(2, input_dim=None).units == 2
+
+
+@pytest.mark.parametrize("build", [
+    lambda: Sequential([BatchNormalization(axis=5, input_shape=(4, 4, 3))]),
+    lambda: BatchNormalization(axis=5)(X),
+    lambda: Sequential([Dense(3, input_dim=2), BatchNormalization(axis=-3)]),
+])
+def test_batch_norm_axis_outside_the_input_is_refused_at_build(build):
+    with pytest.raises(UserInputError, match=r"BatchNormalization: `axis` must be from 1 to \d or from -\d to -1 "
+                                             r"for an input of rank \d \(shape \(.*\)\)\. Received: axis=-?[35]"):
+        build()
+
+
+def test_batch_norm_axis_inside_the_input_builds():
+    assert BatchNormalization(axis=2)(X).shape == X.shape
+    assert Sequential([Dense(3, input_dim=2), BatchNormalization(axis=1)]).output_shape == (None, 3)

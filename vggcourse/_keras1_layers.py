@@ -8,7 +8,9 @@ Calling one of these classes returns the plain Keras 3 layer, so models save, lo
 Keras models; `isinstance(layer, Convolution2D)` is `isinstance(layer, keras.layers.Conv2D)`.
 Keras 3's own argument names are accepted too. An argument neither Keras knows raises TypeError
 naming it; a value with no Keras 3 meaning (border_mode='full', BatchNormalization(mode=1))
-raises ValueError naming the replacement.
+raises ValueError naming the replacement. Values are checked when the layer is made, under the
+name the user wrote: `Dense(-1)` is refused as `output_dim`, `subsample=(0, 0)` as `subsample`,
+`init='nonexistent'` with the list of initializer names (`vggcourse.errors` user errors).
 
 Channels-last translation (vggcourse's images are (height, width, channels)):
 - a 3-d `input_shape` / `shape` whose first entry is 1 or 3 and last is not, such as the
@@ -19,7 +21,9 @@ Channels-last translation (vggcourse's images are (height, width, channels)):
 - `BatchNormalization(axis=1)` (Keras 1 + Theano: the channel axis, or the feature axis of a
   dense output) becomes `axis=-1`.
 """
+import functools
 import inspect
+import numbers
 import warnings
 
 import keras
@@ -44,6 +48,14 @@ _COMMON_RENAMES = {
     "subsample": "strides", "subsample_length": "strides", "pool_length": "pool_size",
     "filter_length": "kernel_size", "nb_filter": "filters", "output_dim": "units", "p": "rate",
 }
+# Arguments (Keras 1 and Keras 3 names) that are a whole number >= 1; those in _MAY_BE_NONE may be None.
+_COUNTS = ("output_dim", "units", "nb_filter", "filters", "input_dim", "input_length")
+# Arguments that are a whole number >= 1 or a tuple of them, one per spatial axis of the layer.
+_SIZES = ("nb_row", "nb_col", "filter_length", "kernel_size", "subsample", "subsample_length", "strides",
+          "stride", "pool_size", "pool_length")
+_MAY_BE_NONE = {"input_dim", "input_length", "strides", "stride"}  # None: the Keras default
+_SPATIAL_RANK = {keras.layers.Conv1D: 1, keras.layers.MaxPooling1D: 1, keras.layers.Conv2D: 2,
+                 keras.layers.MaxPooling2D: 2, keras.layers.AveragePooling2D: 2}
 # Keras 1 initializer names that Keras 3 spells differently (Keras 1 scaled 'uniform'/'normal' by 0.05).
 _INITIALIZERS = {
     "zero": "zeros", "one": "ones",
@@ -79,27 +91,65 @@ def _check_choice(layer, name, value, allowed, hint=""):
         raise UserInputError(f"{error}.{hint}") from None
 
 
+def _initializer_names():
+    """The initializer names a layer accepts: Keras 3's snake_case ones and Keras 1's own."""
+    names = {n for n in dir(keras.initializers) if n.islower() and not n.startswith("_")}
+    return sorted(names - {"get", "serialize", "deserialize"} | set(_INITIALIZERS))
+
+
+def _check_initializer(layer, name, value):
+    if value in _INITIALIZERS:
+        return
+    try:
+        keras.initializers.get(value)
+    except ValueError:
+        checks.one_of(name, value, _initializer_names(), caller=layer)
+
+
+def _check_size(layer, name, value, rank):
+    """`value` is a whole number >= 1, or a tuple/list of `rank` of them (any length if rank is None)."""
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    if ((isinstance(value, (tuple, list)) and (not items or rank not in (None, len(items))))
+            or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in items)):
+        tuple_of = {None: "a tuple of them", 1: "a tuple of one"}.get(rank, f"a tuple of {rank} of them")
+        raise UserInputError(f"{layer}: `{name}` must be a whole number >= 1 or {tuple_of}. "
+                             f"Received: {name}={value!r}")
+
+
+def _check_values(layer, kwargs, rank):
+    """Check the values of `kwargs` under the names the user wrote (before any renaming)."""
+    for name, value in kwargs.items():
+        if value is None and name in _MAY_BE_NONE:
+            continue
+        if name in _COUNTS:
+            checks.whole_number(name, value, 1, caller=layer)
+        elif name in _SIZES:
+            _check_size(layer, name, value, rank)
+        elif isinstance(value, str) and (name == "init" or name.endswith(("_init", "_initializer"))):
+            _check_initializer(layer, name, value)
+        elif name == "border_mode":
+            _check_choice(layer, name, value, {"valid", "same"},
+                          " Keras 1's 'full' has no Keras 3 equivalent: add ZeroPadding2D(k - 1) "
+                          "before a 'valid' convolution." if value == "full" else "")
+
+
 def _check_dim_ordering(layer, kwargs):
     ordering = kwargs.pop("dim_ordering", "default")
     _check_choice(layer, "dim_ordering", ordering, {"default", "tf"},
                   " vggcourse is channels-last ('tf') throughout: leave dim_ordering out.")
 
 
-def _translate_common(layer, kwargs, input_dim_is_shape=True):
-    """Rename Keras 1 arguments in `kwargs` (in place) and translate their values."""
-    for old, new in _COMMON_RENAMES.items():
-        if old in kwargs:
+def _translate_common(layer, kwargs, renames, input_dim_is_shape=True, takes_weights=False):
+    """Rename Keras 1 arguments in `kwargs` (in place, `renames`: old -> new) and translate their values."""
+    for old, new in renames.items():
+        if old in kwargs and new != old:
             if new in kwargs:
                 raise UserTypeError(f"{layer}: pass `{old}` (Keras 1) or `{new}` (Keras 3), not both.")
             kwargs[new] = kwargs.pop(old)
-    if "padding" in kwargs and isinstance(kwargs["padding"], str):
-        _check_choice(layer, "border_mode", kwargs["padding"], {"valid", "same"},
-                      " Keras 1's 'full' has no Keras 3 equivalent: add ZeroPadding2D(k - 1) "
-                      "before a 'valid' convolution." if kwargs["padding"] == "full" else "")
-    init = kwargs.get("kernel_initializer")
-    if isinstance(init, str) and init in _INITIALIZERS:
-        kwargs["kernel_initializer"] = _INITIALIZERS[init]
-    if "weights" in kwargs:
+    for name, value in kwargs.items():
+        if name.endswith("_initializer") and isinstance(value, str) and value in _INITIALIZERS:
+            kwargs[name] = _INITIALIZERS[value]
+    if "weights" in kwargs and not takes_weights:
         raise UserTypeError(f"{layer}: `weights=` is not a Keras 3 argument. Build the model, then "
                             f"call layer.set_weights([...]) with the same arrays.")
     if input_dim_is_shape and "input_dim" in kwargs:
@@ -148,9 +198,11 @@ class _Keras1Layer(type):
         kwargs = dict(kwargs)
         _positional(cls.__name__, cls.keras1_args, args, kwargs)
         _check_dim_ordering(cls.__name__, kwargs)
+        _check_values(cls.__name__, kwargs, _SPATIAL_RANK.get(cls.keras_class))
         cls.translate(kwargs)
-        _translate_common(cls.__name__, kwargs, cls.input_dim_is_shape)
-        return _build(cls.keras_class, cls.__name__, kwargs)
+        _translate_common(cls.__name__, kwargs, {**_COMMON_RENAMES, **cls.renames}, cls.input_dim_is_shape,
+                          "weights" in _allowed(cls.keras_class))
+        return cls.finish(_build(cls.keras_class, cls.__name__, kwargs))
 
     def __instancecheck__(cls, obj):
         return isinstance(obj, cls.keras_class)
@@ -163,10 +215,16 @@ class _Layer(metaclass=_Keras1Layer):
     keras_class = None
     keras1_args = ()
     input_dim_is_shape = True
+    renames = {}  # this layer's Keras 1 -> Keras 3 names; they win over _COMMON_RENAMES
 
     @staticmethod
     def translate(kwargs):
-        """Layer-specific Keras 1 -> Keras 3 changes to `kwargs` (in place)."""
+        """Layer-specific Keras 1 -> Keras 3 changes to `kwargs` (in place), after the value checks."""
+
+    @staticmethod
+    def finish(layer):
+        """The built Keras 3 `layer`, with any check that needs its input's shape."""
+        return layer
 
 
 def _declare(name, keras_class, keras1_args=(), base=None):
@@ -223,20 +281,19 @@ class MaxPooling1D(_Layer):
     """`MaxPooling1D(pool_length=2, stride=None, border_mode='valid')`."""
     keras_class = keras.layers.MaxPooling1D
     keras1_args = ("pool_length", "stride", "border_mode")
-
-    @staticmethod
-    def translate(kwargs):
-        if "stride" in kwargs:
-            kwargs["strides"] = kwargs.pop("stride")
+    renames = {"stride": "strides"}
 
 
 class BatchNormalization(_Layer):
     """`BatchNormalization(epsilon=1e-3, mode=0, axis=-1, momentum=0.99, beta_init=, gamma_init=)`.
 
     `axis=1` (Keras 1 + Theano's channel axis) becomes -1; only `mode=0` exists in Keras 3.
+    `axis` must be a whole number other than 0 (the batch axis); one outside the input's rank
+    (`axis=5` for an image batch of rank 4) is refused when the layer is built.
     """
     keras_class = keras.layers.BatchNormalization
     keras1_args = ("epsilon", "mode", "axis", "momentum")
+    renames = {"beta_init": "beta_initializer", "gamma_init": "gamma_initializer"}
 
     @staticmethod
     def translate(kwargs):
@@ -245,12 +302,28 @@ class BatchNormalization(_Layer):
             raise UserInputError(
                 f"BatchNormalization: `mode` must be 0 (feature-wise, the only mode of Keras 3). "
                 f"Received: mode={mode!r}. For mode=1 (per sample) use keras.layers.LayerNormalization.")
-        if kwargs.get("axis") == 1:
+        axis = kwargs.get("axis", -1)
+        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or axis == 0:
+            raise UserInputError(f"BatchNormalization: `axis` must be a whole number other than 0 (the "
+                                 f"batch axis), such as -1 (the channels). Received: axis={axis!r}")
+        if axis == 1:
             kwargs["axis"] = -1
-        for old, new in (("beta_init", "beta_initializer"), ("gamma_init", "gamma_initializer")):
-            if old in kwargs:
-                value = kwargs.pop(old)
-                kwargs[new] = _INITIALIZERS.get(value, value) if isinstance(value, str) else value
+
+    @staticmethod
+    def finish(layer):
+        build = layer.build  # Keras' wrapper of BatchNormalization.build, kept on the instance
+
+        @functools.wraps(build)
+        def build_with_axis_check(input_shape):
+            rank = len(input_shape)
+            if not 0 < abs(layer.axis) < rank:
+                raise UserInputError(
+                    f"BatchNormalization: `axis` must be from 1 to {rank - 1} or from -{rank - 1} to -1 "
+                    f"for an input of rank {rank} (shape {tuple(input_shape)}). Received: axis={layer.axis}")
+            build(input_shape)
+
+        layer.build = build_with_axis_check
+        return layer
 
 
 def _channels_first_view(function):
@@ -280,36 +353,46 @@ class Lambda(_Layer):
 
 
 class Embedding(_Layer):
-    """`Embedding(input_dim, output_dim, init='uniform', input_length=None, mask_zero=False)`."""
+    """`Embedding(input_dim, output_dim, init='uniform', input_length=None, W_regularizer=None,
+    mask_zero=False, weights=None)`: keras.layers.Embedding.
+
+        Embedding(5000, 32, input_length=100, W_regularizer=l2(1e-4))   # (None, 100) -> (None, 100, 32)
+
+    `input_length=n` is `input_shape=(n,)` (Keras 3's Embedding has no input_length).
+    `dropout` (Keras 1's word dropout, which zeroed whole rows of the embedding matrix) has no
+    Keras 3 argument: a non-zero one is refused, naming keras.layers.SpatialDropout1D, the
+    Keras 2+ replacement that drops whole embedding dimensions after the layer.
+    """
     keras_class = keras.layers.Embedding
     keras1_args = ("input_dim", "output_dim", "init")
     input_dim_is_shape = False  # Keras 1's input_dim here is the vocabulary size
+    renames = {"init": "embeddings_initializer", "W_regularizer": "embeddings_regularizer",
+               "W_constraint": "embeddings_constraint",
+               "output_dim": "output_dim"}  # Keras 3's name too (not Dense's `units`)
 
     @staticmethod
     def translate(kwargs):
-        for old, new in (("init", "embeddings_initializer"), ("W_regularizer", "embeddings_regularizer"),
-                         ("W_constraint", "embeddings_constraint")):
-            if old in kwargs:
-                value = kwargs.pop(old)
-                kwargs[new] = _INITIALIZERS.get(value, value) if isinstance(value, str) else value
         if "input_length" in kwargs:
+            if "input_shape" in kwargs:
+                raise UserTypeError("Embedding: pass `input_length` (Keras 1) or `input_shape`, not both.")
             length = kwargs.pop("input_length")
             if length is not None:
                 kwargs["input_shape"] = (length,)
-        if kwargs.pop("dropout", 0):
-            raise UserInputError("Embedding: `dropout` is not a Keras 3 argument; add "
-                                 "keras.layers.SpatialDropout1D(rate) after the embedding.")
+        dropout = kwargs.pop("dropout", 0)
+        if dropout != 0:
+            raise UserInputError(
+                f"Embedding: `dropout` must be 0 (Keras 3's Embedding has no dropout). Received: "
+                f"dropout={dropout!r}. Leave it out and add keras.layers.SpatialDropout1D({dropout!r}) "
+                f"after the embedding.")
 
 
 class _Recurrent(_Layer):
     keras1_args = ("output_dim",)
+    renames = {"inner_init": "recurrent_initializer", "U_regularizer": "recurrent_regularizer",
+               "dropout_W": "dropout", "dropout_U": "recurrent_dropout"}
 
     @staticmethod
     def translate(kwargs):
-        for old, new in (("inner_init", "recurrent_initializer"), ("U_regularizer", "recurrent_regularizer"),
-                         ("dropout_W", "dropout"), ("dropout_U", "recurrent_dropout")):
-            if old in kwargs:
-                kwargs[new] = kwargs.pop(old)
         kwargs.pop("consume_less", None)  # a Theano speed hint
 
 
