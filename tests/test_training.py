@@ -442,6 +442,8 @@ def test_lr_finder_with_a_file_broken_after_the_scan(small, tmp_path, cache, siz
     assert len(found.lrs) >= 5 and np.isfinite(found.suggestion)
 
 
+@pytest.mark.skipif(keras.backend.backend() == "jax", reason="Keras' JAX trainer cannot take an empty batch "
+                    "(one whose every file failed after the scan) at all: a gap left open in issue 18")
 def test_lr_finder_skips_a_batch_whose_only_file_failed(small, tmp_path):
     """A batch of one image that breaks after the scan trains on nothing: no loss, not a crash."""
     vgg, _, _ = _finetuned(small)
