@@ -613,3 +613,25 @@ def test_threads_and_read_ahead_scale_with_cores_or_the_environment(monkeypatch)
     monkeypatch.setenv("VGGCOURSE_DECODE_THREADS", "zero")
     with pytest.raises(ValueError, match="VGGCOURSE_DECODE_THREADS.*zero"):
         image._decode_threads()
+
+
+def test_a_labelled_batch_whose_every_file_failed_holds_the_next_readable_file(small):
+    """Keras cannot train on an empty batch on JAX or PyTorch: the next readable file stands in."""
+    from vggcourse.errors import UserInputError
+
+    it = batches(small / "valid", batch_size=1, shuffle=False)
+    untouched = batches(small / "valid", batch_size=1, shuffle=False)  # scanned now, read later
+    broken = it.filepaths[1]
+    with open(broken, "wb") as file:
+        file.write(b"not a jpeg at all" * 10)
+    with pytest.warns(UserWarning, match="could not be decoded"):
+        x1, y1 = it[1]
+    x2, y2 = it[2]
+    assert len(x1) == 1 and np.array_equal(x1, x2) and np.array_equal(y1, y2)
+    assert it.failed == [it.filenames[1]]
+    assert len(it.for_inference(batch_size=1)[1]) == 0  # predicting keeps file order: no stand-in there
+    for path in it.filepaths:
+        with open(path, "wb") as file:
+            file.write(b"garbage" * 10)
+    with pytest.warns(UserWarning), pytest.raises(UserInputError, match="failed to decode .*nothing to train on"):
+        untouched[0]

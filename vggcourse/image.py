@@ -665,7 +665,7 @@ class DirectoryIterator(_BatchIterator):
         images = self._buffer((len(samples), *self.target_size, 3))
         jobs = [_pool().submit(self._load_into, images, part, epoch)
                 for part in _split(list(enumerate(samples)), _decode_threads())]
-        return _Pending(jobs, lambda lost: self._assemble(images, samples, lost))
+        return _Pending(jobs, lambda lost: self._assemble(images, samples, lost, epoch, index))
 
     def _load_into(self, images, slots, epoch):
         """Decode, resize, augment, rescale `(slot, file index)` pairs into `images` (a thread).
@@ -704,13 +704,28 @@ class DirectoryIterator(_BatchIterator):
                           "out of its batch and of every later one (listed in `.failed`).",
                           stacklevel=2)
 
-    def _assemble(self, images, samples, lost):
+    def _assemble(self, images, samples, lost, epoch, index):
         lost = [slot for part in lost for slot in part]
         if lost:
             keep = np.ones(len(samples), bool)
             keep[lost] = False
             images, samples = images[keep], samples[keep]
+            if not len(samples) and self.class_mode is not None:
+                images, samples = self._stand_in(epoch, index)
         return self._with_labels(images, samples)
+
+    def _stand_in(self, epoch, index):
+        """A batch of one: the first readable file after batch `index` in the epoch's order, for a
+        labelled batch whose every file failed. Keras cannot train on an empty batch (JAX and
+        PyTorch raise from inside the training step), so that file is seen twice this epoch."""
+        for step in range(1, len(self) + 1):
+            for sample in self._index_array(epoch, (index + step) % len(self)):
+                if self.filenames[sample] not in self._scan.failed:
+                    images = self._buffer((1, *self.target_size, 3))
+                    if not self._load_into(images, [(0, sample)], epoch):
+                        return images, np.array([sample])
+        raise UserInputError(f"every file of {self.directory} failed to decode (listed in `.failed`): there "
+                             "is nothing to train on. `vggcourse verify` lists unreadable images.")
 
     def _with_labels(self, images, samples):
         if self.class_mode == "input":

@@ -294,8 +294,6 @@ class LRFinder(ParamScheduler):
     def on_train_batch_end(self, batch, logs=None):
         seen = _samples_in_loss(self.model)
         size = seen - self._seen
-        if size == 0:  # every file of the batch failed to decode: no loss to record
-            return
         mean = float(logs["loss"])
         total = mean * seen
         loss, self._seen, self._total = (total - self._total) / size, seen, total
