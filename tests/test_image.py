@@ -351,14 +351,15 @@ def test_file_that_breaks_after_the_scan_is_left_out_with_one_warning(dogscats_c
     assert np.array_equal(images[:2], np.stack(expected).astype(np.float32))
 
 
-def test_a_batch_whose_files_all_fail_is_empty(dogscats_copy):
+def test_a_batch_whose_files_all_fail_holds_the_next_readable_file(dogscats_copy):
     it = batches(dogscats_copy / "valid", batch_size=2, shuffle=False, class_mode="sparse")
     for name in it.filenames[:2]:
         (dogscats_copy / "valid" / name).write_bytes(b"")
     with pytest.warns(UserWarning, match="left out"):
         images, labels = it[0]
-    assert images.shape == (0, *SMALL, 3) and labels.shape == (0,)
-    assert len(it[1][0]) == 2
+    following, following_labels = it[1]
+    assert images.shape == (1, *SMALL, 3) and labels.tolist() == [it.classes[2]]
+    assert np.array_equal(images[0], following[0]) and len(following) == 2
 
 
 def test_the_images_of_a_test_folder_loose_files_included(dogscats, tmp_path):
