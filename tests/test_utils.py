@@ -168,3 +168,32 @@ def test_get_batches_has_keras1_names(dogscats):
     batches = utils.get_batches(dogscats / "valid", target_size=(8, 8))
     assert batches.N == batches.nb_sample == 100
     assert "pandas" in repr(utils.pd)
+
+
+def _break_pixels_keep_header(path):
+    """`path` rewritten (same name) as a PNG whose header reads but whose pixel data is random bytes."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.convert("RGB").save(path, "PNG")
+    data = bytearray(path.read_bytes())
+    start = data.index(b"IDAT") + 4
+    data[start + 20:start + 220] = np.random.default_rng(0).integers(0, 256, 200, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+
+
+def test_get_data_keeps_row_i_for_file_i_when_a_file_fails_to_decode(small):
+    """A failed file never shifts later rows (issue 18, item 2): NaN in float, refused in uint8."""
+    from vggcourse.errors import UserInputError
+
+    folder = small / "valid"
+    reference = utils.get_data(folder, target_size=(8, 8), dtype=np.float32, batch_size=4)
+    names = utils.get_batches(folder, shuffle=False, target_size=(8, 8), class_mode=None).filenames
+    _break_pixels_keep_header(folder / names[1])
+    with pytest.warns(UserWarning, match="could not be decoded"):
+        damaged = utils.get_data(folder, target_size=(8, 8), dtype=np.float32, batch_size=4)
+    assert damaged.shape == reference.shape == (6, 8, 8, 3) and np.isnan(damaged[1]).all()
+    np.testing.assert_array_equal(np.delete(damaged, 1, axis=0), np.delete(reference, 1, axis=0))
+    with pytest.warns(UserWarning), pytest.raises(UserInputError, match=rf"^get_data: 1 file\(s\) of .* could not "
+                                                                        rf"be decoded \({names[1]}\); remove"):
+        utils.get_data(folder, target_size=(8, 8), batch_size=4)

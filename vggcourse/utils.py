@@ -56,7 +56,7 @@ from sklearn.preprocessing import OneHotEncoder
 from vggcourse import checks, keras1
 from vggcourse.arrays import MixIterator, load_array, onehot, save_array
 from vggcourse.decode import INTERPOLATIONS
-from vggcourse.errors import UserTypeError
+from vggcourse.errors import UserInputError, UserTypeError
 from vggcourse.kaggle import do_clip
 from vggcourse.keras1 import *  # noqa: F401,F403 (Keras 1's names, listed in keras1.__all__)
 from vggcourse.layers import (adjust_dropout, copy_layer, copy_layers, copy_model, copy_weights,
@@ -209,18 +209,28 @@ def get_data(path, target_size=(224, 224), dtype=np.uint8, batch_size=32):
     """Every image under `path` (class folders, `filenames` order) as one (n, h, w, 3) array.
 
     uint8 by default: a quarter of the memory of float32, and exact for RGB 0-255 pixels; pass
-    dtype=np.float32 for the course's float array.
+    dtype=np.float32 for the course's float array. Row i is always file i (the course pairs these
+    rows with `get_classes`' labels): a file whose pixels fail to decode is a NaN row with a float
+    dtype, and with an integer dtype, which has no NaN, a `UserInputError` naming the files.
     """
     batches = get_batches(path, shuffle=False, batch_size=batch_size, class_mode=None,
                           target_size=target_size)
+    integer = np.issubdtype(np.dtype(dtype), np.integer)
     out = np.empty((batches.samples, *target_size, 3), dtype=dtype)
-    start = 0
     for i in range(len(batches)):
-        x = np.asarray(batches[i])
-        if np.issubdtype(out.dtype, np.integer):
-            x = np.clip(np.rint(x), 0, np.iinfo(out.dtype).max)
-        out[start:start + len(x)] = x
-        start += len(x)
+        x = np.asarray(batches[i])  # the batch's files that decoded, in order
+        span = range(i * batch_size, min((i + 1) * batch_size, batches.samples))
+        failed = set(batches.failed)
+        lost = [row for row in span if batches.filenames[row] in failed]
+        if lost and integer:
+            raise UserInputError(
+                f"get_data: {len(lost)} file(s) of {path} could not be decoded "
+                f"({', '.join(batches.filenames[row] for row in lost[:3])}); remove them (`vggcourse "
+                f"verify` lists them) or pass dtype=np.float32 to get NaN rows in their place")
+        out[[row for row in span if row not in lost]] = (
+            np.clip(np.rint(x), 0, np.iinfo(out.dtype).max) if integer else x)
+        if lost:
+            out[lost] = np.nan
     return out
 
 
