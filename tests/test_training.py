@@ -526,6 +526,9 @@ def test_batches_that_cannot_train_are_refused_in_one_line(finetuned_once, small
     three = tmp_path / "three"
     for name in ("cats", "dogs", "birds"):
         shutil.copytree(small / "valid" / ("cats" if name == "birds" else name), three / name)
+    renamed = tmp_path / "renamed"  # valid/dogs renamed zdogs: same count, the other order (issue 18, 3)
+    for name in ("cats", "dogs"):
+        shutil.copytree(small / "valid" / name, renamed / ("zdogs" if name == "dogs" else name))
     cases = [
         (lambda: vgg.fit(None), TypeError, r"fit: `batches` must be labelled batches.*Received: None"),
         (lambda: vgg.fit(str(small / "train")), TypeError, r"Make them first: batches = vgg.get_batches\("),
@@ -536,6 +539,10 @@ def test_batches_that_cannot_train_are_refused_in_one_line(finetuned_once, small
         (lambda: vgg.lr_find(unlabelled), ValueError, r"lr_find: `batches` .* has no labels"),
         (lambda: vgg.fit(vgg.get_batches(three)), ValueError,
          r"has 3 classes but the model predicts 2: call vgg.finetune\(batches\)"),
+        (lambda: vgg.fit(batches, vgg.get_batches(renamed)), ValueError,
+         r"^fit: `val_batches` \(.*renamed\) has the classes \['cats', 'zdogs'\], the model was fine-tuned on "
+         r"\['cats', 'dogs'\]: labels are matched by position"),
+        (lambda: vgg.fit(vgg.get_batches(renamed)), ValueError, r"pass classes=\['cats', 'dogs'\] to get_batches"),
         (lambda: vgg.fit(batches, nb_epoch=1.5), ValueError, r"`nb_epoch` must be a whole number.*Received: nb_epoch=1.5"),
         (lambda: vgg.fit_one_cycle(batches, nb_epoch=0), ValueError, r"`nb_epoch` must be .* at least 1.*nb_epoch=0"),
         (lambda: vgg.fit_one_cycle(batches, epochs=2.5), ValueError, r"Received: epochs=2.5"),

@@ -99,7 +99,8 @@ def recompile(model, optimizer=None):
 
 def check_labelled_batches(batches, caller, model=None, name="batches"):
     """Refuse, in one line, what cannot train `model`: no batches, a folder name, unlabelled
-    batches (class_mode=None), or batches whose classes do not fit the model's outputs.
+    batches (class_mode=None), batches whose classes do not fit the model's outputs, or whose class
+    names differ from those the model was fine-tuned on (`model.class_names`).
 
         check_labelled_batches(batches, "fit", vgg.model)
     """
@@ -120,6 +121,12 @@ def check_labelled_batches(batches, caller, model=None, name="batches"):
         raise UserInputError(f"{caller}: {where} has {classes} classes but the model predicts {outputs}: "
                              "call vgg.finetune(batches) with these batches first (or pass the "
                              "batches it was fine-tuned on)")
+    trained_on, found = getattr(model, "class_names", None), getattr(batches, "class_names", None)
+    if trained_on and found and list(found) != list(trained_on):
+        raise UserInputError(f"{caller}: {where} has the classes {list(found)}, the model was fine-tuned on "
+                             f"{list(trained_on)}: labels are matched by position, so they would be wrong. "
+                             f"Name the class folders as the model's, or pass classes={list(trained_on)} to "
+                             "get_batches when every name is there")
 
 
 def _output_width(model):
