@@ -1,5 +1,6 @@
 """The `vggcourse` command and the scripts, end to end on the shared sample (small images)."""
 import csv
+import json
 import os
 import shutil
 import subprocess
@@ -64,18 +65,19 @@ def test_a_missing_data_folder_is_refused_before_keras_starts(tmp_path):
 
 
 def test_finetune_writes_models_history_and_plots(finetuned):
-    for name in ("best.keras", "last.keras", "last.weights.h5", "history.json"):
+    for name in ("best.keras", "last.keras", "history.json", "run.json"):
         assert (finetuned / name).is_file(), name
     pngs = list(finetuned.glob("*.png"))
     assert len(pngs) >= 4 and all(p.stat().st_size > 1000 for p in pngs)
 
 
-def test_finetune_resumes_from_saved_weights(small_shared, finetuned, tmp_path, capsys):
-    code = main(["finetune", str(small_shared), "--weights", "none", "--size", "32", "--epochs", "1",
-                 "--batch-size", "4", "--out", str(tmp_path),
-                 "--resume", str(finetuned / "last.weights.h5")])
+def test_finetune_resume_continues_the_run_longer(small_shared, finetuned, tmp_path, capsys):
+    run = shutil.copytree(finetuned, tmp_path / "run")
+    code = main(["finetune", str(small_shared), "--resume", str(run / "last.keras"), "--epochs", "3"])
     assert code == 0
-    assert "resumed from" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "resuming the run in" in out and "after epoch 2 of 3" in out
+    assert len(json.loads((run / "history.json").read_text())) == 3
 
 
 def test_predict_lists_every_file(dogscats, finetuned, tmp_path):

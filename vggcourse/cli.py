@@ -89,7 +89,7 @@ def cmd_finetune(args):
     result = finetune_directory(
         args.data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, size=args.size,
         weights=args.weights, batch_norm=args.bn, out=args.out, resume=args.resume,
-        cache=not args.no_cache,
+        cache=not args.no_cache, overwrite=args.overwrite,
         unfreeze=args.unfreeze, one_cycle=args.one_cycle, lr_find=args.lr_find, tta=args.tta)
     print(f"best val_accuracy {result.best_val_accuracy:.4f} (epoch {result.best_epoch + 1}); "
           f"models in {result.out}/ (best.keras, last.keras), plots: {len(result.pngs)} PNGs")
@@ -222,16 +222,20 @@ def build_parser():
 
     p = sub.add_parser("finetune", help="fine-tune VGG16 on DATA/train, validate on DATA/valid")
     p.add_argument("data", help="folder with train/<class>/ and valid/<class>/")
-    p.add_argument("--epochs", type=_positive_int, default=1)
-    p.add_argument("--batch-size", type=_positive_int, default=64)
+    p.add_argument("--epochs", type=_positive_int, help="epochs in all (default: 1; with --resume: the run's)")
+    p.add_argument("--batch-size", type=_positive_int, help="images per step (default: 64; with --resume: the run's)")
     p.add_argument("--lr", type=_positive_float,
                    help="Adam learning rate (default: 0.001, or lr_find's suggestion with --lr-find)")
-    p.add_argument("--size", type=_positive_int, default=224, help="image size in pixels (default: %(default)s)")
+    p.add_argument("--size", type=_positive_int, help="image size in pixels, 32 to 1024 (default: 224)")
     p.add_argument("--weights", default="imagenet",
                    help="'imagenet', 'none' (random) or a weights file, e.g. the course's vgg16.h5")
     p.add_argument("--bn", action="store_true", help="use Vgg16BN (batch norm in the dense layers)")
-    p.add_argument("--out", default="vggcourse-run", help="output folder (default: %(default)s)")
-    p.add_argument("--resume", help="weights file of an earlier run (OUT/last.weights.h5)")
+    p.add_argument("--out", help="output folder, one run at a time (default: vggcourse-run)")
+    p.add_argument("--resume", nargs="?", const=True, metavar="RUN",
+                   help="continue the run in --out (or in RUN: its folder or its last.keras) from its "
+                        "last finished epoch, with its settings, optimizer state, history and best score")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start a new run in an --out that holds an earlier one, removing that run's files")
     p.add_argument("--no-cache", action="store_true", help="do not cache the frozen body's features")
     p.add_argument("--unfreeze", type=_layer, metavar="LAYER",
                    help="also train LAYER (a name such as fc1 or block5_conv1, or an index) and every layer above it")

@@ -207,7 +207,7 @@ def _train(data_dir, out, epochs, size, batch_size, lr, log):
     settle = keras.callbacks.LearningRateScheduler(lambda epoch, rate: lr if epoch < first else lr / 10)
     return finetune_directory(data_dir, epochs=epochs, batch_size=batch_size, lr=lr, vgg=vgg,
                               unfreeze=RECIPE["unfreeze"], train_bn=True, callbacks=[settle],
-                              out=out, log=log)
+                              out=out, overwrite=True, log=log)  # a demo run starts afresh
 
 
 def _write_outputs(result, run, log):

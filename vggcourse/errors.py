@@ -17,6 +17,7 @@ __all__ = [
     "InputFileNotFoundError",
     "InputNotADirectoryError",
     "InputIsADirectoryError",
+    "OutputFolderError",
     "is_user_error",
 ]
 
@@ -45,8 +46,12 @@ class InputIsADirectoryError(VggcourseError, IsADirectoryError):
     """A path the user named is a folder where a file is needed."""
 
 
+class OutputFolderError(VggcourseError, OSError):
+    """An output folder that cannot take a run's files: read-only, full, or in use by another run."""
+
+
 _USER_ERRORS = (UserInputError, UserTypeError, InputFileNotFoundError, InputNotADirectoryError,
-                InputIsADirectoryError)
+                InputIsADirectoryError, OutputFolderError)
 _PATH_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
 
 

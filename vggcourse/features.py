@@ -215,12 +215,15 @@ def _features(body, batches, cache, verbose, digest=None):
 
 
 class _FeatureBatches(keras.utils.PyDataset):
-    """Batches of cached features (and labels), in a fresh order each epoch when shuffling."""
+    """Batches of cached features (and labels). Shuffled, epoch e's order is a function of
+    (seed, e), as the image batches' is: a fit resumed at `initial_epoch` = e sees the orders an
+    uninterrupted one would."""
 
-    def __init__(self, x, y, batch_size, shuffle=False, seed=None):
+    def __init__(self, x, y, batch_size, shuffle=False, seed=None, epoch=0):
         super().__init__()
         self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
-        self._rng = np.random.default_rng(seed)
+        self._seed = int(np.random.SeedSequence().entropy) if seed is None else int(seed)
+        self._epoch = epoch - 1
         self._order = np.arange(len(x))
         self.on_epoch_end()
 
@@ -233,8 +236,9 @@ class _FeatureBatches(keras.utils.PyDataset):
         return x if self.y is None else (x, self.y[rows])
 
     def on_epoch_end(self):
+        self._epoch += 1
         if self.shuffle:
-            self._rng.shuffle(self._order)
+            self._order = np.random.default_rng([self._seed, self._epoch]).permutation(len(self.x))
 
 
 # -- the cached paths ----------------------------------------------------------------------------
@@ -291,7 +295,7 @@ def fit(model, x, validation_data=None, epochs=1, cache=True, **fit_kwargs):
     verbose = _console_verbose(fit_kwargs.pop("verbose", "auto"))
     digest = feature_store.layers_digest(body.layers)  # once: VGG16's frozen weights take ~0.5 s
     train = _FeatureBatches(*_usable(_features(body, x, cache, verbose, digest), x.labels()),
-                            x.batch_size, x.shuffle, getattr(x, "seed", None))
+                            x.batch_size, x.shuffle, getattr(x, "seed", None), fit_kwargs.get("initial_epoch", 0))
     validation = None
     if validation_data is not None:
         validation = _FeatureBatches(

@@ -28,7 +28,7 @@ import numpy as np
 from vggcourse import checks
 from vggcourse._atomic import write_atomically
 from vggcourse.decode import is_image_name
-from vggcourse.errors import InputFileNotFoundError, UserInputError
+from vggcourse.errors import InputFileNotFoundError, InputNotADirectoryError, UserInputError
 
 __all__ = ["check_course_layout", "prepare_kaggle", "PreparePlan", "RECORD_NAME"]
 
@@ -47,6 +47,10 @@ def check_course_layout(data, needs=("train", "valid")):
     """
     data = Path(data)
     layout = " and ".join(f"{data}/{name}/<class>/*.jpg" for name in needs)
+    if data.is_file():
+        raise InputNotADirectoryError(
+            f"{str(data)!r} is a file; pass the data folder that holds "
+            f"{' and '.join(name + '/<class>/*.jpg' for name in needs)}")
     if not data.is_dir():
         raise InputFileNotFoundError(
             f"data folder {str(data)!r} does not exist; expected the course layout {layout}")

@@ -6,11 +6,10 @@ The scripts in `scripts/` and the `vggcourse` command are thin wrappers over the
     result = finetune_directory("data/dogscats", epochs=3, out="runs/dogscats")
     print(result.best_val_accuracy, result.best_model)
 """
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import keras
+import numpy as np
 
 from vggcourse import checks
 from vggcourse._atomic import write_atomically
@@ -19,7 +18,7 @@ from vggcourse.architecture import MIN_SIDE
 from vggcourse.errors import InputFileNotFoundError, UserInputError
 from vggcourse.prepare import check_course_layout
 
-__all__ = ["EpochCheckpoints", "FinetuneResult", "finetune_directory", "predict_directory", "submit_directory"]
+__all__ = ["FinetuneResult", "finetune_directory", "predict_directory", "submit_directory"]
 
 
 @dataclass
@@ -27,13 +26,14 @@ class FinetuneResult:
     """What `finetune_directory` wrote and measured."""
 
     out: Path
-    history: list = field(default_factory=list)  # one dict of metrics per epoch
+    history: list = field(default_factory=list)  # one dict of metrics per epoch, from the first
     best_epoch: int = -1
     best_val_accuracy: float = float("nan")
     best_model: Path = None
     last_model: Path = None
     pngs: list = field(default_factory=list)
     lr_suggestion: float = None  # with lr_find=True: the finder's suggested rate
+    resumed_at: int = None  # with resume: the epochs the run had finished before this call
 
 
 def _build_vgg(weights, size, batch_norm):
@@ -43,97 +43,196 @@ def _build_vgg(weights, size, batch_norm):
     return cls(weights=weights, size=(size, size))
 
 
-class EpochCheckpoints(keras.callbacks.Callback):
-    """Saves the model after every epoch of a `fit`: the checkpoints of `finetune_directory`.
-
-    Writes `out/last.keras`, `out/last.weights.h5` and, when `val_accuracy` improves,
-    `out/best.keras`, each to a temporary file first (`Vgg16.save`): a run killed mid-write keeps
-    the previous file. It sees the whole `vgg.model`, also when `fit` trains on cached features.
-
-        vgg.fit(batches, val_batches, nb_epoch=3, callbacks=[EpochCheckpoints(vgg, result)])
-    """
-
-    def __init__(self, vgg, result, log=print):
-        super().__init__()
-        self.vgg, self.result, self.log = vgg, result, log
-
-    def on_epoch_end(self, epoch, logs=None):
-        result = self.result
-        metrics = {k: float(v) for k, v in (logs or {}).items()}
-        result.history.append(metrics)
-        # The .keras files are for predicting and submitting: no optimizer state (half the size);
-        # `resume` continues from last.weights.h5.
-        self.vgg.save(result.last_model, include_optimizer=False)
-        self.vgg.save_weights(result.out / "last.weights.h5")
-        val_acc = metrics.get("val_accuracy", float("nan"))
-        if result.best_epoch < 0 or val_acc > result.best_val_accuracy:
-            result.best_epoch, result.best_val_accuracy = epoch, val_acc
-            self.vgg.save(result.best_model, include_optimizer=False)
+# The settings of a run; `resume` takes them from the run, and refuses different ones.
+_DEFAULTS = dict(epochs=1, batch_size=64, lr=None, size=224, batch_norm=False, unfreeze=None,
+                 train_bn=False, one_cycle=False, seed=None)
+MAX_SIZE = 1024  # VGG16's first block alone takes about 1 GB per image at 1024 x 1024 (float32)
 
 
-def finetune_directory(data, epochs=1, batch_size=64, lr=None, size=224, weights="imagenet",
-                       batch_norm=False, out="vggcourse-run", resume=None, cache=True, log=print,
+def finetune_directory(data, epochs=None, batch_size=None, lr=None, size=None, weights="imagenet",
+                       batch_norm=False, out=None, resume=None, cache=True, log=print,
                        unfreeze=None, one_cycle=False, lr_find=False, tta=0, vgg=None,
-                       train_bn=False, callbacks=None):
+                       train_bn=False, callbacks=None, overwrite=False, seed=None):
     """Fine-tune VGG16 on `data/train`, validate on `data/valid`, keep the best and last models.
 
-    One `fit` whose callback writes `out/last.keras`, `out/last.weights.h5` and `out/best.keras`
-    (highest val_accuracy so far) after each epoch; then `out/history.json`, `out/history.png`
-    and the validation analysis PNGs. `lr` is Adam's rate (default 0.001, or the finder's
-    suggestion with `lr_find=True`, which also writes `out/lr_find.png`). `unfreeze` names the
-    lowest layer to train ('fc1', 'block5_conv1'); `one_cycle` trains with the one-cycle policy
-    up to `lr`; `tta` augmented passes go into the analysis. `resume` is a weights file of an
-    earlier run (`out/last.weights.h5`). `vgg` is a model to fine-tune instead of building one
-    from `weights` / `size` / `batch_norm`; `train_bn` goes to `vgg.unfreeze`; `callbacks` run
-    after the checkpoints in the one `fit`.
+    One `fit` whose callback writes, after each epoch, `out/last.keras` (the checkpoint: model,
+    optimizer state and the run's record), `out/best.keras` (when val_accuracy beats the best so
+    far) and `out/history.json`; then `out/history.png` and the validation analysis PNGs.
+    `epochs` (1), `batch_size` (64), `size` (224): the defaults of a new run. `lr` is Adam's rate
+    (default 0.001, or the finder's suggestion with `lr_find=True`, which also writes
+    `out/lr_find.png`). `unfreeze` names the lowest layer to train ('fc1', 'block5_conv1');
+    `one_cycle` trains with the one-cycle policy up to `lr`; `tta` augmented passes go into the
+    analysis. `vgg` is a model to fine-tune instead of building one from `weights` / `size` /
+    `batch_norm`; `train_bn` goes to `vgg.unfreeze`; `callbacks` run after the checkpoints;
+    `seed` fixes the order of the training images in every epoch (default: drawn from NumPy's
+    global generator, so `keras.utils.set_random_seed` makes a run repeatable).
+
+    `out` (default 'vggcourse-run') belongs to one run at a time: a folder in use by another
+    process, read-only or too full is refused before training, and one holding an earlier run is
+    refused unless `overwrite=True` (which removes that run's files) or `resume`. `resume=True`
+    continues the run in `out` (or pass its folder or its `last.keras`) from its last finished
+    epoch, as the same run: its settings, optimizer state, schedule position, history and best
+    score; `epochs` may be raised to train it longer (not under one-cycle).
+
+        finetune_directory("data/dogscats", epochs=3, out="runs/dc")
+        finetune_directory("data/dogscats", out="runs/dc", resume=True)   # after an interruption
     """
+    from vggcourse import run_folder
+
     data = check_course_layout(data)
-    epochs = checks.whole_number("epochs", epochs, least=1)  # 2.5 refused, not cut to 2
-    batch_size = checks.whole_number("batch_size", batch_size, least=1)
-    size = checks.whole_number("size", size, least=MIN_SIDE)  # VGG16's five poolings
-    if lr is not None:
-        lr = checks.positive_number("lr", lr)
-    if resume is not None and not Path(resume).is_file():
-        raise InputFileNotFoundError(f"`resume` file {str(resume)!r} does not exist; pass the "
-                                f"last.weights.h5 written by an earlier run")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise UserInputError(f"`out` {str(out)!r} is a file; pass a folder for the models and plots "
-                             f"(it is created if missing)")
+    given = _checked_settings(epochs=epochs, batch_size=batch_size, lr=lr, size=size, batch_norm=batch_norm, unfreeze=unfreeze, train_bn=train_bn,
+                              one_cycle=one_cycle, seed=seed)
+    if resume is not None and resume is not False:
+        folder = run_folder.find_run(resume, out)
+        if vgg is not None or lr_find:
+            raise UserInputError("a resumed run goes on with the model and rate of its checkpoint: "
+                                 "leave `vgg` and `lr_find` out")
+    else:
+        folder = Path("vggcourse-run" if out is None else out)
+        resume = None
+    _check_outside_data(folder, data)
+    with run_folder.RunFolder.open(folder) as run:
+        if resume is None:
+            run.clear_previous_run(overwrite, log)
+            return _train_new(run, data, given, weights, vgg, lr_find, cache, tta, callbacks, log)
+        return _train_resumed(run, data, given, cache, tta, callbacks, log)
 
+
+def _checked_settings(**settings):
+    """The run settings that were given (not None / not False), checked."""
+    if settings["epochs"] is not None:
+        settings["epochs"] = checks.whole_number("epochs", settings["epochs"], least=1)  # 2.5 refused
+    if settings["batch_size"] is not None:
+        settings["batch_size"] = checks.whole_number("batch_size", settings["batch_size"], least=1)
+    if settings["size"] is not None:  # VGG16's five poolings; above MAX_SIZE memory runs out
+        settings["size"] = checks.whole_number_in("size", settings["size"], MIN_SIDE, MAX_SIZE)
+    if settings["lr"] is not None:
+        settings["lr"] = checks.positive_number("lr", settings["lr"])
+    if settings["seed"] is not None:
+        settings["seed"] = checks.whole_number("seed", settings["seed"], least=0)
+    return settings
+
+
+def _check_outside_data(folder, data):
+    """An `out` inside `data/train` (or valid, test) would become a class of its own."""
+    where = folder.resolve()
+    for part in ("train", "valid", "test"):
+        inside = (data / part).resolve()
+        if where == inside or inside in where.parents:
+            raise UserInputError(f"`out` {str(folder)!r} is inside {data / part}, where every folder is a "
+                                 f"class of images: pass an --out outside {data}")
+
+
+def _train_new(run, data, given, weights, vgg, lr_find, cache, tta, callbacks, log):
+    from vggcourse.run_folder import RunRecord
+
+    settings = {name: (_DEFAULTS[name] if given[name] is None else given[name]) for name in _DEFAULTS}
+    settings["weights"] = None if weights is None else str(weights)
+    if settings["seed"] is None:
+        settings["seed"] = int(np.random.randint(2 ** 31))
     if vgg is None:
-        vgg = _build_vgg(weights, size, batch_norm)
-    batches = vgg.get_batches(data / "train", batch_size=batch_size)
-    val_batches = vgg.get_batches(data / "valid", batch_size=batch_size * 2, shuffle=False)
+        vgg = _build_vgg(weights, settings["size"], settings["batch_norm"])
+    else:
+        settings.update(weights=None, size=int(vgg.model.input_shape[1]), batch_norm=vgg.batch_norm)
+    run.check_space(vgg.model)
+    batches = vgg.get_batches(data / "train", batch_size=settings["batch_size"], seed=settings["seed"])
+    val_batches = vgg.get_batches(data / "valid", batch_size=settings["batch_size"] * 2, shuffle=False)
     vgg.finetune(batches)
-    if unfreeze is not None:
-        vgg.unfreeze(unfreeze, train_bn=train_bn)
-        log(f"training {unfreeze} and every layer above it")
-    if resume is not None:
-        vgg.load_weights(resume)
-        log(f"resumed from {resume}")
+    if settings["unfreeze"] is not None:
+        from vggcourse.training import layer_index
 
-    out.mkdir(parents=True, exist_ok=True)  # only now: a bad input leaves no empty folder behind
-    result = FinetuneResult(out=out, best_model=out / "best.keras", last_model=out / "last.keras")
+        vgg.unfreeze(settings["unfreeze"], train_bn=settings["train_bn"])
+        lowest = vgg.model.layers[layer_index(vgg.model, settings["unfreeze"])].name
+        log(f"training {lowest} and every layer above it")
+    result = _result(run)
     if lr_find:
         found = vgg.lr_find(batches, cache=cache)
         result.lr_suggestion = found.suggestion
-        result.pngs.append(_save_figure(found.plot(), out / "lr_find.png"))
+        result.pngs.append(_save_figure(found.plot(), run.folder / "lr_find.png"))
         log(f"lr_find: suggested learning rate {found.suggestion:.2e} (steepest fall of the loss); "
-            f"plot in {out / 'lr_find.png'}")
-        lr = found.suggestion if lr is None else lr
-    lr = 0.001 if lr is None else lr
-    callbacks = [EpochCheckpoints(vgg, result), *callback_items(callbacks)]
-    if one_cycle:
-        vgg.fit_one_cycle(batches, val_batches, nb_epoch=epochs, max_lr=lr, cache=cache,
-                          callbacks=callbacks)
+            f"plot in {run.folder / 'lr_find.png'}")
+        settings["lr"] = found.suggestion if settings["lr"] is None else settings["lr"]
+    settings["lr"] = 0.001 if settings["lr"] is None else settings["lr"]
+    settings["data"] = str(data.resolve())
+    record = RunRecord(settings=settings)
+    run.write_json("run.json", {"settings": settings, "files": []})
+    return _fit(run, vgg, record, batches, val_batches, result, cache, tta, callbacks, log)
+
+
+def _train_resumed(run, data, given, cache, tta, callbacks, log):
+    from vggcourse.model import Vgg16
+    from vggcourse.run_folder import CHECKPOINT, best_epoch_on_disk, read_record, set_random_state, write_best
+
+    checkpoint = run.folder / CHECKPOINT
+    record = read_record(checkpoint)
+    if record is None:
+        raise UserInputError(f"{checkpoint} holds no run record (Vgg16.save or an earlier vggcourse wrote "
+                             f"it), so the run cannot go on from it; start a new run")
+    settings = record.settings
+    _check_same_run(run.folder, settings, given, data, record)
+    vgg = Vgg16.load(checkpoint)
+    set_random_state(vgg.model, record.random_state)  # Dropout goes on as in an unbroken run
+    run.check_space(vgg.model)
+    batches = vgg.get_batches(data / "train", batch_size=settings["batch_size"], seed=settings["seed"])
+    val_batches = vgg.get_batches(data / "valid", batch_size=settings["batch_size"] * 2, shuffle=False)
+    if record.best_epoch == record.epochs_done - 1 and best_epoch_on_disk(run.folder) != record.best_epoch:
+        write_best(vgg, run.folder, record)  # the run stopped between last.keras and best.keras
+    run.write_json("history.json", record.history)
+    result = _result(run)
+    result.resumed_at = record.epochs_done
+    log(f"resuming the run in {run.folder} after epoch {record.epochs_done} of {settings['epochs']} "
+        f"(best val_accuracy {record.best_val_accuracy:.4f} at epoch {record.best_epoch + 1})")
+    return _fit(run, vgg, record, batches, val_batches, result, cache, tta, callbacks, log)
+
+
+def _check_same_run(folder, settings, given, data, record):
+    """Refuse a resume whose settings differ from the run's; `epochs` may grow (not under one-cycle)."""
+    if str(data.resolve()) != settings["data"]:
+        raise UserInputError(f"the run in {folder} trains on {settings['data']}, not {data}: resume it on "
+                             f"the same data, or start a new run with another --out")
+    differ = [f"{name}={given[name]!r} (the run has {settings[name]!r})" for name in _DEFAULTS
+              if name != "epochs" and given[name] not in (None, False)
+              and given[name] != settings[name]]
+    if differ:
+        raise UserInputError(f"the run in {folder} goes on with the settings it started with; leave out "
+                             f"{', '.join(differ)}, or start a new run with another --out")
+    epochs = given["epochs"]
+    if epochs is not None and epochs != settings["epochs"]:
+        if settings["one_cycle"]:
+            raise UserInputError(f"the run in {folder} is a one-cycle run of {settings['epochs']} epochs; its "
+                                 f"schedule cannot be stretched to epochs={epochs}: start a new run")
+        if epochs < record.epochs_done:
+            raise UserInputError(f"the run in {folder} has done {record.epochs_done} epochs already; "
+                                 f"epochs={epochs} would train none")
+        settings["epochs"] = epochs
+    if record.epochs_done >= settings["epochs"]:
+        raise UserInputError(f"the run in {folder} has finished its {settings['epochs']} epochs (best "
+                             f"val_accuracy {record.best_val_accuracy:.4f} at epoch {record.best_epoch + 1}); "
+                             f"to train it longer pass a larger --epochs")
+
+
+def _result(run):
+    from vggcourse.run_folder import BEST, CHECKPOINT
+
+    return FinetuneResult(out=run.folder, best_model=run.folder / BEST, last_model=run.folder / CHECKPOINT)
+
+
+def _fit(run, vgg, record, batches, val_batches, result, cache, tta, callbacks, log):
+    """The one `fit` of a run, from `record.epochs_done`, then the plots; fills `result`."""
+    settings = record.settings
+    callbacks = [run.checkpoints(vgg, record, log), *callback_items(callbacks)]
+    fit = dict(nb_epoch=settings["epochs"], cache=cache, callbacks=callbacks, initial_epoch=record.epochs_done)
+    if settings["one_cycle"]:
+        vgg.fit_one_cycle(batches, val_batches, max_lr=settings["lr"], **fit)
     else:
-        vgg.fit(batches, val_batches, nb_epoch=epochs, lr=lr, cache=cache, callbacks=callbacks)
-    _write_json(out / "history.json", result.history)
+        vgg.fit(batches, val_batches, lr=settings["lr"], **fit)
+    result.history = record.history
+    result.best_epoch, result.best_val_accuracy = record.best_epoch, record.best_val_accuracy
     from vggcourse.training import plot_history
 
-    result.pngs.append(_save_figure(plot_history(result.history), out / "history.png"))
-    result.pngs += write_analysis(vgg, val_batches, out, tta=tta)
+    result.pngs.append(_save_figure(plot_history(result.history), run.folder / "history.png"))
+    result.pngs += write_analysis(vgg, val_batches, run.folder, tta=tta)
+    run.write_json("run.json", {"settings": settings, "files": sorted(Path(p).name for p in result.pngs)})
     return result
 
 
@@ -199,6 +298,3 @@ def submit_directory(data, model_path, out="submission.csv", batch_size=64, posi
                                    test_dir=data / "test", expected_rows=expected_rows)
 
 
-def _write_json(path, obj):
-    text = json.dumps(obj, indent=2)
-    write_atomically(path, lambda tmp: Path(tmp).write_text(text))
