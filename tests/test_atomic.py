@@ -113,3 +113,23 @@ def test_a_folder_or_a_missing_folder_is_a_user_error(tmp_path):
             write_atomically(path, _write("x"))
         assert is_user_error(info.value)
     assert os.listdir(tmp_path) == []
+
+
+def test_a_read_only_folder_is_a_user_error_naming_it(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from vggcourse.errors import OutputFolderError, is_user_error
+
+    real_open = os.open
+
+    def read_only(path, flags, *args):  # what a read-only file system answers (root or not)
+        if flags & os.O_CREAT:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", read_only)
+    with pytest.raises(OutputFolderError, match=rf"cannot write {tmp_path / 'out.ipynb'}: the folder "
+                                                rf"{tmp_path} is not writable \(Read-only file system\)") as info:
+        write_atomically(tmp_path / "out.ipynb", _write("{}"))
+    assert is_user_error(info.value)

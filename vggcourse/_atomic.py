@@ -6,6 +6,7 @@ would give it: a new file follows the umask (0644 under the usual 022), an overw
 its mode. A temporary file left by a killed process is removed by the next write to the same
 target once its process is gone (`remove_stale_temporaries`).
 """
+import errno
 import os
 import re
 import secrets
@@ -13,7 +14,7 @@ import stat
 import time
 from pathlib import Path
 
-from vggcourse.errors import InputFileNotFoundError, InputIsADirectoryError
+from vggcourse.errors import InputFileNotFoundError, InputIsADirectoryError, OutputFolderError
 
 __all__ = ["remove_stale_temporaries", "write_atomically"]
 
@@ -25,7 +26,7 @@ def write_atomically(path, write, suffix=".tmp"):
 
     If `write` raises (or the process is interrupted), the temporary file is removed and `path` is
     untouched; an error that names the temporary file names `path` instead. A `path` that is a
-    folder, or whose folder does not exist, is a user error naming it. `suffix` is the
+    folder, or whose folder does not exist or is read-only, is a user error naming it. `suffix` is the
     temporary file's ending, for writers that insist on one (`.keras`).
 
         write_atomically("history.json", lambda tmp: Path(tmp).write_text(text))
@@ -62,6 +63,9 @@ def _create_temporary(path, suffix):
         except FileExistsError:
             continue
         except OSError as error:
+            if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise OutputFolderError(f"cannot write {path}: the folder {path.parent} is not writable "
+                                        f"({os.strerror(error.errno)}); write somewhere else") from None
             _name_the_target(error, tmp, path)
             raise
         try:
