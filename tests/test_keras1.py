@@ -226,6 +226,39 @@ def test_backend_namespace():
                                rtol=1e-5)
 
 
+def test_predict_generator_with_k_times_the_samples_returns_k_passes_in_order():
+    from vggcourse.image import ImageDataGenerator
+
+    model = _model()
+    once = model.predict(X, verbose=0)
+    plain = ImageDataGenerator().flow(X, batch_size=5, shuffle=False)
+    np.testing.assert_allclose(model.predict_generator(plain, plain.nb_sample * 3),
+                               np.concatenate([once] * 3), rtol=1e-5)
+    assert model.predict_generator(plain, plain.nb_sample * 2 + 1).shape == (25, 2)
+    augmented = ImageDataGenerator(width_shift_range=0.3, horizontal_flip=True).flow(
+        X, batch_size=5, shuffle=False, seed=1)
+    passes = model.predict_generator(augmented, augmented.nb_sample * 2).reshape(2, 12, 2)
+    assert not np.allclose(passes[0], passes[1])  # each pass has augmentations of its own
+
+
+def test_learning_phase_in_k_function_switches_dropout():
+    from vggcourse.keras1 import Dropout
+
+    model = Sequential([Flatten(input_shape=(8, 8, 3)), Dense(64, activation="relu"), Dropout(0.5), Dense(3)])
+    f = K.function([model.layers[0].input, K.learning_phase()], model.layers[2].output)
+    off = f([X, 0])  # one tensor in `outputs`: one array back, as Keras 1 gave
+    dense = keras.Model(model.inputs, model.layers[1].output).predict(X, verbose=0)
+    np.testing.assert_allclose(off, dense, rtol=1e-5)
+    on = f([X, 1])
+    dropped = (on == 0) & (dense != 0)
+    assert 0.3 < dropped.sum() / (dense != 0).sum() < 0.7  # about half of the units dropped
+    np.testing.assert_allclose(on[~dropped & (dense != 0)], 2 * dense[~dropped & (dense != 0)], rtol=1e-5)
+    with pytest.raises(ValueError, match="learning phase.*Received: learning phase=2"):
+        f([X, 2])
+    with pytest.raises(ValueError, match="takes a list of 2 values"):
+        f([X])
+
+
 @pytest.mark.parametrize("call, error, text", [
     (lambda: Convolution2D(4, 3, 3, border_mode="nope"), ValueError, "border_mode.*'same', 'valid'.*nope"),
     (lambda: Convolution2D(4, 3, 3, border_mode="full"), ValueError, "ZeroPadding2D"),

@@ -159,10 +159,17 @@ class Keras1Methods:
     def predict_generator(self, generator, val_samples=None, verbose=0, **kwargs):
         """Keras 1's `predict_generator(batches, batches.nb_sample)`: `self.predict(batches)`.
 
-        Returns `val_samples` rows (all of one pass when it is the batches' size).
+        Returns `val_samples` rows (all of one pass when it is the batches' size). More rows than
+        one pass holds are read on as Keras 1 read them, from `next(batches)`, which goes on into
+        the following passes (new augmentations, reshuffled if shuffling): `5 * nb_sample` gives
+        five passes, one after the other (State Farm's test-time augmentation).
         """
         method = "predict_generator"
         steps = _take(method, kwargs, ("steps",)).get("steps")
+        if steps is None and val_samples is not None and _is_sized_batches(generator) and (
+                val_samples > len(generator) * generator.batch_size):
+            samples = checks.whole_number("val_samples", val_samples, least=1, caller=method)
+            return self._predict_following_passes(generator, samples)
         generator, samples_steps = _steps(method, "val_samples", generator, val_samples)
         steps = steps or samples_steps
         # `steps` only when needed: without it a model's own predict (vgg.model's cache) applies
@@ -170,6 +177,19 @@ class Keras1Methods:
         if val_samples is not None:
             out = [o[:val_samples] for o in out] if isinstance(out, list) else out[:val_samples]
         return out
+
+    def _predict_following_passes(self, batches, samples):
+        """The outputs for the next `samples` images of `next(batches)`, as Keras 1's loop made them."""
+        outs, seen = [], 0
+        while seen < samples:
+            x = next(batches)
+            x = x[0] if isinstance(x, tuple) else x
+            out = self.predict_on_batch(x)
+            outs.append([np.asarray(keras.ops.convert_to_numpy(o)) for o in out]
+                        if isinstance(out, (list, tuple)) else [np.asarray(keras.ops.convert_to_numpy(out))])
+            seen += len(x)
+        joined = [np.concatenate(parts)[:samples] for parts in zip(*outs)]
+        return joined[0] if len(joined) == 1 else joined
 
     def evaluate_generator(self, generator, val_samples=None, verbose=0, **kwargs):
         """Keras 1's `evaluate_generator(batches, batches.nb_sample)`: `self.evaluate(batches)`.

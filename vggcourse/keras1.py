@@ -40,6 +40,7 @@ import numpy as np
 from vggcourse._keras1_layers import *  # noqa: F401,F403 (the layer signatures)
 from vggcourse._keras1_layers import __all__ as _LAYER_NAMES
 from vggcourse._keras1_methods import Keras1Methods, translate_fit_kwargs
+from vggcourse import checks
 from vggcourse.errors import UserInputError, UserTypeError
 from vggcourse.layers import layer_calls
 from vggcourse.model import ModelCore, VggSequential
@@ -115,6 +116,16 @@ def output_shape_of(obj):
 
 # ---------------------------------------------------------------- backend
 
+class _LearningPhase:
+    """What `K.learning_phase()` returns: a place in `K.function`'s inputs for Keras 1's training flag."""
+
+    def __repr__(self):
+        return "K.learning_phase()"
+
+
+LEARNING_PHASE = _LearningPhase()
+
+
 class _Backend:
     """Keras 1's `K` (`keras.backend`): the functions the course calls, on Keras 3.
 
@@ -175,22 +186,42 @@ class _Backend:
 
     @staticmethod
     def learning_phase():
-        raise UserTypeError("K.learning_phase() is gone in Keras 3: call the model with training=True "
-                            "or training=False instead.")
+        """Keras 1's training flag, as an input of `K.function`: the value passed for it at the call
+        is 0 (inference: Dropout off, BatchNormalization's moving statistics) or 1 (training)."""
+        return LEARNING_PHASE
 
     @staticmethod
     def function(inputs, outputs, updates=None):
-        """Keras 1's `K.function([inputs], [outputs])` over a model's tensors: list of arrays in,
-        list of arrays out (inference mode)."""
+        """Keras 1's `K.function(inputs, outputs)` over a model's tensors: a function of a list of
+        arrays, one per input, that returns a list of arrays (one array when `outputs` is one
+        tensor, as Keras 1 did). `K.learning_phase()` among the inputs takes 0 or 1 at the call.
+
+            f = K.function([model.layers[0].input, K.learning_phase()], [model.layers[2].output])
+            hidden = f([x, 0])[0]        # with Dropout off; f([x, 1]) with Dropout on
+        """
         if updates:
             raise UserTypeError("K.function: `updates` is gone in Keras 3; train with model.fit.")
-        model = keras.Model(inputs, outputs)
+        inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        phase = [i for i, x in enumerate(inputs) if x is LEARNING_PHASE]
+        tensors = [x for x in inputs if x is not LEARNING_PHASE]
+        if len(phase) > 1 or not tensors:
+            raise UserInputError(f"K.function takes model tensors and at most one K.learning_phase() as "
+                                 f"inputs. Received: {len(tensors)} tensors and {len(phase)} learning phases")
+        model = keras.Model(tensors[0] if len(tensors) == 1 else tensors, outputs)
 
         def call(values):
+            values = list(values) if isinstance(values, (list, tuple)) else [values]
+            if len(values) != len(inputs):
+                raise UserInputError(f"this K.function takes a list of {len(inputs)} values, one per input "
+                                     f"({', '.join(map(repr, inputs))}). Received: {len(values)}")
+            training = bool(checks.one_of("learning phase", values[phase[0]], (0, 1))) if phase else False
+            x = [v for i, v in enumerate(values) if i not in phase]
+            x = x[0] if len(x) == 1 else x
             # predict_on_batch: no gradient tape (a torch tensor that requires grad has no numpy())
-            result = model.predict_on_batch(values[0] if len(values) == 1 else list(values))
-            return [np.asarray(keras.ops.convert_to_numpy(r))
-                    for r in (result if isinstance(result, (list, tuple)) else [result])]
+            result = model(x, training=True) if training else model.predict_on_batch(x)
+            result = [np.asarray(keras.ops.convert_to_numpy(keras.ops.stop_gradient(r)))
+                      for r in (result if isinstance(result, (list, tuple)) else [result])]
+            return result if isinstance(outputs, (list, tuple)) else result[0]
 
         return call
 
