@@ -280,6 +280,7 @@ def test_predict_refuses_a_model_that_does_not_output_probabilities(monkeypatch,
 
     class Batches:
         filenames = ["1.jpg"]
+        failed = []
 
     class Vgg:
         classes = ["price"]
@@ -325,6 +326,7 @@ def test_tta_reaches_predict_and_submit(monkeypatch, capsys, tmp_path):
 
     class Batches:
         filenames = ["1.jpg"]
+        failed = []
 
     class Vgg:
         classes = ["cats", "dogs"]
@@ -360,3 +362,25 @@ def test_finetune_input_errors_leave_no_output_folder(small_shared, tmp_path, ca
                      "--batch-size", "4", "--out", str(out), *flags]) == 2
         assert not out.exists(), flags
         assert "error:" in capsys.readouterr().err
+
+
+# ---- issue 18: failed files never become data
+
+def test_predict_names_a_failed_file_and_leaves_its_row_empty_with_a_warm_cache_too(
+        dogscats, finetuned, tmp_path, capsys):
+    from helpers import write_broken_png
+    from vggcourse import feature_store
+
+    folder = tmp_path / "test"
+    shutil.copytree(dogscats / "test" / "unknown", folder / "unknown")
+    write_broken_png(folder / "unknown" / "999.png")
+    for warm in ("cold", "memory", "disk"):
+        if warm == "disk":
+            feature_store.clear_memory()
+        out = tmp_path / f"{warm}.csv"
+        assert main(["predict", str(finetuned / "best.keras"), str(folder), "--out", str(out)]) == 0, warm
+        err = capsys.readouterr().err
+        assert "999.png could not be decoded" in err and "softmax" not in err, (warm, err)
+        rows = {r[0]: r for r in csv.reader(out.open())}
+        assert len(rows) == 102 and rows["unknown/999.png"] == ["unknown/999.png", "", ""], warm
+        assert all(0 <= float(r[2]) <= 1 for name, r in rows.items() if name not in ("file", "unknown/999.png"))

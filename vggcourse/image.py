@@ -694,15 +694,24 @@ class DirectoryIterator(_BatchIterator):
 
     def _record_failure(self, sample, error):
         """Remember that file `sample` failed; the first time, one warning naming it."""
-        name = self.filenames[sample]
-        with _FAILED_LOCK:
-            first = name not in self._scan.failed
-            self._scan.failed[name] = f"{type(error).__name__}: {error}"
-        if first:
-            warnings.warn(f"{self.filepaths[sample]} could not be decoded ({type(error).__name__}: "
-                          f"{error}); it is left "
-                          "out of its batch and of every later one (listed in `.failed`).",
-                          stacklevel=2)
+        self.record_failed([sample], f"{type(error).__name__}: {error}")
+
+    def record_failed(self, samples, reason):
+        """Remember that the files at indices `samples` failed to decode, for `reason`; each one
+        the first time, one warning naming it. The feature cache calls it for the NaN rows of a
+        cached entry, so a warm cache fills `failed` as the pass that stored it did.
+
+            batches.record_failed([3], "failed when its features were cached")
+        """
+        for sample in samples:
+            name = self.filenames[sample]
+            with _FAILED_LOCK:
+                first = name not in self._scan.failed
+                self._scan.failed.setdefault(name, reason)
+            if first:
+                warnings.warn(f"{self.filepaths[sample]} could not be decoded ({reason}); it is left "
+                              "out of its batch and of every later one (listed in `.failed`).",
+                              stacklevel=3)
 
     def _assemble(self, images, samples, lost, epoch, index):
         lost = [slot for part in lost for slot in part]
