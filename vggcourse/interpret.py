@@ -11,6 +11,7 @@ Every `plot_*` method returns a matplotlib Figure; every selection method return
 `filenames` (most relevant first), so the same picks can be printed, plotted or saved.
 """
 import os
+import warnings
 
 import numpy as np
 
@@ -27,6 +28,10 @@ class Interpretation:
     probs: (n, k) class probabilities (rows in `filenames` order); a 1-D array or (n, 1) column is
         read as the probability of class 1 of two. labels: (n,) true class indices, or one-hot rows.
     filenames: (n,) file names, relative to `directory` when given. class_names: k names in index order.
+    A row that is not finite (the NaN row of a file that failed to decode) is left out, with its
+    label and file name, and named once in a warning; `left_out` lists those files.
+
+        Interpretation(probs, val_batches.classes, val_batches.filenames, val_batches.class_names)
     """
 
     def __init__(self, probs, labels, filenames, class_names, directory=None):
@@ -50,6 +55,15 @@ class Interpretation:
         if n and (labels.min() < 0 or labels.max() >= k):
             raise UserInputError(f"Interpretation: `labels` must be class indices in [0, {k}). "
                                  f"Received: labels from {labels.min()} to {labels.max()}")
+        filenames = list(filenames)
+        decoded = np.isfinite(probs).all(axis=1)  # a file that failed to decode has a NaN row
+        self.left_out = [filenames[i] for i in np.flatnonzero(~decoded)]
+        if self.left_out:
+            warnings.warn(f"Interpretation: {len(self.left_out)} file(s) without a prediction (they failed "
+                          f"to decode) are left out of the analysis: {', '.join(map(str, self.left_out))}",
+                          stacklevel=2)
+            probs, labels = probs[decoded], labels[decoded]
+            filenames = [name for name, ok in zip(filenames, decoded) if ok]
         self.probs = probs
         self.labels = labels.astype(np.int64)
         self.filenames = [str(f) for f in filenames]
