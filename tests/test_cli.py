@@ -384,3 +384,18 @@ def test_predict_names_a_failed_file_and_leaves_its_row_empty_with_a_warm_cache_
         rows = {r[0]: r for r in csv.reader(out.open())}
         assert len(rows) == 102 and rows["unknown/999.png"] == ["unknown/999.png", "", ""], warm
         assert all(0 <= float(r[2]) <= 1 for name, r in rows.items() if name not in ("file", "unknown/999.png"))
+
+
+def test_predict_writes_a_file_name_that_is_not_utf8_as_its_bytes(dogscats, finetuned, tmp_path, capfdbinary):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    photo = sorted((dogscats / "test" / "unknown").glob("*.jpg"))[0].read_bytes()
+    handle = os.open(os.path.join(os.fsencode(folder), b"cat\xff.jpg"), os.O_WRONLY | os.O_CREAT, 0o644)
+    os.write(handle, photo)
+    os.close(handle)
+    out = tmp_path / "preds.csv"
+    assert main(["predict", str(finetuned / "best.keras"), str(folder), "--out", str(out)]) == 0
+    assert out.read_bytes().splitlines()[1].startswith(b"cat\xff.jpg,")
+    capfdbinary.readouterr()
+    assert main(["predict", str(finetuned / "best.keras"), str(folder)]) == 0  # printed, not written
+    assert b"\ncat\xff.jpg," in capfdbinary.readouterr().out

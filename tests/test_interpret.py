@@ -168,3 +168,11 @@ def test_a_file_that_failed_to_decode_is_left_out_and_named_once(dogscats, tmp_p
     assert interp.confusion_matrix().sum() == 12 and np.isfinite(interp.probs).all()
     assert interp.labels.tolist() == [0] * 6 + [1] * 6
     assert len(interp.save_pngs(tmp_path / "pngs")) == 10
+
+
+def test_a_class_name_that_is_not_utf8_is_drawn_escaped(interp, tmp_path):
+    odd = os.fsdecode(b"dog\xfe")  # a class folder's name as the OS gives it: 'dog\udcfe'
+    renamed = Interpretation(interp.probs, interp.labels, interp.filenames, ["cats", odd], interp.directory)
+    assert renamed.title(4).endswith("true: dog\\xfe") and renamed.class_names[1] == odd
+    paths = renamed.save_pngs(tmp_path)
+    assert len(paths) == 10 and all(os.path.getsize(p) > 1000 for p in paths)

@@ -22,6 +22,15 @@ from vggcourse.errors import InputFileNotFoundError, UserInputError
 __all__ = ["Interpretation"]
 
 
+def _shown(name):
+    """`name` as a figure can draw it: a class folder's name that is not UTF-8 (the OS's bytes,
+    decoded with surrogates) shows its odd bytes as escapes, `dog\\xfe`; fonts cannot draw surrogates.
+
+        _shown("dog\udcfe")   # 'dog\\xfe'
+    """
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
 class Interpretation:
     """Results of a classifier on labelled images.
 
@@ -178,7 +187,8 @@ class Interpretation:
     def title(self, i, loss=False):
         """Lines for image `i`: predicted class and its probability, the true class [, the loss]."""
         pred, true = self.preds[i], self.labels[i]
-        text = f"{self.class_names[pred]} {self.probs[i, pred]:.2f}\ntrue: {self.class_names[true]}"
+        predicted, truth = _shown(self.class_names[pred]), _shown(self.class_names[true])
+        text = f"{predicted} {self.probs[i, pred]:.2f}\ntrue: {truth}"
         return text + (f"\nloss {self.losses()[i]:.2f}" if loss else "")
 
     def image(self, i, size=(224, 224)):
@@ -212,11 +222,11 @@ class Interpretation:
         return self.plot_images(self.random_incorrect(n, seed), "Incorrect (random)")
 
     def plot_most_confident_correct(self, cls, n=4):
-        name = self.class_names[self._class_index(cls)]
+        name = _shown(self.class_names[self._class_index(cls)])
         return self.plot_images(self.most_confident_correct(cls, n), f"Most confident correct: {name}")
 
     def plot_most_confident_incorrect(self, cls, n=4):
-        name = self.class_names[self._class_index(cls)]
+        name = _shown(self.class_names[self._class_index(cls)])
         return self.plot_images(self.most_confident_incorrect(cls, n),
                                 f"Most confident wrong: predicted {name}")
 
@@ -232,7 +242,8 @@ class Interpretation:
         if title is None:
             title = f"Confusion matrix (accuracy {self.accuracy():.1%}, n={len(self)})"
             title += "\nrows: fraction of each true class" if normalize else ""
-        return plotting.plot_confusion_matrix(self.confusion_matrix(normalize), self.class_names,
+        names = [_shown(name) for name in self.class_names]
+        return plotting.plot_confusion_matrix(self.confusion_matrix(normalize), names,
                                               normalize=normalize, title=title, cmap=cmap)
 
     def _views(self, n, seed):
