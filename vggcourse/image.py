@@ -351,8 +351,20 @@ def _scan_directory(directory, classes, class_mode):
     if len(skipped) == len(files):
         raise UserInputError(f"None of the {len(files)} image files in {directory} can be read.")
     kept = [(name, label) for name, label, ok in zip(files, labels, readable) if ok]
+    _warn_empty_classes(directory, class_names if class_mode is not None else [], [label for _, label in kept])
     return _Scan([name for name, _ in kept], np.array([label for _, label in kept], np.int32),
                  class_names, skipped, {})
+
+
+def _warn_empty_classes(directory, class_names, labels):
+    """One warning naming the class folders of `directory` with no readable image: batches of
+    them hold no example of that class (a `valid/dogs/` left empty validates nothing on dogs)."""
+    counts = np.bincount(np.asarray(labels, np.int64), minlength=len(class_names))
+    empty = [os.path.join(directory, name) for name, count in zip(class_names, counts) if not count]
+    if empty:
+        warnings.warn(f"{len(empty)} class folder(s) hold no readable image, so these batches have no example "
+                      f"of that class: {', '.join(empty)}. Put its images there, or leave the folder out "
+                      "(`vggcourse verify` lists such folders).", stacklevel=5)
 
 
 # ---------------------------------------------------------------- argument checks
