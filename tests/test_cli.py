@@ -399,3 +399,18 @@ def test_predict_writes_a_file_name_that_is_not_utf8_as_its_bytes(dogscats, fine
     capfdbinary.readouterr()
     assert main(["predict", str(finetuned / "best.keras"), str(folder)]) == 0  # printed, not written
     assert b"\ncat\xff.jpg," in capfdbinary.readouterr().out
+
+
+def test_loose_test_images_beside_unknown_are_predicted_and_counted_before_predicting(
+        dogscats, finetuned, tmp_path, capsys):
+    data = tmp_path / "data"
+    shutil.copytree(dogscats / "test", data / "test")
+    first = sorted((dogscats / "test" / "unknown").glob("*.jpg"))[0]
+    shutil.copy(first, data / "test" / "100000.jpg")  # loose, beside unknown/: a test image too
+    out = tmp_path / "preds.csv"
+    assert main(["predict", str(finetuned / "best.keras"), str(data / "test"), "--out", str(out)]) == 0
+    assert "100000.jpg" in [row[0] for row in csv.reader(out.open())][1:] and len(out.read_text().splitlines()) == 102
+    submission = tmp_path / "s.csv"
+    assert main(["submit", str(data), str(finetuned / "best.keras"), "--out", str(submission),
+                 "--expected-rows", "101"]) == 0
+    assert len(submission.read_text().splitlines()) == 102
