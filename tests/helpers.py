@@ -5,8 +5,10 @@ temporary folders: the suite reads nothing outside the repository and its tempor
 """
 import os
 import shutil
+import struct
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +76,17 @@ def write_odd_images(folder, seed=0):
     data = paths["baseline.jpg"].read_bytes()
     paths["truncated.jpg"].write_bytes(data[: int(len(data) * 0.6)])
     return paths
+
+
+def write_broken_png(path, seed=0):
+    """A PNG whose header reads (the scan keeps it) and whose pixels do not: random IDAT bytes."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    pixels = np.random.default_rng(seed).integers(0, 256, 300, dtype=np.uint8).tobytes()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 40, 40, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", pixels) + chunk(b"IEND", b""))
+    return path
 
 
 def allowed_roots(repo):

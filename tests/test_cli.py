@@ -282,6 +282,7 @@ def test_predict_refuses_a_model_that_does_not_output_probabilities(monkeypatch,
 
     class Batches:
         filenames = ["1.jpg"]
+        failed = []
 
     class Vgg:
         classes = ["price"]
@@ -327,6 +328,7 @@ def test_tta_reaches_predict_and_submit(monkeypatch, capsys, tmp_path):
 
     class Batches:
         filenames = ["1.jpg"]
+        failed = []
 
     class Vgg:
         classes = ["cats", "dogs"]
@@ -362,3 +364,55 @@ def test_finetune_input_errors_leave_no_output_folder(small_shared, tmp_path, ca
                      "--batch-size", "4", "--out", str(out), *flags]) == 2
         assert not out.exists(), flags
         assert "error:" in capsys.readouterr().err
+
+
+# ---- issue 18: failed files never become data
+
+def test_predict_names_a_failed_file_and_leaves_its_row_empty_with_a_warm_cache_too(
+        dogscats, finetuned, tmp_path, capsys):
+    from helpers import write_broken_png
+    from vggcourse import feature_store
+
+    folder = tmp_path / "test"
+    shutil.copytree(dogscats / "test" / "unknown", folder / "unknown")
+    write_broken_png(folder / "unknown" / "999.png")
+    for warm in ("cold", "memory", "disk"):
+        if warm == "disk":
+            feature_store.clear_memory()
+        out = tmp_path / f"{warm}.csv"
+        assert main(["predict", str(finetuned / "best.keras"), str(folder), "--out", str(out)]) == 0, warm
+        err = capsys.readouterr().err
+        assert "999.png could not be decoded" in err and "softmax" not in err, (warm, err)
+        rows = {r[0]: r for r in csv.reader(out.open())}
+        assert len(rows) == 102 and rows["unknown/999.png"] == ["unknown/999.png", "", ""], warm
+        assert all(0 <= float(r[2]) <= 1 for name, r in rows.items() if name not in ("file", "unknown/999.png"))
+
+
+def test_predict_writes_a_file_name_that_is_not_utf8_as_its_bytes(dogscats, finetuned, tmp_path, capfdbinary):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    photo = sorted((dogscats / "test" / "unknown").glob("*.jpg"))[0].read_bytes()
+    handle = os.open(os.path.join(os.fsencode(folder), b"cat\xff.jpg"), os.O_WRONLY | os.O_CREAT, 0o644)
+    os.write(handle, photo)
+    os.close(handle)
+    out = tmp_path / "preds.csv"
+    assert main(["predict", str(finetuned / "best.keras"), str(folder), "--out", str(out)]) == 0
+    assert out.read_bytes().splitlines()[1].startswith(b"cat\xff.jpg,")
+    capfdbinary.readouterr()
+    assert main(["predict", str(finetuned / "best.keras"), str(folder)]) == 0  # printed, not written
+    assert b"\ncat\xff.jpg," in capfdbinary.readouterr().out
+
+
+def test_loose_test_images_beside_unknown_are_predicted_and_counted_before_predicting(
+        dogscats, finetuned, tmp_path, capsys):
+    data = tmp_path / "data"
+    shutil.copytree(dogscats / "test", data / "test")
+    first = sorted((dogscats / "test" / "unknown").glob("*.jpg"))[0]
+    shutil.copy(first, data / "test" / "100000.jpg")  # loose, beside unknown/: a test image too
+    out = tmp_path / "preds.csv"
+    assert main(["predict", str(finetuned / "best.keras"), str(data / "test"), "--out", str(out)]) == 0
+    assert "100000.jpg" in [row[0] for row in csv.reader(out.open())][1:] and len(out.read_text().splitlines()) == 102
+    submission = tmp_path / "s.csv"
+    assert main(["submit", str(data), str(finetuned / "best.keras"), "--out", str(submission),
+                 "--expected-rows", "101"]) == 0
+    assert len(submission.read_text().splitlines()) == 102

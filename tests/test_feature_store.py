@@ -60,3 +60,17 @@ def test_disk_cache_keeps_the_most_recently_used_files(tmp_path):
     size = (tmp_path / "new.npz").stat().st_size
     feature_store._prune(tmp_path, limit=2 * size + 10)  # room for two files
     assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["middle.npz", "new.npz"]
+
+
+def test_a_file_name_that_is_not_utf8_has_a_key(tmp_path):
+    folder = os.fsencode(tmp_path)
+    for name in (b"cat\xff.jpg", b"cat.jpg"):
+        os.close(os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT, 0o644))
+
+    class Batches:
+        target_size = (32, 32)
+        filepaths = [os.fsdecode(os.path.join(folder, b"cat\xff.jpg"))]
+
+    odd = feature_store.feature_key(Batches, "digest")
+    Batches.filepaths = [os.path.join(tmp_path, "cat.jpg")]
+    assert len(odd) == 40 and feature_store.feature_key(Batches, "digest") != odd

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import finetuned_vgg
+from helpers import finetuned_vgg, write_broken_png
 from vggcourse import feature_store, features
 from vggcourse.image import ImageDataGenerator
 from vggcourse.model import Vgg16
@@ -276,6 +276,23 @@ def test_a_file_broken_after_the_scan_is_left_out_not_trained_black(small, compu
     assert np.isnan(probs[3]).all() and np.isfinite(np.delete(probs, 3, axis=0)).all()
     plain = features.predict_in_order(vgg.model, batches, cache=False)
     np.testing.assert_allclose(plain, probs, rtol=1e-4, atol=1e-6, equal_nan=True)
+
+
+def test_a_warm_cache_still_knows_which_files_failed(small, computed):
+    broken = write_broken_png(small / "train" / "cats" / "a.png")  # the scan keeps it, decoding fails
+    vgg, batches, _ = _finetuned(small, shuffle=False)
+    assert batches.filenames[0] == "cats/a.png"
+    with pytest.warns(UserWarning, match=os.path.basename(broken)):
+        features.predict_in_order(vgg.model, batches)
+    again = vgg.get_batches(small / "train", batch_size=4, shuffle=False)  # a new scan, the same files
+    for memory in (True, False):
+        if not memory:
+            feature_store.clear_memory()
+            again = vgg.get_batches(small / "train", batch_size=4, shuffle=False)
+        with pytest.warns(UserWarning, match=os.path.basename(broken)):
+            probs = features.predict_in_order(vgg.model, again)
+        assert again.failed == ["cats/a.png"] and np.isnan(probs[0]).all()
+    assert computed == [13]  # both from the cache
 
 
 def test_a_file_deleted_after_the_scan_does_not_break_the_key(small, computed, tmp_path):

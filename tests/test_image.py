@@ -440,6 +440,15 @@ def test_classes_naming_a_missing_folder(dogscats):
         batches(dogscats / "train", classes=["cats", "birds"])
 
 
+def test_an_empty_class_folder_is_named_in_one_warning(dogscats_copy):
+    valid = dogscats_copy / "valid"
+    for path in (valid / "dogs").iterdir():
+        path.unlink()
+    with pytest.warns(UserWarning, match=r"1 class folder\(s\) hold no readable image.*valid/dogs"):
+        found = batches(valid)
+    assert found.class_names == ["cats", "dogs"] and set(found.classes.tolist()) == {0}
+
+
 def test_binary_needs_two_classes(dogscats_copy):
     (dogscats_copy / "train" / "birds").mkdir()
     with pytest.raises(ValueError, match=r"binary.*exactly 2 classes.*3"):

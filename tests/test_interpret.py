@@ -140,3 +140,39 @@ def test_user_mistakes_are_user_errors_naming_the_argument(interp, tmp_path):
     lost = Interpretation(interp.probs, interp.labels, interp.filenames, ["cats", "dogs"], directory=tmp_path)
     with pytest.raises(InputFileNotFoundError, match="not found; pass `directory=`"):
         lost.image(0)
+
+
+def test_a_file_that_failed_to_decode_is_left_out_and_named_once(dogscats, tmp_path):
+    keras = pytest.importorskip("keras")
+    from helpers import copy_sample, write_broken_png
+    from vggcourse.image import ImageDataGenerator
+
+    root = copy_sample(dogscats, tmp_path, counts=(("valid", 6),))
+    write_broken_png(root / "valid" / "cats" / "a.png")  # its header reads: the scan keeps it
+    batches = ImageDataGenerator().flow_from_directory(root / "valid", target_size=(16, 16), batch_size=4,
+                                                       shuffle=False)
+    assert len(batches.filenames) == 13
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(2, activation="softmax")])
+
+    class Vgg:
+        pass
+
+    vgg = Vgg()
+    vgg.model = model
+    with pytest.warns(UserWarning) as caught:
+        interp = Interpretation.from_vgg(vgg, batches)
+    named = [str(w.message) for w in caught if "left out of the analysis" in str(w.message)]
+    assert len(named) == 1 and "cats/a.png" in named[0]
+    assert interp.left_out == ["cats/a.png"] and len(interp) == 12 and "cats/a.png" not in interp.filenames
+    assert interp.confusion_matrix().sum() == 12 and np.isfinite(interp.probs).all()
+    assert interp.labels.tolist() == [0] * 6 + [1] * 6
+    assert len(interp.save_pngs(tmp_path / "pngs")) == 10
+
+
+def test_a_class_name_that_is_not_utf8_is_drawn_escaped(interp, tmp_path):
+    odd = os.fsdecode(b"dog\xfe")  # a class folder's name as the OS gives it: 'dog\udcfe'
+    renamed = Interpretation(interp.probs, interp.labels, interp.filenames, ["cats", odd], interp.directory)
+    assert renamed.title(4).endswith("true: dog\\xfe") and renamed.class_names[1] == odd
+    paths = renamed.save_pngs(tmp_path)
+    assert len(paths) == 10 and all(os.path.getsize(p) > 1000 for p in paths)

@@ -70,6 +70,15 @@ def test_multiclass_submission(tmp_path):
     assert abs(sum(float(v) for v in _read(clipped)[1][1:]) - 1) < 1e-4
 
 
+def test_a_file_name_that_is_not_utf8_is_written_as_its_own_bytes(tmp_path):
+    name = os.fsdecode(b"img_\xff.jpg")  # as os.listdir gives it on Linux: 'img_\udcff.jpg'
+    path = write_submission(tmp_path / "sf.csv", np.array([[0.25, 0.75]]), filenames=[f"test/{name}"],
+                            class_indices=["c0", "c1"], kind="multiclass")
+    assert open(path, "rb").read().splitlines()[1] == b"img_\xff.jpg,0.25000,0.75000"
+    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as f:
+        assert list(csv.reader(f))[1][0] == name  # read back as the OS spells the file
+
+
 class _Batches:
     def __init__(self, filenames, directory=None, shuffle=False, skipped=()):
         self.filenames, self.directory, self.shuffle, self.skipped = filenames, directory, shuffle, list(skipped)

@@ -426,6 +426,27 @@ def test_lr_finder_takes_batch_sizes_from_the_batches_fed():
     np.testing.assert_allclose(finder.raw_losses, own, rtol=1e-4)
 
 
+def test_lr_finder_losses_are_never_negative_after_large_ones():
+    """A batch of one with a tiny loss after large ones (the short batch of a failed file): its
+    loss is recovered from Keras' own sum, not from the rounded mean times the count (-6e-05)."""
+    tracker = keras.metrics.Mean(name="loss")
+
+    class Trained:
+        metrics = [tracker]
+
+    finder = training.LRFinder(1e-6, 1e-2, 10)
+    finder.set_model(Trained())
+    finder.hps = {"learning_rate": [1e-3]}
+    finder._seen, finder._total = 0, 0.0
+    batches = [(943.8014526367188, 4), (126.81710052490234, 4), (864.7783203125, 3), (0.0005946415160033847, 1)]
+    for step, (loss, size) in enumerate(batches):
+        tracker.update_state(loss, sample_weight=size)
+        finder.on_train_batch_end(step, {"loss": tracker.result()})
+    assert finder.batch_sizes == [4, 4, 3, 1]
+    assert all(loss >= 0 and np.isfinite(loss) for loss in finder.raw_losses), finder.raw_losses
+    np.testing.assert_allclose(finder.raw_losses, [loss for loss, _ in batches], rtol=1e-4, atol=1e-3)  # float32 sums
+
+
 @pytest.mark.parametrize("cache, sizes", [(True, [4, 4, 3]), (False, [3, 4, 4])])
 def test_lr_finder_with_a_file_broken_after_the_scan(small, tmp_path, cache, sizes):
     vgg, _, _ = _finetuned(small)
@@ -438,8 +459,10 @@ def test_lr_finder_with_a_file_broken_after_the_scan(small, tmp_path, cache, siz
         vgg.model.fit(batches, epochs=2, shuffle=False, callbacks=[finder], verbose=0, cache=cache)
     # the cache leaves the failed row out and refills the batches; the plain path feeds a smaller one
     assert finder.batch_sizes == sizes * 2 and np.isfinite(finder.raw_losses).all()
+    assert (np.asarray(finder.raw_losses) >= 0).all()
     found = vgg.lr_find(batches, start_lr=1e-6, end_lr=1e-2, num_it=6)
     assert len(found.lrs) >= 5 and np.isfinite(found.suggestion)
+    assert np.isfinite(found.raw_losses).all() and (found.raw_losses >= 0).all()
 
 
 def test_a_batch_whose_only_file_failed_trains_on_a_stand_in(small, tmp_path):

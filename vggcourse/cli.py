@@ -100,36 +100,66 @@ def cmd_predict(args):
 
     batches, probs, vgg = predict_directory(args.model, args.path, batch_size=args.batch_size,
                                             tta=args.tta)
-    _check_class_probabilities(probs, vgg.classes, args.model)
+    failed = set(batches.failed)
+    decoded = [name not in failed for name in batches.filenames]
+    _check_class_probabilities(probs, vgg.classes, args.model, decoded)
+    for name in sorted(failed):
+        print(f"vggcourse predict: warning: {os.path.join(batches.directory, name)} could not be decoded; "
+              "its row has no class and no probability", file=sys.stderr)
     rows = [["file", "class", "probability"]]
-    for name, row in zip(batches.filenames, probs):
+    for name, row, ok in zip(batches.filenames, probs, decoded):
         top = int(row.argmax())
-        rows.append([name, vgg.classes[top], f"{row[top]:.5f}"])
+        rows.append([name, vgg.classes[top], f"{row[top]:.5f}"] if ok else [name, "", ""])
     if args.out:
         from vggcourse._atomic import write_atomically
 
         write_atomically(args.out, lambda tmp: _write_csv(tmp, rows))
         print(f"wrote {len(rows) - 1} predictions to {args.out}")
     else:
-        csv.writer(sys.stdout, lineterminator="\n").writerows(rows)
+        _print_csv(rows)
+
+
+def _csv_text(rows):
+    import io
+
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows(rows)
+    return text.getvalue()
 
 
 def _write_csv(path, rows):
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        csv.writer(f, lineterminator="\n").writerows(rows)
+    """UTF-8; a file name that is not UTF-8 (bytes the OS allows, decoded with surrogates) is
+    written as its own bytes (`surrogateescape`), so the CSV names the file as the OS does."""
+    with open(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
+        f.write(_csv_text(rows))
 
 
-def _check_class_probabilities(probs, classes, model):
-    """Refuse a model whose outputs are not one probability per class (a regression head, say)."""
+def _print_csv(rows):
+    """`rows` as CSV on stdout, file names that are not UTF-8 as their own bytes (as `_write_csv`)."""
+    text = _csv_text(rows)
+    sys.stdout.flush()
+    sys.stdout.buffer.write(text.encode(sys.stdout.encoding or "utf-8", "surrogateescape"))
+    sys.stdout.buffer.flush()
+
+
+def _check_class_probabilities(probs, classes, model, decoded=None):
+    """Refuse a model whose outputs are not one probability per class (a regression head, say).
+
+    Only the rows of files that decoded (`decoded`, a mask; default all) are looked at: the NaN
+    row of a file that failed to decode is not the model's fault.
+    """
     import numpy as np
 
     probs = np.asarray(probs)
     if probs.ndim != 2 or probs.shape[1] != len(classes):
         raise UserInputError(f"the model {model} gives outputs of shape {probs.shape[1:]} but names "
                              f"{len(classes)} classes; predict needs one probability per class")
-    if probs.size and (probs.min() < 0 or probs.max() > 1 or not np.allclose(probs.sum(axis=1), 1, atol=0.01)):
+    if decoded is not None:
+        probs = probs[np.asarray(decoded, bool)]
+    if probs.size and (not np.isfinite(probs).all() or probs.min() < 0 or probs.max() > 1
+                       or not np.allclose(probs.sum(axis=1), 1, atol=0.01)):
         raise UserInputError(f"the model {model} does not output class probabilities (values from "
-                             f"{probs.min():.4g} to {probs.max():.4g}, rows summing to "
+                             f"{np.nanmin(probs):.4g} to {np.nanmax(probs):.4g}, rows summing to "
                              f"{probs.sum(axis=1).min():.4g}..{probs.sum(axis=1).max():.4g}); "
                              "predict needs a classifier ending in a softmax")
 

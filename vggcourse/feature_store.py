@@ -101,7 +101,8 @@ def feature_key(batches, digest):
             about = f"{stat.st_size}\0{stat.st_mtime_ns}"
         except FileNotFoundError:  # deleted after the scan: it fails in the pass and gets a NaN row
             about = "missing"
-        hasher.update(f"{os.path.abspath(path)}\0{about}\n".encode())
+        # os.fsencode: the bytes the OS gave, also for a name that is not UTF-8 (b'cat\xff.jpg')
+        hasher.update(os.fsencode(os.path.abspath(path)) + f"\0{about}\n".encode())
     hasher.update(digest.encode())
     return hasher.hexdigest()[:40]
 

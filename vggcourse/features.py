@@ -192,19 +192,32 @@ def _with_failed_rows(rows, count, filenames, failed):
     return full
 
 
+def _failed_rows(features):
+    """A boolean mask of the rows of files that failed to decode: the NaN rows `_with_failed_rows`
+    gave them (the body's output of a decoded image is finite)."""
+    flat = features.reshape(len(features), -1)
+    return np.isnan(flat[:, 0]) if flat.shape[1] else np.zeros(len(features), bool)
+
+
 def _usable(features, labels):
     """Leave out the rows of files that failed to decode (NaN rows), and their labels."""
-    flat = features.reshape(len(features), -1)
-    keep = ~np.isnan(flat[:, 0]) if flat.shape[1] else np.ones(len(features), bool)
+    keep = ~_failed_rows(features)
     if keep.all():
         return features, labels
     return features[keep], None if labels is None else labels[keep]
 
 
 def _features(body, batches, cache, verbose, digest=None):
-    """Cached features of `batches` (memory, then disk), computing and keeping them on a miss."""
+    """Cached features of `batches` (memory, then disk), computing and keeping them on a miss.
+
+    On a hit, the files whose rows are NaN are recorded in `batches.failed` (with the warning
+    naming each), as the pass that computed them did: a warm cache loses no failed file.
+    """
     key = feature_store.feature_key(batches, digest or feature_store.layers_digest(body.layers))
     features = feature_store.lookup(key, len(batches.filepaths), body.output_shape[1:], cache)
+    if features is not None:
+        batches.record_failed(np.flatnonzero(_failed_rows(features)),
+                              "it failed when its features were cached")
     if features is None:
         if verbose:
             print(f"vggcourse: running the frozen layers once over {len(batches.filepaths)} images "
@@ -370,7 +383,7 @@ def predict(model, batches, verbose="auto", cache=True):
 def _predict_planned(how, batches, verbose, cache):
     features = _features(how.body, batches, cache, _console_verbose(verbose))
     preds = how.head.predict(_FeatureBatches(features, None, max(batches.batch_size, 64)), verbose=0)
-    failed = np.isnan(features.reshape(len(features), -1)[:, :1]).any(axis=1)
+    failed = _failed_rows(features)
     if failed.any():  # files that failed to decode have no prediction
         preds = np.asarray(keras.ops.convert_to_numpy(preds)).astype("float32")
         preds[failed] = np.nan

@@ -351,8 +351,20 @@ def _scan_directory(directory, classes, class_mode):
     if len(skipped) == len(files):
         raise UserInputError(f"None of the {len(files)} image files in {directory} can be read.")
     kept = [(name, label) for name, label, ok in zip(files, labels, readable) if ok]
+    _warn_empty_classes(directory, class_names if class_mode is not None else [], [label for _, label in kept])
     return _Scan([name for name, _ in kept], np.array([label for _, label in kept], np.int32),
                  class_names, skipped, {})
+
+
+def _warn_empty_classes(directory, class_names, labels):
+    """One warning naming the class folders of `directory` with no readable image: batches of
+    them hold no example of that class (a `valid/dogs/` left empty validates nothing on dogs)."""
+    counts = np.bincount(np.asarray(labels, np.int64), minlength=len(class_names))
+    empty = [os.path.join(directory, name) for name, count in zip(class_names, counts) if not count]
+    if empty:
+        warnings.warn(f"{len(empty)} class folder(s) hold no readable image, so these batches have no example "
+                      f"of that class: {', '.join(empty)}. Put its images there, or leave the folder out "
+                      "(`vggcourse verify` lists such folders).", stacklevel=5)
 
 
 # ---------------------------------------------------------------- argument checks
@@ -694,15 +706,24 @@ class DirectoryIterator(_BatchIterator):
 
     def _record_failure(self, sample, error):
         """Remember that file `sample` failed; the first time, one warning naming it."""
-        name = self.filenames[sample]
-        with _FAILED_LOCK:
-            first = name not in self._scan.failed
-            self._scan.failed[name] = f"{type(error).__name__}: {error}"
-        if first:
-            warnings.warn(f"{self.filepaths[sample]} could not be decoded ({type(error).__name__}: "
-                          f"{error}); it is left "
-                          "out of its batch and of every later one (listed in `.failed`).",
-                          stacklevel=2)
+        self.record_failed([sample], f"{type(error).__name__}: {error}")
+
+    def record_failed(self, samples, reason):
+        """Remember that the files at indices `samples` failed to decode, for `reason`; each one
+        the first time, one warning naming it. The feature cache calls it for the NaN rows of a
+        cached entry, so a warm cache fills `failed` as the pass that stored it did.
+
+            batches.record_failed([3], "failed when its features were cached")
+        """
+        for sample in samples:
+            name = self.filenames[sample]
+            with _FAILED_LOCK:
+                first = name not in self._scan.failed
+                self._scan.failed.setdefault(name, reason)
+            if first:
+                warnings.warn(f"{self.filepaths[sample]} could not be decoded ({reason}); it is left "
+                              "out of its batch and of every later one (listed in `.failed`).",
+                              stacklevel=3)
 
     def _assemble(self, images, samples, lost, epoch, index):
         lost = [slot for part in lost for slot in part]

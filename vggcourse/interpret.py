@@ -11,6 +11,7 @@ Every `plot_*` method returns a matplotlib Figure; every selection method return
 `filenames` (most relevant first), so the same picks can be printed, plotted or saved.
 """
 import os
+import warnings
 
 import numpy as np
 
@@ -21,12 +22,25 @@ from vggcourse.errors import InputFileNotFoundError, UserInputError
 __all__ = ["Interpretation"]
 
 
+def _shown(name):
+    """`name` as a figure can draw it: a class folder's name that is not UTF-8 (the OS's bytes,
+    decoded with surrogates) shows its odd bytes as escapes, `dog\\xfe`; fonts cannot draw surrogates.
+
+        _shown("dog\udcfe")   # 'dog\\xfe'
+    """
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
 class Interpretation:
     """Results of a classifier on labelled images.
 
     probs: (n, k) class probabilities (rows in `filenames` order); a 1-D array or (n, 1) column is
         read as the probability of class 1 of two. labels: (n,) true class indices, or one-hot rows.
     filenames: (n,) file names, relative to `directory` when given. class_names: k names in index order.
+    A row that is not finite (the NaN row of a file that failed to decode) is left out, with its
+    label and file name, and named once in a warning; `left_out` lists those files.
+
+        Interpretation(probs, val_batches.classes, val_batches.filenames, val_batches.class_names)
     """
 
     def __init__(self, probs, labels, filenames, class_names, directory=None):
@@ -50,6 +64,15 @@ class Interpretation:
         if n and (labels.min() < 0 or labels.max() >= k):
             raise UserInputError(f"Interpretation: `labels` must be class indices in [0, {k}). "
                                  f"Received: labels from {labels.min()} to {labels.max()}")
+        filenames = list(filenames)
+        decoded = np.isfinite(probs).all(axis=1)  # a file that failed to decode has a NaN row
+        self.left_out = [filenames[i] for i in np.flatnonzero(~decoded)]
+        if self.left_out:
+            warnings.warn(f"Interpretation: {len(self.left_out)} file(s) without a prediction (they failed "
+                          f"to decode) are left out of the analysis: {', '.join(map(str, self.left_out))}",
+                          stacklevel=2)
+            probs, labels = probs[decoded], labels[decoded]
+            filenames = [name for name, ok in zip(filenames, decoded) if ok]
         self.probs = probs
         self.labels = labels.astype(np.int64)
         self.filenames = [str(f) for f in filenames]
@@ -164,7 +187,8 @@ class Interpretation:
     def title(self, i, loss=False):
         """Lines for image `i`: predicted class and its probability, the true class [, the loss]."""
         pred, true = self.preds[i], self.labels[i]
-        text = f"{self.class_names[pred]} {self.probs[i, pred]:.2f}\ntrue: {self.class_names[true]}"
+        predicted, truth = _shown(self.class_names[pred]), _shown(self.class_names[true])
+        text = f"{predicted} {self.probs[i, pred]:.2f}\ntrue: {truth}"
         return text + (f"\nloss {self.losses()[i]:.2f}" if loss else "")
 
     def image(self, i, size=(224, 224)):
@@ -198,11 +222,11 @@ class Interpretation:
         return self.plot_images(self.random_incorrect(n, seed), "Incorrect (random)")
 
     def plot_most_confident_correct(self, cls, n=4):
-        name = self.class_names[self._class_index(cls)]
+        name = _shown(self.class_names[self._class_index(cls)])
         return self.plot_images(self.most_confident_correct(cls, n), f"Most confident correct: {name}")
 
     def plot_most_confident_incorrect(self, cls, n=4):
-        name = self.class_names[self._class_index(cls)]
+        name = _shown(self.class_names[self._class_index(cls)])
         return self.plot_images(self.most_confident_incorrect(cls, n),
                                 f"Most confident wrong: predicted {name}")
 
@@ -218,7 +242,8 @@ class Interpretation:
         if title is None:
             title = f"Confusion matrix (accuracy {self.accuracy():.1%}, n={len(self)})"
             title += "\nrows: fraction of each true class" if normalize else ""
-        return plotting.plot_confusion_matrix(self.confusion_matrix(normalize), self.class_names,
+        names = [_shown(name) for name in self.class_names]
+        return plotting.plot_confusion_matrix(self.confusion_matrix(normalize), names,
                                               normalize=normalize, title=title, cmap=cmap)
 
     def _views(self, n, seed):

@@ -293,7 +293,8 @@ def _write_csv_atomic(path, header, rows):
     os.makedirs(folder, exist_ok=True)
 
     def write(tmp):
-        with open(tmp, "w", newline="") as f:
+        # A file name that is not UTF-8 is written as its own bytes: the id names the file as the OS does.
+        with open(tmp, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
             writer = csv.writer(f, lineterminator="\n")
             writer.writerow(header)
             writer.writerows(rows)

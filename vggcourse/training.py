@@ -299,10 +299,10 @@ class LRFinder(ParamScheduler):
         self._seen, self._total = 0, 0.0
 
     def on_train_batch_end(self, batch, logs=None):
-        seen = _samples_in_loss(self.model)
+        seen, total = _loss_sums(self.model)
         size = seen - self._seen
-        mean = float(logs["loss"])
-        total = mean * seen
+        # Differences of Keras' own float32 sum: each is exact and >= 0 for a loss >= 0. Rebuilt
+        # from the rounded mean (mean * seen), a small batch after large losses came out negative.
         loss, self._seen, self._total = (total - self._total) / size, seen, total
         step = len(self.lrs)
         self.lrs.append(self.hps["learning_rate"][-1])
@@ -316,13 +316,14 @@ class LRFinder(ParamScheduler):
             self.model.stop_training = True
 
 
-def _samples_in_loss(model):
-    """How many samples the loss Keras reports for this epoch averages so far: the `count` of
-    the training model's loss `Mean` (`model.metrics[0]`; Keras weights it by batch size). In a
-    cached fit that model is the head that trains."""
+def _loss_sums(model):
+    """(samples, sum of their losses) behind the loss Keras reports for this epoch so far: the
+    `count` and `total` of the training model's loss `Mean` (`model.metrics[0]`; Keras weights it
+    by batch size). In a cached fit that model is the head that trains."""
     trained = features.training_head(model) or model
     tracker = trained.metrics[0]
-    return int(round(float(keras.ops.convert_to_numpy(tracker.count))))
+    count, total = (float(keras.ops.convert_to_numpy(v)) for v in (tracker.count, tracker.total))
+    return int(round(count)), total
 
 
 class LRFinderResult:
