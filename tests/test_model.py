@@ -210,6 +210,52 @@ def test_files_saved_under_either_registered_name_load(cls_name, tmp_path):
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
 
 
+def test_a_save_after_changing_layers_loads_back(tmp_path):
+    """Issue 18, item 4: after `pop(); add(...)` without a recompile, the optimizer's state belongs
+    to the old head; the file is written without it (one warning) and loads, with Keras too."""
+    model = _small()
+    model.compile("adam", "categorical_crossentropy")
+    x = np.random.default_rng(0).random((3, 4)).astype("float32")
+    model.fit(x, np.eye(2, dtype="float32")[[0, 1, 0]], epochs=1, verbose=0)  # the optimizer has state
+    model.pop()
+    model.add(keras.layers.Dense(3, activation="softmax", name="predictions"))
+    with pytest.warns(UserWarning, match=r"without its optimizer's state.*call compile\(\)") as caught:
+        model.save(tmp_path / "changed.keras")
+    assert len([w for w in caught if "optimizer" in str(w.message)]) == 1
+    with pytest.warns(UserWarning, match="Skipping variable loading for optimizer"):  # Keras' note
+        again = keras.saving.load_model(tmp_path / "changed.keras", safe_mode=True)
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+    assert model.optimizer.variables, "the model keeps its optimizer"
+
+    model.compile("adam", "categorical_crossentropy")  # recompiled: the state is saved again
+    model.fit(x, np.eye(3, dtype="float32")[[0, 1, 2]], epochs=1, verbose=0)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        model.save(tmp_path / "recompiled.keras")
+    again = keras.saving.load_model(tmp_path / "recompiled.keras", safe_mode=True)
+    assert int(again.optimizer.iterations) == int(model.optimizer.iterations) == 1
+
+
+def test_vgg_save_after_replacing_the_head_loads_back(dogscats, tmp_path):
+    """The issue's lines: `Vgg16.save` after `pop(); add(Dense(3))` writes a file both loaders read."""
+    vgg = Vgg16(weights=None, size=SIZE)
+    vgg.ft(2)
+    x = sample_images(dogscats, SIZE)
+    vgg.fit_data(x, np.eye(2)[[0, 1, 0, 1]], x, np.eye(2)[[0, 1, 0, 1]], batch_size=4)
+    vgg.model.pop()
+    vgg.model.add(keras.layers.Dense(3, activation="softmax"))
+    vgg.classes = ["a", "b", "c"]
+    with pytest.warns(UserWarning, match="without its optimizer's state"):
+        path = vgg.save(tmp_path / "three.keras")
+    loaded = Vgg16.load(path)
+    assert loaded.classes == ["a", "b", "c"]
+    np.testing.assert_allclose(loaded.model.predict(x, verbose=0), vgg.model.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-7)
+    assert keras.saving.load_model(path, safe_mode=True).output_shape == (None, 3)
+
+
 # -- the course's workflow -----------------------------------------------------------------------
 
 

@@ -148,3 +148,23 @@ def test_variable_slots_pin_keras_private_indices():
     assert opt._trainable_variables_indices[opt._var_key(second)] == 1  # the Keras behaviour relied on
     assert (opt._slot(first), opt._slot(second)) == (0, 1) and opt.rate_scale(second) == 0.5
     assert opt._slot(keras.Variable(0.0)) is None
+
+
+def test_state_fits_only_the_variables_it_was_built_for():
+    """`state_fits` (what `ModelCore.save` asks before writing the optimizer's state) reads the
+    same Keras private `_trainable_variables_indices`, in build order; pinned here."""
+    first, second, other = keras.Variable(0.0), keras.Variable(0.0), keras.Variable(0.0)
+    opt = optimizers.Adam()
+    assert optimizers.state_fits(opt, [other])  # not built: no state to mismatch
+    opt.build([first, second])
+    assert list(opt._trainable_variables_indices) == [opt._var_key(first), opt._var_key(second)]
+    assert optimizers.state_fits(opt, [first, second])
+    assert not optimizers.state_fits(opt, [first, other])  # a layer replaced
+    assert not optimizers.state_fits(opt, [first])  # a layer removed
+    assert not optimizers.state_fits(opt, [second, first])
+    scaled = optimizers.LossScaleOptimizer(optimizers.SGD())
+    scaled.build([first])
+    assert optimizers.state_fits(scaled, [first]) and not optimizers.state_fits(scaled, [second])
+    plain = keras.optimizers.SGD()  # any Keras optimizer
+    plain.build([first])
+    assert optimizers.state_fits(plain, [first]) and not optimizers.state_fits(plain, [other])

@@ -89,6 +89,30 @@ class ModelCore:
         if getattr(self, "optimizer", None) is not None and self.built:
             self.optimizer.build(self.trainable_variables)
 
+    def save(self, filepath, overwrite=True, zipped=None, include_optimizer=True, **kwargs):
+        """Keras 3's `save`, which never writes a file that cannot be loaded back.
+
+        `include_optimizer=False` leaves out the optimizer's state (Keras 3 alone ignores it for
+        `.keras` files). An optimizer whose state belongs to other variables (layers added or
+        removed since `compile`, e.g. `model.pop(); model.add(Dense(3))`) is left out too, with one
+        warning: Keras would write it and then fail to load the file. Every save goes through here,
+        a `ModelCheckpoint`'s included.
+
+            model.save("ft.keras"); model.save("lean.keras", include_optimizer=False)
+        """
+        optimizer = getattr(self, "optimizer", None)
+        stale = optimizer is not None and not optimizers.state_fits(optimizer, self.trainable_variables)
+        if stale and include_optimizer:
+            warnings.warn("vggcourse: the model is saved without its optimizer's state, which belongs to "
+                          "its layers before they changed; call compile() (vgg.compile()) after changing "
+                          "layers to keep it.", UserWarning, stacklevel=2)
+        if stale or not include_optimizer:
+            self.optimizer = None  # Keras 3 saves whatever optimizer the model holds
+        try:
+            return super().save(filepath, overwrite=overwrite, zipped=zipped, **kwargs)
+        finally:
+            self.optimizer = optimizer
+
     def save_weights(self, filepath, overwrite=True, **kwargs):
         """Keras 3's `save_weights`, also to the course's plain '.h5' names ('finetune1.h5').
 
@@ -389,13 +413,7 @@ class Vgg16:
         meta = {"classes": list(self.classes), "batch_norm": self.batch_norm, "include_top": self.include_top}
 
         def write(tmp):
-            optimizer = self.model.optimizer
-            if not include_optimizer:
-                self.model.optimizer = None  # Keras 3 saves whatever optimizer the model holds
-            try:
-                self.model.save(tmp)
-            finally:
-                self.model.optimizer = optimizer
+            self.model.save(tmp, include_optimizer=include_optimizer)  # `ModelCore.save`
             with zipfile.ZipFile(tmp, "a") as archive:
                 archive.writestr(_META_NAME, json.dumps(meta))
 
