@@ -440,6 +440,19 @@ def saved(tmp_path_factory, dogscats):
     return path
 
 
+def _edited_copy(saved, path, member, edit):
+    """A copy of the .keras file `saved` at `path` whose JSON `member` went through `edit` (in place)."""
+    with zipfile.ZipFile(saved) as source, zipfile.ZipFile(path, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == member:
+                content = json.loads(data)
+                edit(content)
+                data = json.dumps(content)
+            target.writestr(item, data)
+    return path
+
+
 def test_load_names_a_damaged_or_foreign_file(saved, tmp_path, dogscats):
     cut = tmp_path / "cut.keras"
     cut.write_bytes(saved.read_bytes()[: saved.stat().st_size // 2])
@@ -455,9 +468,6 @@ def test_load_names_a_damaged_or_foreign_file(saved, tmp_path, dogscats):
 
 
 def test_load_checks_inputs_outputs_and_class_names(saved, tmp_path):
-    import json
-    import zipfile
-
     gray = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
                              keras.layers.Dense(2, activation="softmax")])
     gray.save(tmp_path / "gray.keras")
@@ -467,18 +477,27 @@ def test_load_checks_inputs_outputs_and_class_names(saved, tmp_path):
     regression.save(tmp_path / "regression.keras")
     with pytest.raises(ValueError, match="does not output probabilities"):
         Vgg16.load(tmp_path / "regression.keras")
-    edited = tmp_path / "edited.keras"
-    with zipfile.ZipFile(saved) as source, zipfile.ZipFile(edited, "w") as target:
-        for item in source.infolist():
-            data = source.read(item.filename)
-            if item.filename == "vggcourse.json":
-                meta = json.loads(data)
-                meta["classes"] = ["cats", "dogs", "birds"]
-                data = json.dumps(meta)
-            target.writestr(item, data)
+    edited = _edited_copy(saved, tmp_path / "edited.keras", "vggcourse.json",
+                          lambda meta: meta.update(classes=["cats", "dogs", "birds"]))
     with pytest.raises(ValueError, match="names 3 classes but its model has 2 outputs"):
         Vgg16.load(edited)
     assert Vgg16.load(saved).classes == ["cats", "dogs"]
+
+
+def test_an_optimizer_setting_from_another_keras_loads_for_prediction(saved, tmp_path, dogscats):
+    """Issue 18, item 15: an optimizer setting this Keras does not know is left out, with one
+    warning naming it: the model loads, predicts as saved, and trains."""
+    edited = _edited_copy(saved, tmp_path / "foo.keras", "config.json",
+                          lambda config: config["compile_config"]["optimizer"]["config"].update(foo=1))
+    with pytest.warns(UserWarning) as caught:
+        vgg = Vgg16.load(edited)
+    lines = [str(w.message) for w in caught if "optimizer" in str(w.message)]
+    assert len(lines) == 1 and re.search(r"optimizer's settings 'foo' are unknown to Keras .* left out", lines[0])
+    assert isinstance(vgg.model.optimizer, optimizers.Adam) and vgg.classes == ["cats", "dogs"]
+    x = sample_images(dogscats, SIZE)
+    np.testing.assert_allclose(vgg.model.predict(x, verbose=0), Vgg16.load(saved).model.predict(x, verbose=0),
+                               rtol=1e-6)
+    vgg.fit_data(x, np.eye(2)[[0, 1, 0, 1]], x, np.eye(2)[[0, 1, 0, 1]], batch_size=4)
 
 
 def test_a_failed_keras_weights_load_changes_nothing(saved, tmp_path, dogscats):

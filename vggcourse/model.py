@@ -60,6 +60,18 @@ def _unused_optimizer(optimizer):
     return fresh
 
 
+def _unknown_settings(spec):
+    """The keys of a serialized optimizer's config (`spec`) that its class, as this Keras builds
+    it, does not know; [] when it has none or its class cannot be built at all (Keras then says why)."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("config"), dict):
+        return []
+    try:
+        default = keras.saving.deserialize_keras_object({**spec, "config": {}})
+    except (TypeError, ValueError):
+        return []
+    return sorted(set(spec["config"]) - set(default.get_config()))
+
+
 class ModelCore:
     """The course's model core, for a class that also derives from `keras.Model`: `vgg.model`'s
     `compile` (with loss scaling), `compile_from_config` and weight files.
@@ -84,7 +96,20 @@ class ModelCore:
         return super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
 
     def compile_from_config(self, config):
-        """Recompile a loaded model (Keras skips models whose `compile` is overridden, as here)."""
+        """Recompile a loaded model (Keras skips models whose `compile` is overridden, as here).
+
+        Settings of the saved optimizer that this Keras does not know (a file from another
+        version: "foo": 1) are left out, with one warning naming them: the model loads for
+        prediction, and its optimizer keeps its other settings and state for training.
+        """
+        config = dict(config)
+        spec = config.get("optimizer")
+        unknown = _unknown_settings(spec)
+        if unknown:
+            config["optimizer"] = {**spec, "config": {k: v for k, v in spec["config"].items() if k not in unknown}}
+            warnings.warn(f"vggcourse: the saved optimizer's settings {', '.join(map(repr, unknown))} are unknown "
+                          f"to Keras {keras.__version__} and left out; the model and the optimizer's other "
+                          f"settings and state are loaded.", UserWarning, stacklevel=2)
         self.compile(**keras.saving.deserialize_keras_object(config))
         if getattr(self, "optimizer", None) is not None and self.built:
             self.optimizer.build(self.trainable_variables)
