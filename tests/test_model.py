@@ -484,6 +484,27 @@ def test_load_checks_inputs_outputs_and_class_names(saved, tmp_path):
     assert Vgg16.load(saved).classes == ["cats", "dogs"]
 
 
+def test_load_takes_a_keras_applications_vgg16_and_names_other_functional_models(tmp_path, dogscats):
+    """Issue 18, item 14: a `keras.applications.VGG16` file (functional) loads as the course's
+    model, preprocessing included; another functional model is refused naming its class."""
+    keras.utils.set_random_seed(0)
+    app = keras.applications.VGG16(weights=None, input_shape=(*SIZE, 3), classes=2)
+    app.save(tmp_path / "app.keras")
+    vgg = Vgg16.load(tmp_path / "app.keras")
+    assert isinstance(vgg.model, VggSequential) and vgg.size == SIZE and vgg.include_top
+    assert vgg.model.layers[0].name == "preprocess" and vgg.classes == ["0", "1"]
+    x = sample_images(dogscats, SIZE)
+    np.testing.assert_allclose(vgg.model.predict(x, verbose=0),
+                               app.predict(keras.applications.vgg16.preprocess_input(x.copy()), verbose=0),
+                               rtol=1e-4, atol=1e-6)
+    inputs = keras.Input((*SIZE, 3))
+    other = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(inputs)))
+    other.save(tmp_path / "other.keras")
+    with pytest.raises(UserInputError, match=r"other\.keras holds a Functional .*not a Sequential model whose "
+                                             r"layers are VGG16's.*keras\.saving\.load_model"):
+        Vgg16.load(tmp_path / "other.keras")
+
+
 def test_an_optimizer_setting_from_another_keras_loads_for_prediction(saved, tmp_path, dogscats):
     """Issue 18, item 15: an optimizer setting this Keras does not know is left out, with one
     warning naming it: the model loads, predicts as saved, and trains."""

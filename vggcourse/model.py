@@ -206,6 +206,33 @@ def build_vgg16(size=IMAGENET_SIZE, include_top=True, batch_norm=False, classes=
     return architecture.build_vgg16(size, include_top, batch_norm, classes, sequential=VggSequential)
 
 
+def _signature(model):
+    """(name, class, activation, weight shapes) of each layer of `model` that has weights."""
+    return [(layer.name, type(layer).__name__, getattr(getattr(layer, "activation", None), "__name__", None),
+             [tuple(w.shape) for w in layer.weights]) for layer in model.layers if layer.weights]
+
+
+def _from_keras_applications(path, model):
+    """(the course's model, include_top) holding the weights of `model`, a functional VGG16 such as
+    `keras.applications.VGG16` writes; else a `UserInputError` naming `path`, the class found and
+    the fix. The course's model takes RGB 0-255 images: its `preprocess` layer is
+    `keras.applications.vgg16.preprocess_input`, which a Keras VGG16 expects to have been applied.
+    """
+    shape = tuple(getattr(model, "input_shape", None) or ())
+    n_out = tuple(getattr(model, "output_shape", None) or ())[-1:]
+    if len(shape) == 4 and shape[-1] == 3 and None not in shape[1:3] and min(shape[1:3]) >= MIN_SIDE:
+        include_top = any(layer.name == "predictions" for layer in model.layers)
+        course = build_vgg16(shape[1:3], include_top, classes=n_out[0] if include_top else 1000)
+        if _signature(course) == _signature(model):
+            for layer in course.layers:
+                if layer.weights:
+                    layer.set_weights(model.get_layer(layer.name).get_weights())
+            return course, include_top
+    raise UserInputError(f"{path} holds a {type(model).__name__} ({model.name!r}), not a Sequential model whose "
+                         f"layers are VGG16's (as keras.applications.VGG16 or Vgg16.save write them); load it "
+                         f"with keras.saving.load_model, or save a Vgg16 with Vgg16.save")
+
+
 class Vgg16:
     """The course's VGG16 ImageNet model and its fine-tuning helpers.
 
@@ -447,7 +474,8 @@ class Vgg16:
 
     @classmethod
     def load(cls, path):
-        """A `Vgg16` (or `Vgg16BN`) from a `.keras` file written by `save` or a `ModelCheckpoint`.
+        """A `Vgg16` (or `Vgg16BN`) from a `.keras` file written by `save` or a `ModelCheckpoint`,
+        or a `keras.applications.VGG16` model's (taking RGB 0-255 images: preprocessing included).
 
         Loaded with safe_mode=True. The model must take RGB images (h, w, 3) and give one
         probability per class; a file that is not a complete `.keras` archive, or holds another
@@ -472,8 +500,11 @@ class Vgg16:
         except (zipfile.BadZipFile, json.JSONDecodeError, OSError, EOFError, KeyError) as error:
             raise UserInputError(f"{path} is a damaged .keras file ({type(error).__name__}: {error}); "
                                  f"save the model again with Vgg16.save") from error
+        include_top = meta.get("include_top", True)
+        if not isinstance(model, keras.Sequential):
+            model, include_top = _from_keras_applications(path, model)
         shape = getattr(model, "input_shape", None)
-        if not isinstance(model, keras.Sequential) or shape is None or len(shape) != 4 or shape[-1] != 3:
+        if shape is None or len(shape) != 4 or shape[-1] != 3:
             raise UserInputError(f"{path} holds a model taking inputs of shape {shape}; Vgg16.load needs "
                                  f"one that takes RGB images (None, height, width, 3), as Vgg16.save writes")
         n_out = model.output_shape[-1]
@@ -488,7 +519,7 @@ class Vgg16:
         obj = cls.__new__(Vgg16BN if meta.get("batch_norm", cls.batch_norm) else Vgg16)
         obj.model = model
         obj.size = tuple(model.input_shape[1:3])
-        obj.include_top = meta.get("include_top", True)
+        obj.include_top = include_top
         obj.classes = classes or (imagenet_class_names() if n_out == 1000 else [str(i) for i in range(n_out)])
         return obj
 
