@@ -32,6 +32,19 @@ def test_lr_is_keras1s_keyword_and_a_property_that_sets_the_rate():
         optimizers.SGD(0.2, lr=0.1)
 
 
+def test_the_lr_property_takes_numpy_scalars_and_refuses_bools():
+    """Issue 18: `opt.lr = np.int64(1)` sets the rate; `opt.lr = True` (or np.True_) is refused."""
+    for opt in (optimizers.Adam(), optimizers.LossScaleOptimizer(optimizers.SGD())):
+        opt.lr = np.int64(1)
+        assert _value(opt.lr) == 1.0
+        opt.lr = np.float32(0.25)
+        assert _value(opt.lr) == 0.25
+        for bad in (True, np.True_, 0, "0.1"):
+            with pytest.raises(UserInputError, match=r"`lr` must be a positive number\. Received: lr="):
+                opt.lr = bad
+        assert _value(opt.lr) == 0.25
+
+
 def test_decay_divides_the_rate_by_one_plus_decay_times_the_update():
     variable = keras.Variable(0.0)
     moves = _steps(optimizers.SGD(lr=1.0, decay=1.0), [variable])

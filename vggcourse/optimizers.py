@@ -34,6 +34,14 @@ __all__ = ["Adam", "AdamW", "LossScaleOptimizer", "RMSprop", "SGD", "get", "get_
            "unwrap"]
 
 
+def _checked_rate(value):
+    """What `opt.lr = value` sets: a schedule as it is, else a positive number (numpy scalars
+    too; True, 0 and nan refused, naming `lr`)."""
+    if callable(value) or isinstance(value, keras.optimizers.schedules.LearningRateSchedule):
+        return value
+    return checks.positive_number("lr", value)
+
+
 class _CourseOptimizer:
     """Mixin over a `keras.optimizers.Optimizer` class: `lr`, `decay` and per-variable rate scales."""
 
@@ -61,7 +69,7 @@ class _CourseOptimizer:
 
     @lr.setter
     def lr(self, value):
-        self.learning_rate = value
+        self.learning_rate = _checked_rate(value)
 
     # -- per-variable rates -----------------------------------------------------------------------
 
@@ -192,7 +200,7 @@ class LossScaleOptimizer(keras.optimizers.LossScaleOptimizer):
 
     @lr.setter
     def lr(self, value):
-        self.inner_optimizer.learning_rate = value
+        self.inner_optimizer.learning_rate = _checked_rate(value)
 
 
 def unwrap(optimizer):
