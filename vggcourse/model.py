@@ -12,6 +12,7 @@ their names follow `keras.applications.VGG16`, so Keras' published weights load 
 `ModelCore` is the model's core (compile with loss scaling, compile-from-config, the course's
 weight files), shared with `vggcourse.keras1.Model`; this module does not import `keras1`.
 """
+import inspect
 import json
 import os
 import tempfile
@@ -69,7 +70,11 @@ def _unknown_settings(spec):
         default = keras.saving.deserialize_keras_object({**spec, "config": {}})
     except (TypeError, ValueError):
         return []
-    return sorted(set(spec["config"]) - set(default.get_config()))
+    known = set(default.get_config())  # and what a constructor takes but writes only when set
+    for cls in type(default).__mro__:
+        if "__init__" in vars(cls):
+            known.update(inspect.signature(cls.__init__).parameters)
+    return sorted(set(spec["config"]) - known)
 
 
 class ModelCore:
@@ -359,14 +364,16 @@ class Vgg16:
         """Set the learning rate, keeping the optimizer's state: a number, or `slice(low, high)`.
 
         A slice gives the lowest trainable layer `low`, the top `high`, geometric in between
-        (layer-wise rates). The course wrote `vgg.model.optimizer.lr = 0.01`; that works too.
+        (layer-wise rates); `slice(x)` alone is refused: write `slice(x / 10, x)`. Numpy scalars are
+        rates too. The course wrote `vgg.model.optimizer.lr = 0.01`; that works too.
         """
         if not self.model.compiled:
             raise UserInputError("set_lr() needs a compiled model: call vgg.compile() or vgg.finetune() first.")
         training.set_learning_rate(self.model, lr)
 
     def unfreeze(self, from_layer, train_bn=False):
-        """Train `from_layer` ('fc1', 'block5_conv1' or an index) and every layer above it.
+        """Train `from_layer` ('fc1', 'block5_conv1' or an index, -1 the top layer) and every layer
+        above it; returns the name of that first trained layer ('fc1').
 
         Layers below stay frozen, and their output is what the feature cache keeps (after
         `unfreeze('fc1')`, the conv output: lessons 2 and 3's precompute, automatically).
@@ -377,7 +384,7 @@ class Vgg16:
         """
         if not self.model.compiled:
             self.compile()
-        training.unfreeze(self.model, from_layer, train_bn=train_bn)
+        return self.model.layers[training.unfreeze(self.model, from_layer, train_bn=train_bn)].name
 
     def fit(self, batches, val_batches=None, nb_epoch=1, epochs=None, lr=None, cache=True, **kwargs):
         """Train for `nb_epoch` (or `epochs`) passes over every image of `batches`.
@@ -415,6 +422,7 @@ class Vgg16:
         keep them in order; Keras' batch-order shuffle would only defeat their read-ahead)."""
         name = "nb_epoch" if epochs is None else "epochs"
         epochs = checks.epochs(name, nb_epoch if epochs is None else epochs, least=least)
+        training.check_initial_epoch(kwargs, epochs, caller)
         if val_batches is None:  # Keras' spelling works too
             val_batches = kwargs.pop("validation_data", None)
         training.check_labelled_batches(batches, caller, self.model)
