@@ -136,8 +136,9 @@ class ModelCore:
             warnings.warn("vggcourse: the model is saved without its optimizer's state, which belongs to "
                           "its layers before they changed; call compile() (vgg.compile()) after changing "
                           "layers to keep it.", UserWarning, stacklevel=2)
-        if stale or not include_optimizer:
-            self.optimizer = None  # Keras 3 saves whatever optimizer the model holds
+        if optimizer is None or not (stale or not include_optimizer):
+            return super().save(filepath, overwrite=overwrite, zipped=zipped, **kwargs)
+        self.optimizer = None  # Keras 3 saves whatever optimizer the model holds
         try:
             return super().save(filepath, overwrite=overwrite, zipped=zipped, **kwargs)
         finally:
