@@ -22,7 +22,7 @@ def test_whole_number_returns_plain_ints_and_uses_what_and_caller():
         checks.whole_number("nb_epoch", 0, least=1, what="of epochs, at least 1", caller="fit")
 
 
-@pytest.mark.parametrize("value", [0, -1e-3, float("inf"), float("nan"), True, "0.1", None, 1j])
+@pytest.mark.parametrize("value", [0, -1e-3, float("inf"), float("nan"), True, np.True_, "0.1", None, 1j])
 def test_positive_number_refuses(value):
     with pytest.raises(UserInputError, match=r"`lr` must be a positive number\. Received: lr="):
         checks.positive_number("lr", value)

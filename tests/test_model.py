@@ -210,6 +210,52 @@ def test_files_saved_under_either_registered_name_load(cls_name, tmp_path):
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
 
 
+def test_a_save_after_changing_layers_loads_back(tmp_path):
+    """Issue 18, item 4: after `pop(); add(...)` without a recompile, the optimizer's state belongs
+    to the old head; the file is written without it (one warning) and loads, with Keras too."""
+    model = _small()
+    model.compile("adam", "categorical_crossentropy")
+    x = np.random.default_rng(0).random((3, 4)).astype("float32")
+    model.fit(x, np.eye(2, dtype="float32")[[0, 1, 0]], epochs=1, verbose=0)  # the optimizer has state
+    model.pop()
+    model.add(keras.layers.Dense(3, activation="softmax", name="predictions"))
+    with pytest.warns(UserWarning, match=r"without its optimizer's state.*call compile\(\)") as caught:
+        model.save(tmp_path / "changed.keras")
+    assert len([w for w in caught if "optimizer" in str(w.message)]) == 1
+    with pytest.warns(UserWarning, match="Skipping variable loading for optimizer"):  # Keras' note
+        again = keras.saving.load_model(tmp_path / "changed.keras", safe_mode=True)
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+    assert model.optimizer.variables, "the model keeps its optimizer"
+
+    model.compile("adam", "categorical_crossentropy")  # recompiled: the state is saved again
+    model.fit(x, np.eye(3, dtype="float32")[[0, 1, 2]], epochs=1, verbose=0)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        model.save(tmp_path / "recompiled.keras")
+    again = keras.saving.load_model(tmp_path / "recompiled.keras", safe_mode=True)
+    assert int(again.optimizer.iterations) == int(model.optimizer.iterations) == 1
+
+
+def test_vgg_save_after_replacing_the_head_loads_back(dogscats, tmp_path):
+    """The issue's lines: `Vgg16.save` after `pop(); add(Dense(3))` writes a file both loaders read."""
+    vgg = Vgg16(weights=None, size=SIZE)
+    vgg.ft(2)
+    x = sample_images(dogscats, SIZE)
+    vgg.fit_data(x, np.eye(2)[[0, 1, 0, 1]], x, np.eye(2)[[0, 1, 0, 1]], batch_size=4)
+    vgg.model.pop()
+    vgg.model.add(keras.layers.Dense(3, activation="softmax"))
+    vgg.classes = ["a", "b", "c"]
+    with pytest.warns(UserWarning, match="without its optimizer's state"):
+        path = vgg.save(tmp_path / "three.keras")
+    loaded = Vgg16.load(path)
+    assert loaded.classes == ["a", "b", "c"]
+    np.testing.assert_allclose(loaded.model.predict(x, verbose=0), vgg.model.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-7)
+    assert keras.saving.load_model(path, safe_mode=True).output_shape == (None, 3)
+
+
 # -- the course's workflow -----------------------------------------------------------------------
 
 
@@ -394,6 +440,19 @@ def saved(tmp_path_factory, dogscats):
     return path
 
 
+def _edited_copy(saved, path, member, edit):
+    """A copy of the .keras file `saved` at `path` whose JSON `member` went through `edit` (in place)."""
+    with zipfile.ZipFile(saved) as source, zipfile.ZipFile(path, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == member:
+                content = json.loads(data)
+                edit(content)
+                data = json.dumps(content)
+            target.writestr(item, data)
+    return path
+
+
 def test_load_names_a_damaged_or_foreign_file(saved, tmp_path, dogscats):
     cut = tmp_path / "cut.keras"
     cut.write_bytes(saved.read_bytes()[: saved.stat().st_size // 2])
@@ -409,9 +468,6 @@ def test_load_names_a_damaged_or_foreign_file(saved, tmp_path, dogscats):
 
 
 def test_load_checks_inputs_outputs_and_class_names(saved, tmp_path):
-    import json
-    import zipfile
-
     gray = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
                              keras.layers.Dense(2, activation="softmax")])
     gray.save(tmp_path / "gray.keras")
@@ -421,18 +477,48 @@ def test_load_checks_inputs_outputs_and_class_names(saved, tmp_path):
     regression.save(tmp_path / "regression.keras")
     with pytest.raises(ValueError, match="does not output probabilities"):
         Vgg16.load(tmp_path / "regression.keras")
-    edited = tmp_path / "edited.keras"
-    with zipfile.ZipFile(saved) as source, zipfile.ZipFile(edited, "w") as target:
-        for item in source.infolist():
-            data = source.read(item.filename)
-            if item.filename == "vggcourse.json":
-                meta = json.loads(data)
-                meta["classes"] = ["cats", "dogs", "birds"]
-                data = json.dumps(meta)
-            target.writestr(item, data)
+    edited = _edited_copy(saved, tmp_path / "edited.keras", "vggcourse.json",
+                          lambda meta: meta.update(classes=["cats", "dogs", "birds"]))
     with pytest.raises(ValueError, match="names 3 classes but its model has 2 outputs"):
         Vgg16.load(edited)
     assert Vgg16.load(saved).classes == ["cats", "dogs"]
+
+
+def test_load_takes_a_keras_applications_vgg16_and_names_other_functional_models(tmp_path, dogscats):
+    """Issue 18, item 14: a `keras.applications.VGG16` file (functional) loads as the course's
+    model, preprocessing included; another functional model is refused naming its class."""
+    keras.utils.set_random_seed(0)
+    app = keras.applications.VGG16(weights=None, input_shape=(*SIZE, 3), classes=2)
+    app.save(tmp_path / "app.keras")
+    vgg = Vgg16.load(tmp_path / "app.keras")
+    assert isinstance(vgg.model, VggSequential) and vgg.size == SIZE and vgg.include_top
+    assert vgg.model.layers[0].name == "preprocess" and vgg.classes == ["0", "1"]
+    x = sample_images(dogscats, SIZE)
+    np.testing.assert_allclose(vgg.model.predict(x, verbose=0),
+                               app.predict(keras.applications.vgg16.preprocess_input(x.copy()), verbose=0),
+                               rtol=1e-4, atol=1e-6)
+    inputs = keras.Input((*SIZE, 3))
+    other = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(inputs)))
+    other.save(tmp_path / "other.keras")
+    with pytest.raises(UserInputError, match=r"other\.keras holds a Functional .*not a Sequential model whose "
+                                             r"layers are VGG16's.*keras\.saving\.load_model"):
+        Vgg16.load(tmp_path / "other.keras")
+
+
+def test_an_optimizer_setting_from_another_keras_loads_for_prediction(saved, tmp_path, dogscats):
+    """Issue 18, item 15: an optimizer setting this Keras does not know is left out, with one
+    warning naming it: the model loads, predicts as saved, and trains."""
+    edited = _edited_copy(saved, tmp_path / "foo.keras", "config.json",
+                          lambda config: config["compile_config"]["optimizer"]["config"].update(foo=1))
+    with pytest.warns(UserWarning) as caught:
+        vgg = Vgg16.load(edited)
+    lines = [str(w.message) for w in caught if "optimizer" in str(w.message)]
+    assert len(lines) == 1 and re.search(r"optimizer's settings 'foo' are unknown to Keras .* left out", lines[0])
+    assert isinstance(vgg.model.optimizer, optimizers.Adam) and vgg.classes == ["cats", "dogs"]
+    x = sample_images(dogscats, SIZE)
+    np.testing.assert_allclose(vgg.model.predict(x, verbose=0), Vgg16.load(saved).model.predict(x, verbose=0),
+                               rtol=1e-6)
+    vgg.fit_data(x, np.eye(2)[[0, 1, 0, 1]], x, np.eye(2)[[0, 1, 0, 1]], batch_size=4)
 
 
 def test_a_failed_keras_weights_load_changes_nothing(saved, tmp_path, dogscats):

@@ -32,6 +32,19 @@ def test_lr_is_keras1s_keyword_and_a_property_that_sets_the_rate():
         optimizers.SGD(0.2, lr=0.1)
 
 
+def test_the_lr_property_takes_numpy_scalars_and_refuses_bools():
+    """Issue 18: `opt.lr = np.int64(1)` sets the rate; `opt.lr = True` (or np.True_) is refused."""
+    for opt in (optimizers.Adam(), optimizers.LossScaleOptimizer(optimizers.SGD())):
+        opt.lr = np.int64(1)
+        assert _value(opt.lr) == 1.0
+        opt.lr = np.float32(0.25)
+        assert _value(opt.lr) == 0.25
+        for bad in (True, np.True_, 0, "0.1"):
+            with pytest.raises(UserInputError, match=r"`lr` must be a positive number\. Received: lr="):
+                opt.lr = bad
+        assert _value(opt.lr) == 0.25
+
+
 def test_decay_divides_the_rate_by_one_plus_decay_times_the_update():
     variable = keras.Variable(0.0)
     moves = _steps(optimizers.SGD(lr=1.0, decay=1.0), [variable])
@@ -148,3 +161,23 @@ def test_variable_slots_pin_keras_private_indices():
     assert opt._trainable_variables_indices[opt._var_key(second)] == 1  # the Keras behaviour relied on
     assert (opt._slot(first), opt._slot(second)) == (0, 1) and opt.rate_scale(second) == 0.5
     assert opt._slot(keras.Variable(0.0)) is None
+
+
+def test_state_fits_only_the_variables_it_was_built_for():
+    """`state_fits` (what `ModelCore.save` asks before writing the optimizer's state) reads the
+    same Keras private `_trainable_variables_indices`, in build order; pinned here."""
+    first, second, other = keras.Variable(0.0), keras.Variable(0.0), keras.Variable(0.0)
+    opt = optimizers.Adam()
+    assert optimizers.state_fits(opt, [other])  # not built: no state to mismatch
+    opt.build([first, second])
+    assert list(opt._trainable_variables_indices) == [opt._var_key(first), opt._var_key(second)]
+    assert optimizers.state_fits(opt, [first, second])
+    assert not optimizers.state_fits(opt, [first, other])  # a layer replaced
+    assert not optimizers.state_fits(opt, [first])  # a layer removed
+    assert not optimizers.state_fits(opt, [second, first])
+    scaled = optimizers.LossScaleOptimizer(optimizers.SGD())
+    scaled.build([first])
+    assert optimizers.state_fits(scaled, [first]) and not optimizers.state_fits(scaled, [second])
+    plain = keras.optimizers.SGD()  # any Keras optimizer
+    plain.build([first])
+    assert optimizers.state_fits(plain, [first]) and not optimizers.state_fits(plain, [other])

@@ -534,6 +534,21 @@ def finetuned_once(small_shared):
     (lambda vgg, b: vgg.lr_find(b, num_it=1), r"`num_it` must be a whole number of at least 5.*Received: num_it=1"),
     (lambda vgg, b: vgg.lr_find(b, start_lr=1e-2, end_lr=1e-4), r"`end_lr` must be above `start_lr`.*Received: start_lr=0.01, end_lr=0.0001"),
     (lambda vgg, b: vgg.fit_one_cycle(b, max_lr=-1), r"`max_lr` must be a positive number. Received: max_lr=-1"),
+    # issue 18: slice(x) alone says what a slice means; initial_epoch outside 0 .. epochs - 1
+    (lambda vgg, b: vgg.fit(b, lr=slice(1e-3)), r"`lr` as a slice must be slice\(low, high\): layer-wise rates, "
+     r"`low` at the lowest trainable layer.*slice\(x / 10, x\), or x for one rate.*Received: lr=slice\(None, 0\.001"),
+    (lambda vgg, b: vgg.set_lr(slice(1e-3)), r"`lr` as a slice must be slice\(low, high\).*Received: lr=slice\(None"),
+    (lambda vgg, b: vgg.fit_one_cycle(b, max_lr=slice(1e-3)), r"`max_lr` as a slice must be slice\(low, high\).*"
+     r"Received: max_lr=slice\(None, 0\.001"),
+    (lambda vgg, b: vgg.fit_one_cycle(b, initial_epoch=-1), r"^fit_one_cycle: `initial_epoch` must be a whole number "
+     r"from 0 to 0 .*Received: initial_epoch=-1$"),
+    (lambda vgg, b: vgg.fit_one_cycle(b, nb_epoch=2, initial_epoch=2), r"^fit_one_cycle: `initial_epoch` must be a "
+     r"whole number from 0 to 1 .*below epochs=2.*Received: initial_epoch=2$"),
+    (lambda vgg, b: vgg.fit(b, nb_epoch=2, initial_epoch=2), r"^fit: `initial_epoch` must be a whole number from 0 "
+     r"to 1 .*Received: initial_epoch=2$"),
+    (lambda vgg, b: vgg.fit(b, nb_epoch=2, initial_epoch=1.0), r"^fit: `initial_epoch` must be.*Received: initial_epoch=1\.0$"),
+    (lambda vgg, b: training.fit_one_cycle(vgg.model, b, epochs=3, initial_epoch=3),
+     r"^fit_one_cycle: `initial_epoch` must be a whole number from 0 to 2 .*Received: initial_epoch=3$"),
 ])
 def test_bad_input_names_the_argument(finetuned_once, call, message):
     vgg, batches, _ = finetuned_once  # every call fails at its argument check, changing nothing
@@ -595,3 +610,34 @@ def test_plot_history_figure(small):
     assert len(figure.axes[0].lines) == 2
     with pytest.raises(ValueError, match="at least one epoch"):
         training.plot_history({})
+
+
+def test_unfreeze_takes_negative_indices_and_names_its_first_layer(small):
+    """Issue 18: `unfreeze(-3)` counts from the top as Python does and returns the name of the
+    first layer that trains (what the workflow logs); numpy rates set the rate."""
+    vgg, _, _ = _finetuned(small)
+    names = [layer.name for layer in vgg.model.layers]
+    assert vgg.unfreeze(-3) == names[-3] == "fc2"
+    assert [layer.name for layer in vgg.model.layers if layer.trainable] == names[-3:]
+    assert vgg.unfreeze("fc1") == "fc1" and vgg.unfreeze(len(names) - 1) == "predictions"
+    assert training.unfreeze(vgg.model, -1) == len(names) - 1
+    vgg.set_lr(np.int64(1))
+    assert float(keras.ops.convert_to_numpy(vgg.model.optimizer.learning_rate)) == 1.0
+    vgg.set_lr(slice(np.float32(0.25), np.int64(1)))
+    assert float(keras.ops.convert_to_numpy(vgg.model.optimizer.learning_rate)) == 1.0
+
+
+def test_lr_find_says_when_it_has_too_few_steps_to_find_a_fall():
+    """Issue 18: with too few falling steps there is no steepest fall; the result says so in one
+    warning instead of handing back the start rate silently."""
+    import warnings
+
+    lrs = np.geomspace(1e-7, 10, 5)
+    with pytest.warns(UserWarning, match=r"^lr_find: the smoothed loss fell over 0 of the 5 steps used, too few "
+                                         r"to find its steepest fall; the suggestion 1\.00e-07 .*num_it=100"):
+        found = training.LRFinderResult(lrs, [1.0, 1.1, 1.3, 1.6, 2.0])
+    assert found.suggestion == pytest.approx(1e-7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        found = training.LRFinderResult(lrs, [2.0, 1.9, 1.5, 1.0, 1.2])  # a fall over 3 steps: measured
+    assert found.suggestion == pytest.approx(lrs[3])

@@ -63,7 +63,8 @@ def epochs(name, value, least=0, *, caller=None):
 
 
 def positive_number(name, value, *, what="a positive number", caller=None):
-    """`value` as a float when it is a finite number > 0 (a rate, a scale).
+    """`value` as a float when it is a finite number > 0 (a rate, a scale): a Python or numpy
+    integer or float scalar (`np.int64(1)`, `np.float32(0.1)`), never a bool or `np.bool_`.
 
         positive_number("lr", 1e-3) == 0.001
     """

@@ -12,6 +12,7 @@ their names follow `keras.applications.VGG16`, so Keras' published weights load 
 `ModelCore` is the model's core (compile with loss scaling, compile-from-config, the course's
 weight files), shared with `vggcourse.keras1.Model`; this module does not import `keras1`.
 """
+import inspect
 import json
 import os
 import tempfile
@@ -60,6 +61,22 @@ def _unused_optimizer(optimizer):
     return fresh
 
 
+def _unknown_settings(spec):
+    """The keys of a serialized optimizer's config (`spec`) that its class, as this Keras builds
+    it, does not know; [] when it has none or its class cannot be built at all (Keras then says why)."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("config"), dict):
+        return []
+    try:
+        default = keras.saving.deserialize_keras_object({**spec, "config": {}})
+    except (TypeError, ValueError):
+        return []
+    known = set(default.get_config())  # and what a constructor takes but writes only when set
+    for cls in type(default).__mro__:
+        if "__init__" in vars(cls):
+            known.update(inspect.signature(cls.__init__).parameters)
+    return sorted(set(spec["config"]) - known)
+
+
 class ModelCore:
     """The course's model core, for a class that also derives from `keras.Model`: `vgg.model`'s
     `compile` (with loss scaling), `compile_from_config` and weight files.
@@ -84,10 +101,48 @@ class ModelCore:
         return super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
 
     def compile_from_config(self, config):
-        """Recompile a loaded model (Keras skips models whose `compile` is overridden, as here)."""
+        """Recompile a loaded model (Keras skips models whose `compile` is overridden, as here).
+
+        Settings of the saved optimizer that this Keras does not know (a file from another
+        version: "foo": 1) are left out, with one warning naming them: the model loads for
+        prediction, and its optimizer keeps its other settings and state for training.
+        """
+        config = dict(config)
+        spec = config.get("optimizer")
+        unknown = _unknown_settings(spec)
+        if unknown:
+            config["optimizer"] = {**spec, "config": {k: v for k, v in spec["config"].items() if k not in unknown}}
+            warnings.warn(f"vggcourse: the saved optimizer's settings {', '.join(map(repr, unknown))} are unknown "
+                          f"to Keras {keras.__version__} and left out; the model and the optimizer's other "
+                          f"settings and state are loaded.", UserWarning, stacklevel=2)
         self.compile(**keras.saving.deserialize_keras_object(config))
         if getattr(self, "optimizer", None) is not None and self.built:
             self.optimizer.build(self.trainable_variables)
+
+    def save(self, filepath, overwrite=True, zipped=None, include_optimizer=True, **kwargs):
+        """Keras 3's `save`, which never writes a file that cannot be loaded back.
+
+        `include_optimizer=False` leaves out the optimizer's state (Keras 3 alone ignores it for
+        `.keras` files). An optimizer whose state belongs to other variables (layers added or
+        removed since `compile`, e.g. `model.pop(); model.add(Dense(3))`) is left out too, with one
+        warning: Keras would write it and then fail to load the file. Every save goes through here,
+        a `ModelCheckpoint`'s included.
+
+            model.save("ft.keras"); model.save("lean.keras", include_optimizer=False)
+        """
+        optimizer = getattr(self, "optimizer", None)
+        stale = optimizer is not None and not optimizers.state_fits(optimizer, self.trainable_variables)
+        if stale and include_optimizer:
+            warnings.warn("vggcourse: the model is saved without its optimizer's state, which belongs to "
+                          "its layers before they changed; call compile() (vgg.compile()) after changing "
+                          "layers to keep it.", UserWarning, stacklevel=2)
+        if optimizer is None or not (stale or not include_optimizer):
+            return super().save(filepath, overwrite=overwrite, zipped=zipped, **kwargs)
+        self.optimizer = None  # Keras 3 saves whatever optimizer the model holds
+        try:
+            return super().save(filepath, overwrite=overwrite, zipped=zipped, **kwargs)
+        finally:
+            self.optimizer = optimizer
 
     def save_weights(self, filepath, overwrite=True, **kwargs):
         """Keras 3's `save_weights`, also to the course's plain '.h5' names ('finetune1.h5').
@@ -155,6 +210,33 @@ class VggSequential(Keras1Methods, ModelCore, features.CachedSequential):
 def build_vgg16(size=IMAGENET_SIZE, include_top=True, batch_norm=False, classes=1000):
     """`architecture.build_vgg16` as a `VggSequential` (the cached fit, the course's weight files)."""
     return architecture.build_vgg16(size, include_top, batch_norm, classes, sequential=VggSequential)
+
+
+def _signature(model):
+    """(name, class, activation, weight shapes) of each layer of `model` that has weights."""
+    return [(layer.name, type(layer).__name__, getattr(getattr(layer, "activation", None), "__name__", None),
+             [tuple(w.shape) for w in layer.weights]) for layer in model.layers if layer.weights]
+
+
+def _from_keras_applications(path, model):
+    """(the course's model, include_top) holding the weights of `model`, a functional VGG16 such as
+    `keras.applications.VGG16` writes; else a `UserInputError` naming `path`, the class found and
+    the fix. The course's model takes RGB 0-255 images: its `preprocess` layer is
+    `keras.applications.vgg16.preprocess_input`, which a Keras VGG16 expects to have been applied.
+    """
+    shape = tuple(getattr(model, "input_shape", None) or ())
+    n_out = tuple(getattr(model, "output_shape", None) or ())[-1:]
+    if len(shape) == 4 and shape[-1] == 3 and None not in shape[1:3] and min(shape[1:3]) >= MIN_SIDE:
+        include_top = any(layer.name == "predictions" for layer in model.layers)
+        course = build_vgg16(shape[1:3], include_top, classes=n_out[0] if include_top else 1000)
+        if _signature(course) == _signature(model):
+            for layer in course.layers:
+                if layer.weights:
+                    layer.set_weights(model.get_layer(layer.name).get_weights())
+            return course, include_top
+    raise UserInputError(f"{path} holds a {type(model).__name__} ({model.name!r}), not a Sequential model whose "
+                         f"layers are VGG16's (as keras.applications.VGG16 or Vgg16.save write them); load it "
+                         f"with keras.saving.load_model, or save a Vgg16 with Vgg16.save")
 
 
 class Vgg16:
@@ -283,14 +365,16 @@ class Vgg16:
         """Set the learning rate, keeping the optimizer's state: a number, or `slice(low, high)`.
 
         A slice gives the lowest trainable layer `low`, the top `high`, geometric in between
-        (layer-wise rates). The course wrote `vgg.model.optimizer.lr = 0.01`; that works too.
+        (layer-wise rates); `slice(x)` alone is refused: write `slice(x / 10, x)`. Numpy scalars are
+        rates too. The course wrote `vgg.model.optimizer.lr = 0.01`; that works too.
         """
         if not self.model.compiled:
             raise UserInputError("set_lr() needs a compiled model: call vgg.compile() or vgg.finetune() first.")
         training.set_learning_rate(self.model, lr)
 
     def unfreeze(self, from_layer, train_bn=False):
-        """Train `from_layer` ('fc1', 'block5_conv1' or an index) and every layer above it.
+        """Train `from_layer` ('fc1', 'block5_conv1' or an index, -1 the top layer) and every layer
+        above it; returns the name of that first trained layer ('fc1').
 
         Layers below stay frozen, and their output is what the feature cache keeps (after
         `unfreeze('fc1')`, the conv output: lessons 2 and 3's precompute, automatically).
@@ -301,7 +385,7 @@ class Vgg16:
         """
         if not self.model.compiled:
             self.compile()
-        training.unfreeze(self.model, from_layer, train_bn=train_bn)
+        return self.model.layers[training.unfreeze(self.model, from_layer, train_bn=train_bn)].name
 
     def fit(self, batches, val_batches=None, nb_epoch=1, epochs=None, lr=None, cache=True, **kwargs):
         """Train for `nb_epoch` (or `epochs`) passes over every image of `batches`.
@@ -339,6 +423,7 @@ class Vgg16:
         keep them in order; Keras' batch-order shuffle would only defeat their read-ahead)."""
         name = "nb_epoch" if epochs is None else "epochs"
         epochs = checks.epochs(name, nb_epoch if epochs is None else epochs, least=least)
+        training.check_initial_epoch(kwargs, epochs, caller)
         if val_batches is None:  # Keras' spelling works too
             val_batches = kwargs.pop("validation_data", None)
         training.check_labelled_batches(batches, caller, self.model)
@@ -389,13 +474,7 @@ class Vgg16:
         meta = {"classes": list(self.classes), "batch_norm": self.batch_norm, "include_top": self.include_top}
 
         def write(tmp):
-            optimizer = self.model.optimizer
-            if not include_optimizer:
-                self.model.optimizer = None  # Keras 3 saves whatever optimizer the model holds
-            try:
-                self.model.save(tmp)
-            finally:
-                self.model.optimizer = optimizer
+            self.model.save(tmp, include_optimizer=include_optimizer)  # `ModelCore.save`
             with zipfile.ZipFile(tmp, "a") as archive:
                 archive.writestr(_META_NAME, json.dumps(meta))
 
@@ -404,7 +483,8 @@ class Vgg16:
 
     @classmethod
     def load(cls, path):
-        """A `Vgg16` (or `Vgg16BN`) from a `.keras` file written by `save` or a `ModelCheckpoint`.
+        """A `Vgg16` (or `Vgg16BN`) from a `.keras` file written by `save` or a `ModelCheckpoint`,
+        or a `keras.applications.VGG16` model's (taking RGB 0-255 images: preprocessing included).
 
         Loaded with safe_mode=True. The model must take RGB images (h, w, 3) and give one
         probability per class; a file that is not a complete `.keras` archive, or holds another
@@ -429,8 +509,11 @@ class Vgg16:
         except (zipfile.BadZipFile, json.JSONDecodeError, OSError, EOFError, KeyError) as error:
             raise UserInputError(f"{path} is a damaged .keras file ({type(error).__name__}: {error}); "
                                  f"save the model again with Vgg16.save") from error
+        include_top = meta.get("include_top", True)
+        if not isinstance(model, keras.Sequential):
+            model, include_top = _from_keras_applications(path, model)
         shape = getattr(model, "input_shape", None)
-        if not isinstance(model, keras.Sequential) or shape is None or len(shape) != 4 or shape[-1] != 3:
+        if shape is None or len(shape) != 4 or shape[-1] != 3:
             raise UserInputError(f"{path} holds a model taking inputs of shape {shape}; Vgg16.load needs "
                                  f"one that takes RGB images (None, height, width, 3), as Vgg16.save writes")
         n_out = model.output_shape[-1]
@@ -445,7 +528,7 @@ class Vgg16:
         obj = cls.__new__(Vgg16BN if meta.get("batch_norm", cls.batch_norm) else Vgg16)
         obj.model = model
         obj.size = tuple(model.input_shape[1:3])
-        obj.include_top = meta.get("include_top", True)
+        obj.include_top = include_top
         obj.classes = classes or (imagenet_class_names() if n_out == 1000 else [str(i) for i in range(n_out)])
         return obj
 

@@ -30,7 +30,16 @@ from vggcourse import checks
 from vggcourse.errors import UserInputError, UserTypeError
 
 __all__ = ["Adam", "AdamW", "LossScaleOptimizer", "RMSprop", "SGD", "get", "get_hyper", "loss_scaled",
-           "SCHEDULABLE", "restore_settings", "save_settings", "schedulable", "set_hyper", "share_learning_rate", "unwrap"]
+           "SCHEDULABLE", "restore_settings", "save_settings", "schedulable", "set_hyper", "share_learning_rate", "state_fits",
+           "unwrap"]
+
+
+def _checked_rate(value):
+    """What `opt.lr = value` sets: a schedule as it is, else a positive number (numpy scalars
+    too; True, 0 and nan refused, naming `lr`)."""
+    if callable(value) or isinstance(value, keras.optimizers.schedules.LearningRateSchedule):
+        return value
+    return checks.positive_number("lr", value)
 
 
 class _CourseOptimizer:
@@ -60,7 +69,7 @@ class _CourseOptimizer:
 
     @lr.setter
     def lr(self, value):
-        self.learning_rate = value
+        self.learning_rate = _checked_rate(value)
 
     # -- per-variable rates -----------------------------------------------------------------------
 
@@ -76,7 +85,8 @@ class _CourseOptimizer:
         ]
 
     # Keras keeps the variables an optimizer was built for in the private `_trainable_variables_indices`,
-    # keyed by `_var_key`: these two methods are the only readers (tests/test_optimizers.py pins them).
+    # keyed by `_var_key`: these two methods and `state_fits` are the only readers
+    # (tests/test_optimizers.py pins them).
     def _key(self, variable):
         """Keras' key of `variable` (stable before and after build)."""
         return self._var_key(variable)
@@ -190,7 +200,7 @@ class LossScaleOptimizer(keras.optimizers.LossScaleOptimizer):
 
     @lr.setter
     def lr(self, value):
-        self.inner_optimizer.learning_rate = value
+        self.inner_optimizer.learning_rate = _checked_rate(value)
 
 
 def unwrap(optimizer):
@@ -280,6 +290,20 @@ def restore_settings(optimizer, saved):
         set_hyper(optimizer, name, value)
     if scales is not None:
         unwrap(optimizer).set_rate_scales(scales)
+
+
+def state_fits(optimizer, variables):
+    """True when `optimizer` (the one inside a `LossScaleOptimizer`) holds no per-variable state
+    yet, or holds it for exactly `variables`, in order: then its state, saved in a `.keras` file,
+    loads back onto a model whose trainable variables are `variables`. False after the model's
+    layers changed without a recompile (`model.pop(); model.add(Dense(3))`).
+
+        state_fits(model.optimizer, model.trainable_variables)
+    """
+    optimizer = unwrap(optimizer)
+    if not isinstance(optimizer, keras.optimizers.Optimizer) or not optimizer.built:
+        return True
+    return list(optimizer._trainable_variables_indices) == [optimizer._var_key(v) for v in variables]
 
 
 def share_learning_rate(source, target):

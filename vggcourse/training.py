@@ -13,6 +13,7 @@ callbacks here see the whole model.
 """
 import math
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -56,9 +57,11 @@ def layer_index(model, layer):
 def unfreeze(model, from_layer, train_bn=False):
     """Train `from_layer` and every layer above it; freeze those below; recompile.
 
-    BatchNormalization layers stay frozen, in inference mode (their moving statistics and scale
-    kept), as the Keras transfer-learning guide advises, unless `train_bn=True`. The learning
-    rate is kept; the optimizer's state starts afresh. Returns the index of `from_layer`.
+    `from_layer` is a layer name or an index into `model.layers`, negative ones counted from
+    the top as in Python (-1: the last layer). BatchNormalization layers stay frozen, in
+    inference mode (their moving statistics and scale kept), as the Keras transfer-learning
+    guide advises, unless `train_bn=True`. The learning rate is kept; the optimizer's state
+    starts afresh. Returns the index (from 0) of the first layer that trains.
 
         unfreeze(vgg.model, "block5_conv1")
     """
@@ -162,8 +165,20 @@ def set_learning_rate(model, lr):
         optimizer.layerwise_range = None
 
 
+_SLICE_MEANING = ("slice(low, high): layer-wise rates, `low` at the lowest trainable layer and `high` at "
+                  "the top, geometric in between")
+
+
 def _check_slice(name, rates):
-    """(low, high) of `rates`, a slice(low, high) of positive rates with low <= high."""
+    """(low, high) of `rates`, a slice(low, high) of positive rates with low <= high.
+
+    fastai's `slice(x)` alone (the top at x, lower layers at x/10) is refused with the spelling
+    that says what it means: slice(x / 10, x), or x for one rate.
+    """
+    if rates.start is None and rates.step is None:
+        raise UserInputError(f"`{name}` as a slice must be {_SLICE_MEANING}; slice(x) alone is not taken "
+                             f"(fastai's top at x, the rest at x/10): write slice(x / 10, x), or x for one "
+                             f"rate everywhere. Received: {name}={rates!r}")
     low = checks.positive_number(f"{name}.start", rates.start)
     high = checks.positive_number(f"{name}.stop", rates.stop)
     if low > high or rates.step is not None:
@@ -369,6 +384,10 @@ def _suggest(lrs, losses):
         suggestions["steepest"] = float(lrs[int(np.argmin(slopes))])
     else:
         suggestions["steepest"] = suggestions["minimum"]
+        warnings.warn(f"lr_find: the smoothed loss fell over {lowest} of the {len(lrs)} steps used, too few to "
+                      f"find its steepest fall; the suggestion {suggestions['minimum']:.2e} is the lowest "
+                      f"loss's rate / 10 (or the start rate), not a measured fall: run more steps (num_it=100) "
+                      f"or start lower (start_lr).", UserWarning, stacklevel=3)
     return suggestions
 
 
@@ -496,6 +515,18 @@ class OneCycle(ParamScheduler):
             optimizers.unwrap(self.model.optimizer).set_rate_scales(_layerwise_scales(self.model, *self.layerwise))
 
 
+def check_initial_epoch(fit_kwargs, epochs, caller):
+    """Refuse an `initial_epoch` among `fit_kwargs` outside 0 .. epochs - 1: below 0 Keras trains
+    an extra epoch, from `epochs` on it silently trains nothing.
+
+        check_initial_epoch({"initial_epoch": 2}, 3, "fit")   # epochs 2 (the third) only
+    """
+    if "initial_epoch" in fit_kwargs:
+        fit_kwargs["initial_epoch"] = checks.whole_number_in(
+            "initial_epoch", fit_kwargs["initial_epoch"], 0, max(epochs - 1, 0), caller=caller,
+            what=f"a whole number from 0 to {max(epochs - 1, 0)} (the epoch to start from, below epochs={epochs})")
+
+
 def _steps_per_epoch(x, batch_size):
     """Training steps in one epoch over `x`: batches (a PyDataset, a dataset) count their own;
     arrays are cut into `batch_size` rows (Keras' default 32)."""
@@ -513,6 +544,7 @@ def fit_one_cycle(model, batches, validation_data=None, epochs=1, max_lr=1e-3, c
         fit_one_cycle(vgg.model, batches, val_batches, epochs=3, max_lr=slice(1e-5, 1e-3))
     """
     epochs = checks.epochs("epochs", epochs, least=1)
+    check_initial_epoch(fit_kwargs, epochs, "fit_one_cycle")
     check_labelled_batches(batches, "fit_one_cycle", model)
     if getattr(model, "optimizer", None) is None:
         raise UserInputError("fit_one_cycle needs a compiled model: call vgg.compile() or vgg.finetune() first")
