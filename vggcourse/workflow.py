@@ -139,10 +139,7 @@ def _train_new(run, data, given, weights, vgg, lr_find, cache, tta, callbacks, l
     val_batches = vgg.get_batches(data / "valid", batch_size=settings["batch_size"] * 2, shuffle=False)
     vgg.finetune(batches)
     if settings["unfreeze"] is not None:
-        from vggcourse.training import layer_index
-
-        vgg.unfreeze(settings["unfreeze"], train_bn=settings["train_bn"])
-        lowest = vgg.model.layers[layer_index(vgg.model, settings["unfreeze"])].name
+        lowest = vgg.unfreeze(settings["unfreeze"], train_bn=settings["train_bn"])
         log(f"training {lowest} and every layer above it")
     result = _result(run)
     if lr_find:
