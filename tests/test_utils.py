@@ -1,4 +1,7 @@
 """The course's `utils` names, on the real sample at small sizes."""
+import re
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -168,6 +171,41 @@ def test_get_batches_has_keras1_names(dogscats):
     batches = utils.get_batches(dogscats / "valid", target_size=(8, 8))
     assert batches.N == batches.nb_sample == 100
     assert "pandas" in repr(utils.pd)
+
+
+def test_pd_is_pandas_on_first_use():
+    import pandas
+
+    assert "pandas" in repr(utils.pd)
+    assert utils.pd.DataFrame is pandas.DataFrame
+    assert utils.pd.read_csv is pandas.read_csv
+
+
+# what the course's notebooks import besides vggcourse: pandas (utils' `pd`), skimage
+# (convolution-intro), ujson (lesson7), ipywidgets (convolution-intro)
+_COURSE_IMPORTS = {"pandas": "pandas", "scikit-image": "skimage", "ujson": "ujson",
+                   "ipywidgets": "ipywidgets"}
+
+
+def test_the_notebooks_imports_come_with_the_install():
+    import configparser
+    import importlib
+
+    repo = Path(__file__).resolve().parents[1]
+    required = {re.split(r"[<>=\[ ]", line.strip())[0].lower()
+                for line in (repo / "requirements.txt").read_text().splitlines()
+                if line.strip() and not line.startswith("#")}
+    config = configparser.ConfigParser()
+    config.read(repo / "setup.cfg")
+    extra = {re.split(r"[<>=\[ ]", line.strip())[0].lower()
+             for line in config["options.extras_require"]["course"].splitlines() if line.strip()}
+    assert set(_COURSE_IMPORTS) <= required  # the README's install command
+    assert set(_COURSE_IMPORTS) <= extra     # pip install "vggcourse[course]"
+    for module in _COURSE_IMPORTS.values():
+        importlib.import_module(module)
+    from skimage.measure import block_reduce  # convolution-intro's one use
+
+    assert block_reduce(np.ones((4, 4)), (2, 2), np.max).shape == (2, 2)
 
 
 def _break_pixels_keep_header(path):

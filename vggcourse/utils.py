@@ -104,7 +104,11 @@ class _Gone:
 
 
 class _Lazy:
-    """A module imported on first use (pandas is not a vggcourse dependency)."""
+    """A module imported on first use (pandas: half a second of import time that few notebooks need).
+
+    >>> pd.DataFrame({"a": [1]}).shape    # pandas imported here
+    (1, 1)
+    """
 
     def __init__(self, module, install):
         self._module, self._install = module, install
@@ -122,7 +126,7 @@ class _Lazy:
         return f"<lazy module {self._module!r}>"
 
 
-pd = _Lazy("pandas", "pip install pandas")
+pd = _Lazy("pandas", 'pip install "vggcourse[course]"')
 bcolz = _Gone("bcolz", "use save_array(fname, arr) / load_array(fname), which keep the course's "
                        "'.bc' / '.dat' names (one .npy file each).")
 theano = shared = T = conv2d = nnet = pool = _Gone(
