@@ -53,6 +53,27 @@ def test_get_classes(dogscats):
     assert utils.get_classes(str(dogscats) + "/")[6] == test_files  # the course's trailing slash
 
 
+def test_get_classes_with_an_empty_test_folder(dogscats, tmp_path, capsys):
+    import shutil
+
+    from vggcourse.errors import UserInputError
+
+    for part in ("train", "valid"):
+        shutil.copytree(dogscats / part, tmp_path / part)
+    (tmp_path / "test").mkdir()  # State Farm's notebook makes an empty sample/test
+    val_classes, trn_classes, *_, test_files = utils.get_classes(tmp_path)
+    assert test_files == [] and trn_classes.shape == (200,) and val_classes.shape == (100,)
+    out = capsys.readouterr().out
+    assert out == f"Found 0 images belonging to 0 classes in {tmp_path / 'test'}: no test filenames.\n"
+    (tmp_path / "test" / "unknown").mkdir()  # an empty class folder is the same
+    assert utils.get_classes(tmp_path)[6] == []
+    for cls in ("cats", "dogs"):  # an empty valid folder stays an error naming it
+        shutil.rmtree(tmp_path / "valid" / cls)
+        (tmp_path / "valid" / cls).mkdir()
+    with pytest.raises(UserInputError, match=r"^No images .* found in .*valid"):
+        utils.get_classes(tmp_path)
+
+
 def test_saved_filenames_and_features_round_trip(dogscats, tmp_path):
     files = utils.get_classes(dogscats)[5]
     data = utils.get_data(dogscats / "train", target_size=(8, 8))
