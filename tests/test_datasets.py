@@ -3,7 +3,11 @@ and TensorFlow 1's MNIST reader (the offline stand-in, `sample.mnist_standin`, i
 import functools
 import hashlib
 import http.server
+import importlib
+import io
+import tarfile
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,8 +113,8 @@ def test_offline_without_the_file_says_where_to_put_it(mirror, tmp_path):
 
 
 def test_unknown_key_is_named():
-    with pytest.raises(UserInputError, match=r"^fetch_dataset: `key` must be one of .*Received: key='cifar10'"):
-        datasets.fetch_dataset("cifar10")
+    with pytest.raises(UserInputError, match=r"^fetch_dataset: `key` must be one of .*Received: key='svhn'"):
+        datasets.fetch_dataset("svhn")
 
 
 def test_read_data_sets_is_tensorflow_1s_mnist_reader(mirror, monkeypatch):
@@ -146,6 +150,20 @@ def test_keras1_arguments_reach_keras3s_loader_after_the_fetch(monkeypatch, name
     assert calls == [("fetch", name), ("load", keras3_kwargs)]
 
 
+@pytest.mark.parametrize("name", ["imdb", "reuters"])
+def test_get_word_index_is_checked_by_keras_published_md5(mirror, monkeypatch, name):
+    body = b'{"the": 1, "and": 2}'
+    (mirror.folder / f"{name}_word_index.json").write_bytes(body)
+    key = f"{name}_word_index"
+    assert len(datasets.DATASET_FILES[key].hash) == 32  # Keras publishes an md5 for these
+    monkeypatch.setitem(datasets.DATASET_FILES, key,
+                        datasets.DATASET_FILES[key]._replace(hash=hashlib.md5(body).hexdigest()))
+    assert getattr(keras1, name).get_word_index() == {"the": 1, "and": 2}
+    monkeypatch.setitem(datasets.DATASET_FILES, key, datasets.DATASET_FILES[key]._replace(hash="f" * 32))
+    with pytest.raises(WeightsDownloadError, match="failed its hash check"):
+        getattr(keras1, name).get_word_index()
+
+
 def test_nb_words_and_num_words_disagreeing_or_bad_are_named():
     with pytest.raises(UserInputError, match=r"^imdb.load_data: .*Received: nb_words=10, num_words=20$"):
         datasets.imdb.load_data(nb_words=10, num_words=20)
@@ -158,3 +176,64 @@ def test_port_rewrites_the_notebooks_dataset_imports():
     assert (port_source("from tensorflow.examples.tutorials.mnist import input_data")[0]
             == "from vggcourse.datasets import input_data")
 
+
+
+def _tar_gz(members):
+    """A .tar.gz archive's bytes holding `members` ({name: bytes})."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for name, body in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    return out.getvalue()
+
+
+class _Asked(Exception):
+    pass
+
+
+@pytest.mark.parametrize("key", ["cifar10", "cifar100"])
+def test_keras_loader_finds_the_fetched_archive_without_a_download(mirror, monkeypatch, key):
+    """Pins Keras' cache naming that DATASET_FILES relies on: its loader asks `get_file` for a folder
+    name, and `get_file` keeps the archive as "<name>_archive" and uses it when its hash matches."""
+    import keras
+    from keras.src.utils import file_utils
+
+    asked = {}
+
+    def record(**kwargs):
+        asked.update(kwargs)
+        raise _Asked
+
+    entry = datasets.DATASET_FILES[key]
+    with monkeypatch.context() as patch:
+        patch.setattr(importlib.import_module(f"keras.src.datasets.{key}"), "get_file", record)
+        with pytest.raises(_Asked):
+            getattr(keras.datasets, key).load_data()
+    assert asked["origin"] == entry.url and asked["file_hash"] == entry.hash and asked["extract"]
+    assert entry.fname == asked["fname"] + "_archive"
+
+    body = _tar_gz({"inside/a.txt": b"a"})
+    (mirror.folder / entry.url.rsplit("/", 1)[-1]).write_bytes(body)  # the mirror serves Keras' URL's name
+    monkeypatch.setitem(datasets.DATASET_FILES, key, entry._replace(hash=hashlib.sha256(body).hexdigest()))
+    assert datasets.fetch_dataset(key) == datasets.cache_dir() / entry.fname
+    out = file_utils.get_file(fname=asked["fname"], origin=f"{datasets.dataset_url(key)}.nowhere", extract=True,
+                              file_hash=hashlib.sha256(body).hexdigest(), cache_dir=str(datasets.cache_dir().parent))
+    assert (Path(out) / "inside" / "a.txt").read_bytes() == b"a"
+    assert mirror.requests == [f"/{entry.url.rsplit('/', 1)[-1]}"]  # Keras downloaded nothing
+
+
+def test_cifar_loaders_fetch_then_call_keras(monkeypatch):
+    import keras
+
+    calls = []
+    monkeypatch.setattr(datasets, "fetch_dataset", lambda key: calls.append(("fetch", key)))
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", lambda: calls.append(("cifar10",)) or "c10")
+    monkeypatch.setattr(keras.datasets.cifar100, "load_data",
+                        lambda label_mode: calls.append(("cifar100", label_mode)) or "c100")
+    assert keras1.cifar10.load_data() == "c10"
+    assert keras1.cifar100.load_data(label_mode="coarse") == "c100"
+    assert calls == [("fetch", "cifar10"), ("cifar10",), ("fetch", "cifar100"), ("cifar100", "coarse")]
+    with pytest.raises(UserInputError, match=r"`label_mode` must be one of 'fine', 'coarse'.*Received: label_mode='x'"):
+        keras1.cifar100.load_data(label_mode="x")

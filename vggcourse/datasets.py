@@ -4,25 +4,28 @@
     (X_train, y_train), (X_test, y_test) = mnist.load_data()    # uint8 (60000, 28, 28), (60000,)
     (x, y), _ = imdb.load_data(nb_words=5000)                   # Keras 1's nb_words: Keras 3's num_words
 
-`DATASET_FILES` is the one table of the files: Keras 3's own names, URLs and sha256 hashes.
-`fetch_dataset(key)` returns the file in Keras' own dataset cache (`$KERAS_HOME/datasets`, default
-`~/.keras/datasets`, so a file that `keras.datasets` already downloaded is reused), downloading it
-first when needed with `vggcourse.weights`' downloader (streamed beside the cache, a cut-off
-download kept nowhere), from the table's URL or from `$VGGCOURSE_DATASETS_URL/<file name>` when
-that variable names a mirror. The sha256 is checked on every fetch: a file that fails is deleted
-and named. Offline and without the file, a `FileNotFoundError` names the file, the URL and where
-to put it by hand.
+`DATASET_FILES` is the one table of the files: Keras 3's own URLs and hashes, and the names its
+loaders look for in Keras' dataset cache (`$KERAS_HOME/datasets`, default `~/.keras/datasets`, so
+a file that `keras.datasets` already downloaded is reused). `fetch_dataset(key)` returns that
+file, downloading it first when needed with `vggcourse.weights`' downloader (streamed beside the
+cache, a cut-off download kept nowhere), from the table's URL or, when `$VGGCOURSE_DATASETS_URL`
+names a mirror, from there with the URL's file name appended. The hash is checked on every
+fetch: a file that fails is deleted and named. Offline and without the file, a
+`FileNotFoundError` names the file, the URL and where to put it by hand.
 
 - `mnist.load_data()`: Keras 3's MNIST arrays (`vggcourse.sample.mnist_standin()` gives the same
   shapes and dtypes offline, from scikit-learn's digits).
 - `imdb.load_data(...)` / `reuters.load_data(...)`: Keras 1's arguments (`nb_words` is Keras 3's
-  `num_words`) handed to Keras 3's loader after the fetch; `get_word_index()` for both.
+  `num_words`) handed to Keras 3's loader after the fetch; `get_word_index()` for both (lesson5).
+- `cifar10.load_data()` / `cifar100.load_data(label_mode='fine')`: Keras 3's loaders after the
+  fetch, channels-last as Keras 1 gave them with TensorFlow's dimension ordering.
 - `input_data.read_data_sets(folder)`: TensorFlow 1's MNIST tutorial reader (convolution-intro),
   on the same MNIST file: `.train` / `.validation` / `.test` with `.images` (float32 in [0, 1],
   flat 784 pixels) and `.labels`.
 """
 import collections
 import http.client
+import json
 import os
 import sys
 import types
@@ -36,7 +39,7 @@ from vggcourse.errors import InputFileNotFoundError, UserInputError
 from vggcourse.weights import WeightsDownloadError, _download, _file_digest
 
 __all__ = ["DatasetFile", "DATASET_FILES", "MIRROR_ENV", "cache_dir", "dataset_url", "fetch_dataset", "mnist", "imdb",
-           "reuters", "input_data"]
+           "reuters", "cifar10", "cifar100", "input_data"]
 
 MIRROR_ENV = "VGGCOURSE_DATASETS_URL"
 
@@ -55,6 +58,13 @@ DATASET_FILES = {
                                    "bfafd718b763782e994055a2d397834f"),
     "reuters": DatasetFile("reuters.npz", _KERAS_DATASETS + "reuters.npz",
                            "d6586e694ee56d7a4e65172e12b3e987c03096cb01eab99753921ef915959916"),
+    # Keras' cifar loaders ask `get_file` for a folder; it keeps the archive as "<folder>_archive"
+    "cifar10": DatasetFile("cifar-10-batches-py-target_archive",
+                           "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+                           "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"),
+    "cifar100": DatasetFile("cifar-100-python-target_archive",
+                            "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+                            "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7"),
     "reuters_word_index": DatasetFile("reuters_word_index.json",
                                       _KERAS_DATASETS + "reuters_word_index.json",
                                      "4d44cc38712099c9e383dc6e5f11a921"),
@@ -67,10 +77,11 @@ def cache_dir():
 
 
 def dataset_url(key):
-    """Where `key` downloads from: the mirror in `$VGGCOURSE_DATASETS_URL` if set, else the table."""
-    entry = DATASET_FILES[key]
+    """Where `key` downloads from: the table's URL, or the mirror in `$VGGCOURSE_DATASETS_URL` if
+    set, with the URL's file name appended (`mnist.npz`, `cifar-10-python.tar.gz`)."""
+    url = DATASET_FILES[key].url
     mirror = os.environ.get(MIRROR_ENV)
-    return f"{mirror.rstrip('/')}/{entry.fname}" if mirror else entry.url
+    return f"{mirror.rstrip('/')}/{url.rsplit('/', 1)[-1]}" if mirror else url
 
 
 def _matches(path, digest):
@@ -134,20 +145,19 @@ def _num_words(nb_words, num_words, caller):
     return words
 
 
-def _sequences(key, keras_module, caller, nb_words, num_words, **kwargs):
-    """Keras 3's `keras_module.load_data` on the file `fetch_dataset(key)` put in its cache."""
-    import keras
-
-    words = _num_words(nb_words, num_words, caller)
-    fetch_dataset(key)
-    return getattr(keras.datasets, keras_module).load_data(num_words=words, **kwargs)
-
-
-def _word_index(key, keras_module):
+def _keras_loader(key, **kwargs):
+    """Keras 3's `keras.datasets.<key>.load_data(**kwargs)` on the file `fetch_dataset(key)` put in
+    its cache (Keras finds it there, checks the same hash, and downloads nothing)."""
     import keras
 
     fetch_dataset(key)
-    return getattr(keras.datasets, keras_module).get_word_index()
+    return getattr(keras.datasets, key).load_data(**kwargs)
+
+
+def _word_index(key):
+    """Keras' `get_word_index()`: the dict word -> index of the file `key` (a JSON object)."""
+    with open(fetch_dataset(key), encoding="utf-8") as f:
+        return json.load(f)
 
 
 def _load_imdb(nb_words=None, skip_top=0, maxlen=None, seed=113, start_char=1, oov_char=2,
@@ -156,9 +166,9 @@ def _load_imdb(nb_words=None, skip_top=0, maxlen=None, seed=113, start_char=1, o
 
         (x_train, y_train), (x_test, y_test) = imdb.load_data(nb_words=5000)
     """
-    return _sequences("imdb", "imdb", "imdb.load_data", nb_words, num_words, skip_top=skip_top,
-                      maxlen=maxlen, seed=seed, start_char=start_char, oov_char=oov_char,
-                      index_from=index_from)
+    return _keras_loader("imdb", num_words=_num_words(nb_words, num_words, "imdb.load_data"),
+                         skip_top=skip_top, maxlen=maxlen, seed=seed, start_char=start_char,
+                         oov_char=oov_char, index_from=index_from)
 
 
 def _load_reuters(nb_words=None, skip_top=0, maxlen=None, test_split=0.2, seed=113, start_char=1,
@@ -167,15 +177,36 @@ def _load_reuters(nb_words=None, skip_top=0, maxlen=None, test_split=0.2, seed=1
 
         (x_train, y_train), (x_test, y_test) = reuters.load_data(nb_words=1000)
     """
-    return _sequences("reuters", "reuters", "reuters.load_data", nb_words, num_words,
-                      skip_top=skip_top, maxlen=maxlen, test_split=test_split, seed=seed,
-                      start_char=start_char, oov_char=oov_char, index_from=index_from)
+    return _keras_loader("reuters", num_words=_num_words(nb_words, num_words, "reuters.load_data"),
+                         skip_top=skip_top, maxlen=maxlen, test_split=test_split, seed=seed,
+                         start_char=start_char, oov_char=oov_char, index_from=index_from)
 
 
-imdb = types.SimpleNamespace(load_data=_load_imdb,
-                             get_word_index=lambda: _word_index("imdb_word_index", "imdb"))
-reuters = types.SimpleNamespace(load_data=_load_reuters,
-                                get_word_index=lambda: _word_index("reuters_word_index", "reuters"))
+imdb = types.SimpleNamespace(load_data=_load_imdb, get_word_index=lambda: _word_index("imdb_word_index"))
+reuters = types.SimpleNamespace(load_data=_load_reuters, get_word_index=lambda: _word_index("reuters_word_index"))
+
+
+# ---------------------------------------------------------------- CIFAR
+
+def _load_cifar10():
+    """Keras 1's `cifar10.load_data()`: uint8 (50000, 32, 32, 3) / (10000, ...), labels uint8 (n, 1).
+
+        (X_train, y_train), (X_test, y_test) = cifar10.load_data()
+    """
+    return _keras_loader("cifar10")
+
+
+def _load_cifar100(label_mode="fine"):
+    """Keras 1's `cifar100.load_data(label_mode='fine')` ('fine': 100 classes, 'coarse': 20).
+
+        (X_train, y_train), (X_test, y_test) = cifar100.load_data(label_mode="coarse")
+    """
+    checks.one_of("label_mode", label_mode, ("fine", "coarse"), caller="cifar100.load_data")
+    return _keras_loader("cifar100", label_mode=label_mode)
+
+
+cifar10 = types.SimpleNamespace(load_data=_load_cifar10)
+cifar100 = types.SimpleNamespace(load_data=_load_cifar100)
 
 
 # ---------------------------------------------------------------- TensorFlow 1's MNIST tutorial reader
