@@ -58,6 +58,9 @@ DATASET_FILES = {
                                    "bfafd718b763782e994055a2d397834f"),
     "reuters": DatasetFile("reuters.npz", _KERAS_DATASETS + "reuters.npz",
                            "d6586e694ee56d7a4e65172e12b3e987c03096cb01eab99753921ef915959916"),
+    "reuters_word_index": DatasetFile("reuters_word_index.json",
+                                      _KERAS_DATASETS + "reuters_word_index.json",
+                                      "4d44cc38712099c9e383dc6e5f11a921"),
     # Keras' cifar loaders ask `get_file` for a folder; it keeps the archive as "<folder>_archive"
     "cifar10": DatasetFile("cifar-10-batches-py-target_archive",
                            "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
@@ -65,9 +68,6 @@ DATASET_FILES = {
     "cifar100": DatasetFile("cifar-100-python-target_archive",
                             "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
                             "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7"),
-    "reuters_word_index": DatasetFile("reuters_word_index.json",
-                                      _KERAS_DATASETS + "reuters_word_index.json",
-                                     "4d44cc38712099c9e383dc6e5f11a921"),
 }
 
 
