@@ -6,6 +6,7 @@ import io
 import json
 
 import nbformat
+import numpy as np
 import pytest
 from nbclient import NotebookClient
 
@@ -43,6 +44,11 @@ from vggcourse.port import port_notebook, port_source
     ("x = batches.next()", "x = next(batches)"),
     ("img = ndimage.imread('a.jpg')", "img = imread('a.jpg')"),
     ("img = scipy.misc.imresize(img, (2, 2))", "img = imresize(img, (2, 2))"),
+    ("from scipy.ndimage import imread", "from vggcourse.utils import imread"),
+    ("from scipy.ndimage.filters import correlate, convolve", "from scipy.ndimage import correlate, convolve"),
+    ("from scipy.ndimage.interpolation import zoom", "from scipy.ndimage import zoom"),
+    ("from skimage.measure import block_reduce", "from skimage.measure import block_reduce"),
+    ("import ujson as json", "import ujson as json"),
     ("loss = log_loss(y, p, eps=1e-15)", "loss = log_loss(y, p)"),
     ("for k, v in d.iteritems(): pass", "for k, v in d.items(): pass"),
     ("try:\n    f()\nexcept IOError, e:\n    pass", "try:\n    f()\nexcept IOError as e:\n    pass"),
@@ -127,6 +133,11 @@ RUNS = [
     ("print 0777, 10L + 1", "511 11\n"),
     ("try:\n    int('x')\nexcept (ValueError, TypeError), e:\n    print 'bad'", "bad\n"),
     ("try:\n    raise KeyError, 'm'\nexcept KeyError, e:\n    print e.args[0]", "m\n"),
+    # convolution-intro's imports: scipy's removed imread, ndimage.filters, scikit-image, ipywidgets
+    ("from scipy.ndimage import imread\nfrom skimage.measure import block_reduce\n"
+     "from scipy.ndimage.filters import correlate, convolve\nfrom ipywidgets import interact\n"
+     "print block_reduce(correlate(np.ones((4, 4)), np.ones((1, 1))), (2, 2), np.max).shape, "
+     "callable(imread)", "(2, 2) True\n"),
 ]
 
 
@@ -137,7 +148,7 @@ def test_ported_cell_parses_and_runs(old, printed):
     code = compile(ast.parse(new), "<cell>", "exec")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(code, {})
+        exec(code, {"np": np})
     assert out.getvalue() == printed
 
 

@@ -10,7 +10,7 @@ from PIL import Image
 from helpers import ODD_FORMATS, OPENED, allowed_roots, outside_reads, write_odd_images
 from vggcourse import decode
 from vggcourse.errors import UserInputError
-from vggcourse.sample import write_sample
+from vggcourse.sample import mnist_standin, write_sample
 
 pytestmark = pytest.mark.backend_free
 REPO = Path(__file__).resolve().parents[1]
@@ -128,3 +128,14 @@ def test_the_sample_command_writes_the_folder_and_refuses_a_used_one(tmp_path, c
     assert len(list((dest / "test" / "unknown").iterdir())) == 3
     assert main(["sample", str(dest)]) == 2
     assert "already exists and is not an empty folder" in capsys.readouterr().err
+
+
+def test_mnist_standin_has_mnists_shapes_and_dtypes():
+    (x_train, y_train), (x_test, y_test) = mnist_standin()
+    assert x_train.shape == (1500, 28, 28) and x_test.shape == (297, 28, 28)
+    assert x_train.dtype == y_train.dtype == np.uint8 and y_test.shape == (297,)
+    assert set(np.unique(y_train)) == set(range(10)) and x_train.max() == 255
+    assert x_train[:, :4].max() == 0 and x_train[:, :, 24:].max() == 0  # a 20x20 digit, centred
+    assert mnist_standin(test=97)[1][0].shape == (97, 28, 28)
+    with pytest.raises(UserInputError, match=r"`test` must be .*Received: test=0"):
+        mnist_standin(test=0)

@@ -1,4 +1,7 @@
 """The course's `utils` names, on the real sample at small sizes."""
+import re
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -48,6 +51,27 @@ def test_get_classes(dogscats):
     assert files[0].startswith("cats/") and val_files[-1].startswith("dogs/")
     assert len(test_files) == 100 and all(f.startswith("unknown/") for f in test_files)
     assert utils.get_classes(str(dogscats) + "/")[6] == test_files  # the course's trailing slash
+
+
+def test_get_classes_with_an_empty_test_folder(dogscats, tmp_path, capsys):
+    import shutil
+
+    from vggcourse.errors import UserInputError
+
+    for part in ("train", "valid"):
+        shutil.copytree(dogscats / part, tmp_path / part)
+    (tmp_path / "test").mkdir()  # State Farm's notebook makes an empty sample/test
+    val_classes, trn_classes, *_, test_files = utils.get_classes(tmp_path)
+    assert test_files == [] and trn_classes.shape == (200,) and val_classes.shape == (100,)
+    out = capsys.readouterr().out
+    assert out == f"Found 0 images belonging to 0 classes in {tmp_path / 'test'}: no test filenames.\n"
+    (tmp_path / "test" / "unknown").mkdir()  # an empty class folder is the same
+    assert utils.get_classes(tmp_path)[6] == []
+    for cls in ("cats", "dogs"):  # an empty valid folder stays an error naming it
+        shutil.rmtree(tmp_path / "valid" / cls)
+        (tmp_path / "valid" / cls).mkdir()
+    with pytest.raises(UserInputError, match=r"^No images .* found in .*valid"):
+        utils.get_classes(tmp_path)
 
 
 def test_saved_filenames_and_features_round_trip(dogscats, tmp_path):
@@ -168,6 +192,41 @@ def test_get_batches_has_keras1_names(dogscats):
     batches = utils.get_batches(dogscats / "valid", target_size=(8, 8))
     assert batches.N == batches.nb_sample == 100
     assert "pandas" in repr(utils.pd)
+
+
+def test_pd_is_pandas_on_first_use():
+    import pandas
+
+    assert "pandas" in repr(utils.pd)
+    assert utils.pd.DataFrame is pandas.DataFrame
+    assert utils.pd.read_csv is pandas.read_csv
+
+
+# what the course's notebooks import besides vggcourse: pandas (utils' `pd`), skimage
+# (convolution-intro), ujson (lesson7), ipywidgets (convolution-intro)
+_COURSE_IMPORTS = {"pandas": "pandas", "scikit-image": "skimage", "ujson": "ujson",
+                   "ipywidgets": "ipywidgets"}
+
+
+def test_the_notebooks_imports_come_with_the_install():
+    import configparser
+    import importlib
+
+    repo = Path(__file__).resolve().parents[1]
+    required = {re.split(r"[<>=\[ ]", line.strip())[0].lower()
+                for line in (repo / "requirements.txt").read_text().splitlines()
+                if line.strip() and not line.startswith("#")}
+    config = configparser.ConfigParser()
+    config.read(repo / "setup.cfg")
+    extra = {re.split(r"[<>=\[ ]", line.strip())[0].lower()
+             for line in config["options.extras_require"]["course"].splitlines() if line.strip()}
+    assert set(_COURSE_IMPORTS) <= required  # the README's install command
+    assert set(_COURSE_IMPORTS) <= extra     # pip install "vggcourse[course]"
+    for module in _COURSE_IMPORTS.values():
+        importlib.import_module(module)
+    from skimage.measure import block_reduce  # convolution-intro's one use
+
+    assert block_reduce(np.ones((4, 4)), (2, 2), np.max).shape == (2, 2)
 
 
 def _break_pixels_keep_header(path):

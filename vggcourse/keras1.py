@@ -24,6 +24,9 @@ What is here:
   `get_file`, `to_categorical`, `image` (Keras 1's `keras.preprocessing.image` names) and
   `output_shape_of` (Keras 3 layers have no `output_shape`; `vggcourse port` rewrites
   `layer.output_shape` to it).
+- `mnist`, `imdb`, `reuters`, `cifar10`, `cifar100`: Keras 1's `keras.datasets` modules (from `vggcourse.datasets`), for
+  `from keras.datasets import mnist` as `vggcourse port` rewrites it; not in `__all__`, so
+  `from vggcourse.utils import *` stays the course's namespace.
 
 Everything is channels-last; see `vggcourse._keras1_layers` for how the course's channels-first
 shapes are read.
@@ -41,6 +44,7 @@ from vggcourse._keras1_layers import *  # noqa: F401,F403 (the layer signatures)
 from vggcourse._keras1_layers import __all__ as _LAYER_NAMES
 from vggcourse._keras1_methods import Keras1Methods, translate_fit_kwargs
 from vggcourse import checks
+from vggcourse.datasets import cifar10, cifar100, imdb, mnist, reuters  # noqa: F401 (keras.datasets; not in __all__)
 from vggcourse.errors import UserInputError, UserTypeError
 from vggcourse.layers import layer_calls
 from vggcourse.model import ModelCore, VggSequential

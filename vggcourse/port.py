@@ -11,7 +11,9 @@ fork of lib2to3), so comments, strings and one-line suites stay as they were:
   `exec`, backticks, `10L`, `0777`, `ur''`, `has_key`, `raw_input`, `it.next()`, `cPickle`, ...);
 - imports: `from utils import *` -> `from vggcourse.utils import *`, `from vgg16 import Vgg16` ->
   `from vggcourse import Vgg16`, `from keras.<module> import <names>` -> `from vggcourse.keras1
-  import <names>`, `scipy`'s removed `imread` / `imresize` -> vggcourse.utils';
+  import <names>`, `scipy`'s removed `imread` / `imresize` -> vggcourse.utils', `scipy.ndimage.filters`
+  (and its other deprecated submodules) -> `scipy.ndimage`, TensorFlow 1's MNIST tutorial reader
+  `input_data` -> `vggcourse.datasets`' (`from keras.datasets import mnist` is Keras 1's rule);
 - dropped statements (left as comments): `reload(...)`, `from __future__ ...`, Theano and bcolz,
   `K.set_image_dim_ordering(...)` (vggcourse is channels-last), bcolz `save_array` / `load_array`
   definitions (vggcourse.utils has both);
@@ -68,7 +70,10 @@ _STATEMENT_RULES = [
     (rf"from {_KERAS_MODULE} import (.+)", r"from vggcourse.keras1 import \1", "Keras 1 import -> vggcourse.keras1"),
     (r"from scipy\.(?:ndimage|misc) import (.*\b(?:imread|imresize)\b.*)", r"from vggcourse.utils import \1",
      "scipy's removed imread/imresize -> vggcourse.utils"),
-    (r"from scipy\.ndimage\.interpolation import (.+)", r"from scipy.ndimage import \1", "scipy.ndimage import"),
+    (r"from tensorflow\.examples\.tutorials\.mnist import input_data", "from vggcourse.datasets import input_data",
+     "TensorFlow 1's MNIST tutorial reader -> vggcourse.datasets"),
+    (r"from scipy\.ndimage\.(?:filters|interpolation|measurements|morphology|fourier) import (.+)",
+     r"from scipy.ndimage import \1", "scipy.ndimage's deprecated submodules -> scipy.ndimage"),
 ]
 # what each of 2to3's fixers that fired is reported as (others: "Python 2 `name` -> Python 3")
 _FIXER_CHANGES = {

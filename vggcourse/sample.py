@@ -16,6 +16,9 @@ to score a submission. The same `seed` writes the same pixels.
 
 It is for trying the notebooks and the command line without Kaggle's download, and it is what the
 test suite runs on; accuracy on it says nothing about Dogs vs Cats.
+
+`mnist_standin()` is the same idea for MNIST (the mnist notebook's `mnist.load_data()`):
+scikit-learn's 1,797 handwritten digits in MNIST's arrays.
 """
 import os
 import shutil
@@ -28,7 +31,7 @@ from PIL import Image
 from vggcourse import checks
 from vggcourse.errors import UserInputError
 
-__all__ = ["CLASS_PHOTOS", "write_sample", "photo", "random_crop"]
+__all__ = ["CLASS_PHOTOS", "write_sample", "photo", "random_crop", "mnist_standin"]
 
 # class folder -> (file prefix, scikit-learn sample photograph)
 CLASS_PHOTOS = {"cats": ("cat", "china.jpg"), "dogs": ("dog", "flower.jpg")}
@@ -116,3 +119,27 @@ def write_sample(dest, train=100, valid=50, test=100, seed=0):
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return dest
+
+
+_DIGITS = 1797  # scikit-learn's bundled handwritten digits
+
+
+def mnist_standin(test=297):
+    """`mnist.load_data()`'s arrays, offline: ((x_train, y_train), (x_test, y_test)) with x uint8
+    (n, 28, 28) (white ink on black, 0-255) and y uint8 (n,) digits 0-9, as MNIST's, but only
+    1,797 images: scikit-learn's 8x8 handwritten digits, each enlarged to 20x20 and centred in
+    28x28 as MNIST's digits are. The last `test` images are the test part, the others train.
+
+        (X_train, y_train), (X_test, y_test) = mnist_standin()    # (1500, 28, 28), ..., (297, 28, 28)
+    """
+    from sklearn.datasets import load_digits
+
+    test = checks.whole_number_in("test", test, 1, _DIGITS - 1, caller="mnist_standin")
+    digits = load_digits()
+    ink = np.round(digits.images * (255 / 16)).astype(np.uint8)  # pixel values 0-16 -> 0-255
+    x = np.zeros((len(ink), 28, 28), np.uint8)
+    for i, image in enumerate(ink):
+        x[i, 4:24, 4:24] = np.asarray(Image.fromarray(image).resize((20, 20), Image.Resampling.BICUBIC))
+    y = digits.target.astype(np.uint8)
+    split = len(x) - test
+    return (x[:split], y[:split]), (x[split:], y[split:])

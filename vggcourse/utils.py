@@ -57,6 +57,7 @@ from vggcourse import checks, keras1
 from vggcourse.arrays import MixIterator, load_array, onehot, save_array
 from vggcourse.decode import INTERPOLATIONS
 from vggcourse.errors import UserInputError, UserTypeError
+from vggcourse.image import unlabelled_image_files
 from vggcourse.kaggle import do_clip
 from vggcourse.keras1 import *  # noqa: F401,F403 (Keras 1's names, listed in keras1.__all__)
 from vggcourse.layers import (adjust_dropout, copy_layer, copy_layers, copy_model, copy_weights,
@@ -104,7 +105,11 @@ class _Gone:
 
 
 class _Lazy:
-    """A module imported on first use (pandas is not a vggcourse dependency)."""
+    """A module imported on first use (pandas: half a second of import time that few notebooks need).
+
+    >>> pd.DataFrame({"a": [1]}).shape    # pandas imported here
+    (1, 1)
+    """
 
     def __init__(self, module, install):
         self._module, self._install = module, install
@@ -122,7 +127,7 @@ class _Lazy:
         return f"<lazy module {self._module!r}>"
 
 
-pd = _Lazy("pandas", "pip install pandas")
+pd = _Lazy("pandas", 'pip install "vggcourse[course]"')
 bcolz = _Gone("bcolz", "use save_array(fname, arr) / load_array(fname), which keep the course's "
                        "'.bc' / '.dat' names (one .npy file each).")
 theano = shared = T = conv2d = nnet = pool = _Gone(
@@ -236,12 +241,20 @@ def get_data(path, target_size=(224, 224), dtype=np.uint8, batch_size=32):
 
 def get_classes(path):
     """(val_classes, trn_classes, val_labels, trn_labels, val_filenames, filenames, test_filenames)
-    for `path`/train, `path`/valid and `path`/test (labels one-hot; test may be absent: [])."""
+    for `path`/train, `path`/valid and `path`/test (labels one-hot). An empty train or valid
+    folder is an error naming it; test may be absent or hold no image (State Farm's notebook makes
+    an empty `sample/test`): then `test_filenames` is [], with one line saying so, as Keras 1 did.
+
+        val_classes, trn_classes, *_, test_filenames = get_classes("data/state/sample/")
+    """
     trn = get_batches(os.path.join(path, "train"), shuffle=False, batch_size=1)
     val = get_batches(os.path.join(path, "valid"), shuffle=False, batch_size=1)
     test_dir = os.path.join(path, "test")
-    test_filenames = (get_batches(test_dir, shuffle=False, batch_size=1, class_mode=None).filenames
-                      if os.path.isdir(test_dir) else [])
+    test_filenames = []
+    if os.path.isdir(test_dir) and not unlabelled_image_files(test_dir):
+        print(f"Found 0 images belonging to 0 classes in {test_dir}: no test filenames.")
+    elif os.path.isdir(test_dir):
+        test_filenames = get_batches(test_dir, shuffle=False, batch_size=1, class_mode=None).filenames
     k = trn.num_classes
     return (val.classes, trn.classes, onehot(val.classes, k), onehot(trn.classes, k),
             val.filenames, trn.filenames, test_filenames)
