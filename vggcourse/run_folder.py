@@ -65,7 +65,7 @@ class RunRecord:
     def to_json(self):
         data = asdict(self)
         data["best_val_accuracy"] = _finite_or_none(self.best_val_accuracy)
-        return json.dumps(data, indent=2)
+        return json.dumps(data)
 
     @classmethod
     def from_json(cls, text, source):
@@ -326,9 +326,11 @@ class EpochCheckpoints(keras.callbacks.Callback):
 
 
 def random_state(model):
-    """The state of `model`'s random-number generators (a Dropout's Keras `SeedGenerator`), in
-    `model.variables` order: Keras does not save them, and a resumed run that starts them afresh
-    drops other units than the uninterrupted run would."""
+    """The state of `model`'s random-number generators, which Keras does not save: Dropout's
+    `SeedGenerator` variables, in `model.variables` order. A resumed run that started them afresh
+    would drop other units than the uninterrupted run. (On PyTorch, Keras' unseeded Dropout draws
+    from torch's global generator instead, which torch's data loading also draws from: there a
+    resumed run's Dropout masks differ from an unbroken run's.)"""
     return [keras.ops.convert_to_numpy(v).tolist() for v in _seed_states(model)]
 
 
