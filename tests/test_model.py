@@ -563,3 +563,17 @@ def test_course_lines_under_mixed_bfloat16(small, tmp_path):
     assert loaded.model.get_layer("block1_conv1").dtype_policy.name == "mixed_bfloat16"
     x = sample_images(small, SIZE)
     np.testing.assert_allclose(loaded.model.predict(x, verbose=0), bf16.model.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_size_is_the_first_argument_as_in_the_course():
+    """The course's calls: `Vgg16BN((360, 640))`, `Vgg16(size, include_top)` positionally."""
+    vgg = Vgg16BN(SIZE, False, None)
+    assert vgg.size == SIZE and not vgg.include_top and vgg.model.input_shape[1:3] == SIZE
+    assert Vgg16(SIZE, True, weights=None).include_top
+
+
+@pytest.mark.parametrize("first", ["vgg16.h5", None])
+def test_weights_given_first_are_refused_naming_size(first):
+    with pytest.raises(UserInputError, match=r"^Vgg16BN: `size` must be \(height, width\).*`weights=`.*"
+                                              r"Received: size="):
+        Vgg16BN(first)

@@ -239,21 +239,31 @@ def _from_keras_applications(path, model):
                          f"with keras.saving.load_model, or save a Vgg16 with Vgg16.save")
 
 
+def _check_size(size, caller):
+    """`size` as (height, width) for a model's constructor; a weight file or None given first (where
+    this package once took `weights`) is refused saying to pass it as `weights=`."""
+    if size is None or isinstance(size, (str, os.PathLike)):
+        raise UserInputError(f"{caller}: `size` must be (height, width), the first argument as in the course "
+                             f"(`{caller}((224, 224))`); pass a weight file or None as `weights=`. "
+                             f"Received: size={size!r}")
+    return checks.size_pair("size", size, least=MIN_SIDE, caller=caller)
+
+
 class Vgg16:
     """The course's VGG16 ImageNet model and its fine-tuning helpers.
 
-    Args:
+    Args (in the course's order, so `Vgg16BN((360, 640), include_top=False)` works):
+        size: (height, width) of the input images.
+        include_top: keep the dense layers and the 1000-way softmax; False stops after block5_pool.
         weights: 'imagenet' (Keras' published file, downloaded once and md5-checked; see
             `vggcourse.weights`), a path to an `.h5` weight file (Keras', the course's Keras 1 /
             Theano `vgg16.h5`, or one from `save_weights`), or None for random initialisation.
-        size: (height, width) of the input images.
-        include_top: keep the dense layers and the 1000-way softmax; False stops after block5_pool.
     """
 
     batch_norm = False
 
-    def __init__(self, weights="imagenet", size=IMAGENET_SIZE, include_top=True):
-        size = checks.size_pair("size", size, least=MIN_SIDE)
+    def __init__(self, size=IMAGENET_SIZE, include_top=True, weights="imagenet"):
+        size = _check_size(size, type(self).__name__)
         if not (weights is None or weights == "imagenet" or isinstance(weights, (str, os.PathLike))):
             raise UserInputError(
                 f"`weights` must be 'imagenet', None or the path of an .h5 weight file. Received: weights={weights!r}"
