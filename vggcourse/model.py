@@ -33,7 +33,7 @@ from vggcourse.architecture import IMAGENET_SIZE, MIN_SIDE, VGG16_BLOCKS
 from vggcourse.errors import InputFileNotFoundError, UserInputError, UserTypeError
 from vggcourse.preprocessing import imagenet_class_names
 
-__all__ = ["VGG16_BLOCKS", "ModelCore", "VggSequential", "build_vgg16", "Vgg16", "Vgg16BN"]
+__all__ = ["VGG16_BLOCKS", "ModelCore", "VggSequential", "VggModel", "build_vgg16", "Vgg16", "Vgg16BN"]
 
 _META_NAME = "vggcourse.json"  # extra entry inside a saved .keras archive
 
@@ -205,6 +205,16 @@ class VggSequential(Keras1Methods, ModelCore, features.CachedSequential):
         model = super().from_config(config, custom_objects=custom_objects)
         model.class_names = tuple(class_names) if class_names else None
         return model
+
+
+@keras.saving.register_keras_serializable(package="vggcourse")
+class VggModel(Keras1Methods, ModelCore, keras.Model):
+    """A functional `keras.Model` with Keras 1's methods and the model core: `VggSequential`'s
+    counterpart for models with branches or several outputs (what `layers.copy_model` returns for
+    a functional model; `vggcourse.keras1.Model` adds Keras 1's `input=`/`output=` keywords).
+
+        model = VggModel(inp, [class_out, box_out]); model.compile(opt, loss, ["accuracy"])
+    """
 
 
 def build_vgg16(size=IMAGENET_SIZE, include_top=True, batch_norm=False, classes=1000):
