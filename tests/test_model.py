@@ -577,3 +577,23 @@ def test_weights_given_first_are_refused_naming_size(first):
     with pytest.raises(UserInputError, match=r"^Vgg16BN: `size` must be \(height, width\).*`weights=`.*"
                                               r"Received: size="):
         Vgg16BN(first)
+
+
+def test_flat_metrics_measure_every_output_as_keras1():
+    """lesson7: class + bounding box outputs, `metrics=['accuracy']` for both (Keras 1's meaning)."""
+    from vggcourse.model import VggModel
+
+    inp = keras.Input((6,))
+    model = VggModel(inp, [keras.layers.Dense(3, activation="softmax", name="cls")(inp),
+                           keras.layers.Dense(4, name="bb")(inp)])
+    auc = keras.metrics.AUC(name="auc")
+    model.compile(optimizers.Adam(lr=0.001), loss=["categorical_crossentropy", "mse"], metrics=["accuracy", auc],
+                  loss_weights=[.001, 1.])
+    rng = np.random.default_rng(0)
+    x, y_cls, y_bb = rng.random((8, 6)), np.eye(3)[rng.integers(0, 3, 8)], rng.random((8, 4))
+    history = model.fit(x, [y_cls, y_bb], epochs=1, verbose=0)
+    assert {"cls_accuracy", "bb_accuracy", "cls_auc", "bb_auc"} <= set(history.history)
+    per_output = model.get_compile_config()["metrics"]
+    assert per_output[0][0] == per_output[1][0] == "accuracy"
+    model.compile("adam", loss=["categorical_crossentropy", "mse"], metrics={"cls": ["accuracy"]})  # Keras 3's form
+    assert set(model.fit(x, [y_cls, y_bb], epochs=1, verbose=0).history) >= {"cls_accuracy"}

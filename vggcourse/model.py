@@ -77,6 +77,25 @@ def _unknown_settings(spec):
     return sorted(set(spec["config"]) - known)
 
 
+def _every_output(metrics, model):
+    """Keras 1's `metrics` on `model`: a flat list (['accuracy']) applies to every output of a
+    model with several (Keras 3 wants one entry per output); a metric object is copied for each
+    further output, so outputs never share a running total. Lists of lists and dicts by output
+    name are Keras 3's per-output forms and pass as they are.
+
+        _every_output(["accuracy"], two_output_model) == [["accuracy"], ["accuracy"]]
+    """
+    n_outputs = 1 if isinstance(model, keras.Sequential) else len(getattr(model, "outputs", None) or ())
+    if n_outputs < 2 or not isinstance(metrics, (list, tuple)) or any(
+            isinstance(m, (list, tuple, dict)) for m in metrics):
+        return metrics
+
+    def fresh(metric):
+        return type(metric).from_config(metric.get_config()) if isinstance(metric, keras.metrics.Metric) else metric
+
+    return [list(metrics)] + [[fresh(m) for m in metrics] for _ in range(n_outputs - 1)]
+
+
 class ModelCore:
     """The course's model core, for a class that also derives from `keras.Model`: `vgg.model`'s
     `compile` (with loss scaling), `compile_from_config` and weight files.
@@ -85,6 +104,8 @@ class ModelCore:
       (its `lr` reads and sets the rate); one that already trained another model is copied, sharing
       its rate (Keras 1 let one optimizer train several models); under `mixed_float16` it is
       wrapped in `optimizers.LossScaleOptimizer`.
+    * `compile(metrics=['accuracy'])` on a model with several outputs measures every output, as
+      Keras 1 did (Keras 3 wants one entry per output; its per-output forms still work).
     * `save_weights` / `load_weights` also take the course's plain '.h5' names, and every load is
       all or nothing (`vggcourse.weights`).
 
@@ -98,7 +119,7 @@ class ModelCore:
         if isinstance(optimizer, str):
             optimizer = optimizers.get(optimizer)
         optimizer = optimizers.loss_scaled(_unused_optimizer(optimizer), self.dtype_policy)
-        return super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+        return super().compile(optimizer=optimizer, loss=loss, metrics=_every_output(metrics, self), **kwargs)
 
     def compile_from_config(self, config):
         """Recompile a loaded model (Keras skips models whose `compile` is overridden, as here).
