@@ -106,6 +106,8 @@ class ModelCore:
       wrapped in `optimizers.LossScaleOptimizer`.
     * `compile(metrics=['accuracy'])` on a model with several outputs measures every output, as
       Keras 1 did (Keras 3 wants one entry per output; its per-output forms still work).
+    * `fit` / `train_on_batch` train the layers trainable now, even when `trainable` changed
+      after `compile` (Keras 1's behaviour), recompiling first.
     * `save_weights` / `load_weights` also take the course's plain '.h5' names, and every load is
       all or nothing (`vggcourse.weights`).
 
@@ -120,6 +122,36 @@ class ModelCore:
             optimizer = optimizers.get(optimizer)
         optimizer = optimizers.loss_scaled(_unused_optimizer(optimizer), self.dtype_policy)
         return super().compile(optimizer=optimizer, loss=loss, metrics=_every_output(metrics, self), **kwargs)
+
+    def fit(self, *args, **kwargs):
+        """Keras 3's `fit`, training the layers that are trainable now, as Keras 1 did (see
+        `train_on_batch`)."""
+        self._optimizer_for_trainable()
+        return super().fit(*args, **kwargs)
+
+    def train_on_batch(self, *args, **kwargs):
+        """Keras 3's `train_on_batch`, training the layers that are trainable now.
+
+        After `layer.trainable` changes without a `compile`, Keras 3 would fail ("Unknown
+        variable") or keep training the old set; here the model is recompiled first
+        (`training.recompile`: same loss, metrics, settings and rate, the rate still shared with the
+        optimizer given to `compile`), with one warning that the optimizer's state starts afresh.
+
+            model.layers[0].trainable = False; model.fit(x, y)      # trains all but layer 0
+        """
+        self._optimizer_for_trainable()
+        return super().train_on_batch(*args, **kwargs)
+
+    def _optimizer_for_trainable(self):
+        """Recompile when the optimizer's state belongs to another set of trainable variables."""
+        old = getattr(self, "optimizer", None)
+        if old is None or optimizers.state_fits(old, self.trainable_variables):
+            return
+        warnings.warn("vggcourse: the trainable layers changed since the optimizer was built; training "
+                      "them with a fresh optimizer state (call compile() after setting `trainable` to "
+                      "choose the optimizer).", UserWarning, stacklevel=3)
+        training.recompile(self)
+        optimizers.share_learning_rate(optimizers.unwrap(old), optimizers.unwrap(self.optimizer))
 
     def compile_from_config(self, config):
         """Recompile a loaded model (Keras skips models whose `compile` is overridden, as here).
