@@ -126,3 +126,63 @@ def test_layer_calls_lists_each_use_in_a_model_and_pins_keras():
     assert len(dense._inbound_nodes) == 2
     (inputs, outputs), (inputs2, _) = layer_calls(dense)
     assert inputs == (first,) and outputs == (out,) and inputs2 == (second,)
+
+
+def _two_outputs():
+    inp = keras.Input((8, 8, 3))
+    x = keras.layers.Flatten(name="flatten")(inp)
+    return keras.Model(inp, [keras.layers.Dense(2, activation="softmax", name="cls")(x),
+                             keras.layers.Dense(4, name="box")(x)], name="two")
+
+
+def _course_model_checks(new, tmp_path, n_outputs=1):
+    """`new` has the course's methods: Keras 1's positional `compile(opt, loss, metrics)` and the
+    course's plain '.h5' weight files (refused by a plain Keras model)."""
+    from vggcourse._keras1_methods import Keras1Methods
+    from vggcourse.model import ModelCore
+
+    assert isinstance(new, Keras1Methods) and isinstance(new, ModelCore)
+    new.compile("adam", "categorical_crossentropy" if n_outputs == 1 else ["categorical_crossentropy", "mse"],
+                ["accuracy"] if n_outputs == 1 else None)
+    config = new.get_compile_config()
+    assert config["loss_weights"] is None and config["metrics"] == (["accuracy"] if n_outputs == 1 else None)
+    new.save_weights(tmp_path / "course.h5")
+    new.load_weights(tmp_path / "course.h5")
+
+
+@pytest.mark.parametrize("build", [_sequential, _functional, _two_outputs])
+def test_copy_model_has_the_course_methods(build, tmp_path):
+    from vggcourse.model import VggModel, VggSequential
+
+    model = build()
+    clone = copy_model(model)
+    assert type(clone) is (VggSequential if build is _sequential else VggModel)
+    _course_model_checks(clone, tmp_path, n_outputs=len(model.outputs))
+    np.testing.assert_allclose(np.concatenate(clone.predict(X, verbose=0), axis=-1) if build is _two_outputs
+                               else clone.predict(X, verbose=0),
+                               np.concatenate(model.predict(X, verbose=0), axis=-1) if build is _two_outputs
+                               else model.predict(X, verbose=0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("build", [_sequential, _functional])
+def test_insert_layer_has_the_course_methods(build, tmp_path):
+    from vggcourse.model import VggSequential
+
+    new = insert_layer(build(), keras.layers.BatchNormalization(name="bn"), 1)
+    assert type(new) is VggSequential
+    _course_model_checks(new, tmp_path)
+
+
+def test_surgery_keeps_keras1_classes(tmp_path):
+    from vggcourse.keras1 import Model, Sequential
+
+    seq = Sequential(_sequential().layers)
+    assert type(insert_layer(seq, keras.layers.Identity(name="ident"), 1)) is Sequential
+    assert type(copy_model(seq)) is Sequential
+    func = _functional()
+    assert type(copy_model(Model(func.inputs, func.outputs))) is Model
+
+
+@pytest.mark.parametrize("fn", [vgg_ft, vgg_ft_bn])
+def test_vgg_ft_has_the_course_methods(fn, tmp_path):
+    _course_model_checks(fn(2, weights=None, size=(32, 32)), tmp_path)

@@ -563,3 +563,72 @@ def test_course_lines_under_mixed_bfloat16(small, tmp_path):
     assert loaded.model.get_layer("block1_conv1").dtype_policy.name == "mixed_bfloat16"
     x = sample_images(small, SIZE)
     np.testing.assert_allclose(loaded.model.predict(x, verbose=0), bf16.model.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_size_is_the_first_argument_as_in_the_course():
+    """The course's calls: `Vgg16BN((360, 640))`, `Vgg16(size, include_top)` positionally."""
+    vgg = Vgg16BN(SIZE, False, None)
+    assert vgg.size == SIZE and not vgg.include_top and vgg.model.input_shape[1:3] == SIZE
+    assert Vgg16(SIZE, True, weights=None).include_top
+
+
+@pytest.mark.parametrize("first", ["vgg16.h5", None])
+def test_weights_given_first_are_refused_naming_size(first):
+    with pytest.raises(UserInputError, match=r"^Vgg16BN: `size` must be \(height, width\).*`weights=`.*"
+                                              r"Received: size="):
+        Vgg16BN(first)
+
+
+def test_flat_metrics_measure_every_output_as_keras1():
+    """lesson7: class + bounding box outputs, `metrics=['accuracy']` for both (Keras 1's meaning)."""
+    from vggcourse.model import VggModel
+
+    inp = keras.Input((6,))
+    model = VggModel(inp, [keras.layers.Dense(3, activation="softmax", name="cls")(inp),
+                           keras.layers.Dense(4, name="bb")(inp)])
+    auc = keras.metrics.AUC(name="auc")
+    model.compile(optimizers.Adam(lr=0.001), loss=["categorical_crossentropy", "mse"], metrics=["accuracy", auc],
+                  loss_weights=[.001, 1.])
+    rng = np.random.default_rng(0)
+    x, y_cls, y_bb = rng.random((8, 6)), np.eye(3)[rng.integers(0, 3, 8)], rng.random((8, 4))
+    history = model.fit(x, [y_cls, y_bb], epochs=1, verbose=0)
+    assert {"cls_accuracy", "bb_accuracy", "cls_auc", "bb_auc"} <= set(history.history)
+    per_output = model.get_compile_config()["metrics"]
+    assert per_output[0][0] == per_output[1][0] == "accuracy"
+    model.compile("adam", loss=["categorical_crossentropy", "mse"], metrics={"cls": ["accuracy"]})  # Keras 3's form
+    assert set(model.fit(x, [y_cls, y_bb], epochs=1, verbose=0).history) >= {"cls_accuracy"}
+
+
+def _two_dense(cls):
+    """Dense layers 'a' then 'b', as a `VggSequential` or a functional `cls`."""
+    inp = keras.Input((4,))
+    layers = [keras.layers.Dense(3, name="a"), keras.layers.Dense(2, activation="softmax", name="b")]
+    if cls is VggSequential:
+        return VggSequential([inp, *layers])
+    return cls(inp, layers[1](layers[0](inp)))
+
+
+@pytest.mark.parametrize("cls", ["VggSequential", "VggModel"])
+@pytest.mark.parametrize("train", ["fit", "train_on_batch"])
+def test_fit_trains_exactly_the_layers_trainable_now(cls, train):
+    """Keras 1 trained the new trainable set after `layer.trainable = ...` without a recompile;
+    Keras 3 raises "Unknown variable" (a layer unfrozen) or trains the old set (a layer frozen)."""
+    model = _two_dense(getattr(model_module, cls))
+    rng = np.random.default_rng(0)
+    x, y = rng.random((16, 4)).astype("float32"), np.eye(2)[rng.integers(0, 2, 16)]
+    opt = optimizers.Adam(lr=0.01)
+    model.get_layer("a").trainable = False
+    model.compile(opt, "categorical_crossentropy", ["accuracy"])
+    step = (lambda: model.fit(x, y, epochs=1, verbose=0)) if train == "fit" else (lambda: model.train_on_batch(x, y))
+    step()
+    for frozen in (set(), {"a"}, {"b"}):
+        for layer in model.layers:
+            layer.trainable = layer.name not in frozen
+        before = {layer.name: [w.copy() for w in layer.get_weights()] for layer in model.layers if layer.weights}
+        with pytest.warns(UserWarning, match="trainable layers changed.*fresh optimizer state"):
+            step()
+        changed = {name for name, ws in before.items()
+                   if any(not np.allclose(w, v) for w, v in zip(ws, model.get_layer(name).get_weights()))}
+        assert changed == {"a", "b"} - frozen
+    opt.lr = 0.5  # the rate is still the one of the optimizer given to compile
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.5)

@@ -341,3 +341,34 @@ def test_reads_chunked_names_and_keras0_layout(tmp_path):
         group.create_dataset("param_0", data=np.zeros((3, 2)))
         group.create_dataset("param_1", data=np.zeros(2))
     assert [(n, [a.shape for a in arrays]) for n, arrays in weights.read_weight_groups(old)] == [("layer_1", [(3, 2), (2,)])]
+
+
+def _lesson1_chain(names):
+    """lesson 1's hand-built `VGG_16()` in small: a first layer without weights, convs, Flatten and
+    three Dense layers, named `names` (conv, conv, pool, flatten, dense, dropout, dense, dropout, dense)."""
+    kinds = [lambda n: keras.layers.Conv2D(4, 3, padding="same", activation="relu", name=n),
+             lambda n: keras.layers.Conv2D(4, 3, padding="same", activation="relu", name=n),
+             lambda n: keras.layers.MaxPooling2D(name=n), lambda n: keras.layers.Flatten(name=n),
+             lambda n: keras.layers.Dense(16, activation="relu", name=n), lambda n: keras.layers.Dropout(.5, name=n),
+             lambda n: keras.layers.Dense(8, activation="relu", name=n), lambda n: keras.layers.Dropout(.5, name=n),
+             lambda n: keras.layers.Dense(3, activation="softmax", name=n)]
+    return keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Identity(name="pre"),
+                             *[make(name) for make, name in zip(kinds, names)]])
+
+
+def test_names_that_match_by_accident_load_by_order_as_keras1(tmp_path):
+    """Keras 3 names lesson 1's Dense layers dense, dense_1, dense_2; the course's vgg16.h5 (Keras 1,
+    Theano) names them dense_1..3, so dense_1 and dense_2 are other layers there: by order, as Keras 1."""
+    from helpers import write_keras1_theano_file
+
+    keras.utils.set_random_seed(0)
+    source = _lesson1_chain(["c1", "c2", "p", "f", "fc1", "d1", "fc2", "d2", "out"])
+    path = tmp_path / "vgg16.h5"
+    write_keras1_theano_file(source, path)
+    keras.utils.set_random_seed(1)
+    hand_built = _lesson1_chain(["conv2d", "conv2d_1", "max_pooling2d", "flatten", "dense", "dropout",
+                                 "dense_1", "dropout_1", "dense_2"])
+    weights.load_weights(hand_built, path)
+    assert _same(hand_built, source.get_weights())
+    x = np.random.default_rng(0).random((2, 8, 8, 3)).astype("float32")
+    np.testing.assert_allclose(hand_built.predict(x, verbose=0), source.predict(x, verbose=0), rtol=1e-5)

@@ -1,5 +1,10 @@
 """Model surgery from the course's utils, for Keras 3 `Sequential` and functional models.
 
+Every model these functions return has the course's Keras 1 methods and signatures
+(`compile(opt, loss, ['accuracy'])`, `fit_generator`, `save_weights('ft1.h5')`): it is of the
+input's class when that has them (`vggcourse.keras1.Sequential` stays one), else a
+`model.VggSequential` or, for a functional model, a `model.VggModel`.
+
 `copy_model` clones any model with its weights. The layer-list helpers (`copy_layers`,
 `insert_layer`, `split_at`) work on models that are a single chain of layers, which is what the
 course builds (a functional model with branches raises a `UserInputError`, a ValueError, naming
@@ -10,7 +15,9 @@ import keras
 import numpy as np
 
 from vggcourse import checks
+from vggcourse._keras1_methods import Keras1Methods
 from vggcourse.errors import UserInputError
+from vggcourse.model import Vgg16, Vgg16BN, VggModel, VggSequential
 
 __all__ = [
     "layer_calls", "copy_layer", "copy_layers", "copy_weights", "copy_model", "insert_layer", "split_at",
@@ -39,9 +46,25 @@ def copy_weights(from_layers, to_layers):
         dst.set_weights(src.get_weights())
 
 
+def _sequential_class(model):
+    """The class of a Sequential model made from `model`: its own if it has the course's methods."""
+    return type(model) if isinstance(model, VggSequential) else VggSequential
+
+
 def copy_model(model):
-    """An independent copy of `model` (Sequential or functional) with the same weights, uncompiled."""
-    clone = keras.models.clone_model(model)
+    """An independent copy of `model` (Sequential or functional) with the same weights, uncompiled,
+    with the course's methods (see the module).
+
+        copy = copy_model(vgg.model); copy.compile(Adam(lr=1e-4), "categorical_crossentropy", ["accuracy"])
+    """
+    if isinstance(model, keras.Sequential):
+        start = [keras.Input(shape=_input_shape(model))] if getattr(model, "inputs", None) else []
+        clone = _sequential_class(model)([*start, *copy_layers(model.layers)], name=model.name)
+        copy_weights(model.layers, clone.layers)
+        return clone
+    clone = keras.models.clone_model(model)  # keeps a functional model's class (keras1.Model stays one)
+    if not isinstance(clone, Keras1Methods):
+        clone = VggModel(clone.inputs, clone.outputs, name=clone.name)
     clone.set_weights(model.get_weights())
     return clone
 
@@ -83,13 +106,16 @@ def _input_shape(model):
 
 
 def insert_layer(model, new_layer, index):
-    """A new Sequential: the layers of `model` (copied, with weights) and `new_layer` at position `index`.
+    """A new Sequential with the course's methods (`model`'s class if it is a `VggSequential`, else
+    one): the layers of `model` (copied, with weights) and `new_layer` at position `index`.
 
     `index` counts the layers of `model.layers` (without the input); len(model.layers) appends.
+
+        bn_model = insert_layer(bn_model, BatchNormalization(), 3); bn_model.save_weights("bn.h5")
     """
     layers = _chain(model)
     index = checks.whole_number_in("index", index, 0, len(layers), caller="insert_layer")
-    res = keras.Sequential(name=f"{model.name}_inserted")
+    res = _sequential_class(model)(name=f"{model.name}_inserted")
     res.add(keras.Input(shape=_input_shape(model)))
     copies = []
     for i, layer in enumerate(layers):
@@ -140,8 +166,6 @@ def adjust_dropout(weights, prev_p, new_p):
 
 def vgg_ft(out_dim, **kwargs):
     """The model of `Vgg16(**kwargs)` with its top replaced by an `out_dim`-way softmax (`ft`)."""
-    from vggcourse.model import Vgg16
-
     out_dim = checks.whole_number("out_dim", out_dim, least=1, caller="vgg_ft")  # ft(True) refused
     vgg = Vgg16(**kwargs)
     vgg.ft(out_dim)
@@ -150,8 +174,6 @@ def vgg_ft(out_dim, **kwargs):
 
 def vgg_ft_bn(out_dim, **kwargs):
     """The same as `vgg_ft` with the batch-norm VGG16 (`Vgg16BN`)."""
-    from vggcourse.model import Vgg16BN
-
     out_dim = checks.whole_number("out_dim", out_dim, least=1, caller="vgg_ft_bn")
     vgg = Vgg16BN(**kwargs)
     vgg.ft(out_dim)

@@ -33,7 +33,7 @@ from vggcourse.architecture import IMAGENET_SIZE, MIN_SIDE, VGG16_BLOCKS
 from vggcourse.errors import InputFileNotFoundError, UserInputError, UserTypeError
 from vggcourse.preprocessing import imagenet_class_names
 
-__all__ = ["VGG16_BLOCKS", "ModelCore", "VggSequential", "build_vgg16", "Vgg16", "Vgg16BN"]
+__all__ = ["VGG16_BLOCKS", "ModelCore", "VggSequential", "VggModel", "build_vgg16", "Vgg16", "Vgg16BN"]
 
 _META_NAME = "vggcourse.json"  # extra entry inside a saved .keras archive
 
@@ -77,6 +77,25 @@ def _unknown_settings(spec):
     return sorted(set(spec["config"]) - known)
 
 
+def _every_output(metrics, model):
+    """Keras 1's `metrics` on `model`: a flat list (['accuracy']) applies to every output of a
+    model with several (Keras 3 wants one entry per output); a metric object is copied for each
+    further output, so outputs never share a running total. Lists of lists and dicts by output
+    name are Keras 3's per-output forms and pass as they are.
+
+        _every_output(["accuracy"], two_output_model) == [["accuracy"], ["accuracy"]]
+    """
+    n_outputs = 1 if isinstance(model, keras.Sequential) else len(getattr(model, "outputs", None) or ())
+    if n_outputs < 2 or not isinstance(metrics, (list, tuple)) or any(
+            isinstance(m, (list, tuple, dict)) for m in metrics):
+        return metrics
+
+    def fresh(metric):
+        return type(metric).from_config(metric.get_config()) if isinstance(metric, keras.metrics.Metric) else metric
+
+    return [list(metrics)] + [[fresh(m) for m in metrics] for _ in range(n_outputs - 1)]
+
+
 class ModelCore:
     """The course's model core, for a class that also derives from `keras.Model`: `vgg.model`'s
     `compile` (with loss scaling), `compile_from_config` and weight files.
@@ -85,6 +104,10 @@ class ModelCore:
       (its `lr` reads and sets the rate); one that already trained another model is copied, sharing
       its rate (Keras 1 let one optimizer train several models); under `mixed_float16` it is
       wrapped in `optimizers.LossScaleOptimizer`.
+    * `compile(metrics=['accuracy'])` on a model with several outputs measures every output, as
+      Keras 1 did (Keras 3 wants one entry per output; its per-output forms still work).
+    * `fit` / `train_on_batch` train the layers trainable now, even when `trainable` changed
+      after `compile` (Keras 1's behaviour), recompiling first.
     * `save_weights` / `load_weights` also take the course's plain '.h5' names, and every load is
       all or nothing (`vggcourse.weights`).
 
@@ -98,7 +121,37 @@ class ModelCore:
         if isinstance(optimizer, str):
             optimizer = optimizers.get(optimizer)
         optimizer = optimizers.loss_scaled(_unused_optimizer(optimizer), self.dtype_policy)
-        return super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+        return super().compile(optimizer=optimizer, loss=loss, metrics=_every_output(metrics, self), **kwargs)
+
+    def fit(self, *args, **kwargs):
+        """Keras 3's `fit`, training the layers that are trainable now, as Keras 1 did (see
+        `train_on_batch`)."""
+        self._optimizer_for_trainable()
+        return super().fit(*args, **kwargs)
+
+    def train_on_batch(self, *args, **kwargs):
+        """Keras 3's `train_on_batch`, training the layers that are trainable now.
+
+        After `layer.trainable` changes without a `compile`, Keras 3 would fail ("Unknown
+        variable") or keep training the old set; here the model is recompiled first
+        (`training.recompile`: same loss, metrics, settings and rate, the rate still shared with the
+        optimizer given to `compile`), with one warning that the optimizer's state starts afresh.
+
+            model.layers[0].trainable = False; model.fit(x, y)      # trains all but layer 0
+        """
+        self._optimizer_for_trainable()
+        return super().train_on_batch(*args, **kwargs)
+
+    def _optimizer_for_trainable(self):
+        """Recompile when the optimizer's state belongs to another set of trainable variables."""
+        old = getattr(self, "optimizer", None)
+        if old is None or optimizers.state_fits(old, self.trainable_variables):
+            return
+        warnings.warn("vggcourse: the trainable layers changed since the optimizer was built; training "
+                      "them with a fresh optimizer state (call compile() after setting `trainable` to "
+                      "choose the optimizer).", UserWarning, stacklevel=3)
+        training.recompile(self)
+        optimizers.share_learning_rate(optimizers.unwrap(old), optimizers.unwrap(self.optimizer))
 
     def compile_from_config(self, config):
         """Recompile a loaded model (Keras skips models whose `compile` is overridden, as here).
@@ -207,6 +260,16 @@ class VggSequential(Keras1Methods, ModelCore, features.CachedSequential):
         return model
 
 
+@keras.saving.register_keras_serializable(package="vggcourse")
+class VggModel(Keras1Methods, ModelCore, keras.Model):
+    """A functional `keras.Model` with Keras 1's methods and the model core: `VggSequential`'s
+    counterpart for models with branches or several outputs (what `layers.copy_model` returns for
+    a functional model; `vggcourse.keras1.Model` adds Keras 1's `input=`/`output=` keywords).
+
+        model = VggModel(inp, [class_out, box_out]); model.compile(opt, loss, ["accuracy"])
+    """
+
+
 def build_vgg16(size=IMAGENET_SIZE, include_top=True, batch_norm=False, classes=1000):
     """`architecture.build_vgg16` as a `VggSequential` (the cached fit, the course's weight files)."""
     return architecture.build_vgg16(size, include_top, batch_norm, classes, sequential=VggSequential)
@@ -239,21 +302,31 @@ def _from_keras_applications(path, model):
                          f"with keras.saving.load_model, or save a Vgg16 with Vgg16.save")
 
 
+def _check_size(size, caller):
+    """`size` as (height, width) for a model's constructor; a weight file or None given first (where
+    this package once took `weights`) is refused saying to pass it as `weights=`."""
+    if size is None or isinstance(size, (str, os.PathLike)):
+        raise UserInputError(f"{caller}: `size` must be (height, width), the first argument as in the course "
+                             f"(`{caller}((224, 224))`); pass a weight file or None as `weights=`. "
+                             f"Received: size={size!r}")
+    return checks.size_pair("size", size, least=MIN_SIDE, caller=caller)
+
+
 class Vgg16:
     """The course's VGG16 ImageNet model and its fine-tuning helpers.
 
-    Args:
+    Args (in the course's order, so `Vgg16BN((360, 640), include_top=False)` works):
+        size: (height, width) of the input images.
+        include_top: keep the dense layers and the 1000-way softmax; False stops after block5_pool.
         weights: 'imagenet' (Keras' published file, downloaded once and md5-checked; see
             `vggcourse.weights`), a path to an `.h5` weight file (Keras', the course's Keras 1 /
             Theano `vgg16.h5`, or one from `save_weights`), or None for random initialisation.
-        size: (height, width) of the input images.
-        include_top: keep the dense layers and the 1000-way softmax; False stops after block5_pool.
     """
 
     batch_norm = False
 
-    def __init__(self, weights="imagenet", size=IMAGENET_SIZE, include_top=True):
-        size = checks.size_pair("size", size, least=MIN_SIDE)
+    def __init__(self, size=IMAGENET_SIZE, include_top=True, weights="imagenet"):
+        size = _check_size(size, type(self).__name__)
         if not (weights is None or weights == "imagenet" or isinstance(weights, (str, os.PathLike))):
             raise UserInputError(
                 f"`weights` must be 'imagenet', None or the path of an .h5 weight file. Received: weights={weights!r}"

@@ -356,8 +356,10 @@ def _match_layers(model, groups, path):
     By name when the file has every layer's name. Otherwise by order, Keras 1's rule: when no
     name matches (the course's Keras 1 files; extra groups at the end are ignored, so a full file
     loads into a model without its top), or when the file has as many groups as the model has
-    weighted layers and every shape matches in order (lesson 2 saves a model whose new top is
-    `dense`, lesson 3 loads it into one whose top is `predictions`).
+    weighted layers and every shape matches in order, a conv kernel also in Theano's layout
+    (lesson 2 saves a model whose new top is `dense`, lesson 3 loads it into one whose top is
+    `predictions`; lesson 1's hand-built `VGG_16()`, whose Keras 3 names `dense_1`, `dense_2` are
+    the file's names of other layers, loads the course's `vgg16.h5`).
     """
     targets = [layer for layer in model.layers if layer.weights]
     stored = dict(groups)
@@ -377,9 +379,14 @@ def _match_layers(model, groups, path):
 
 
 def _same_shapes_in_order(targets, groups):
-    """True when `groups` has one group per layer of `targets`, each of the layer's shapes."""
+    """True when `groups` has one group per layer of `targets`, each of the layer's shapes (a 4-D
+    kernel also in Theano's channels-first layout)."""
+    def fits(stored, wanted):
+        return stored == wanted or (len(wanted) == 4 and convert.is_theano_kernel(stored, wanted))
+
     return len(groups) == len(targets) and all(
-        [tuple(v.shape) for v in layer.weights] == [tuple(a.shape) for a in arrays]
+        len(layer.weights) == len(arrays)
+        and all(fits(tuple(a.shape), tuple(v.shape)) for v, a in zip(layer.weights, arrays))
         for layer, (_, arrays) in zip(targets, groups))
 
 
