@@ -15,7 +15,8 @@ What is here:
   `fit_generator`, `predict_generator`, `evaluate_generator` with Keras 1's arguments (and
   Keras 2's), `predict_classes`, `predict_proba`, `fit(nb_epoch=)`, `compile(sample_weight_mode=None)`.
 - `Sequential`: `vgg.model`'s class (`model.VggSequential`) under Keras 1's name, built at once
-  from layers of another model; `Model`: `keras.Model` with the mixin, `Model(input=, output=)`.
+  from layers of another model; `Model`: `model.VggModel` (`keras.Model` with the mixin) under
+  Keras 1's name, `Model(input=, output=)`.
   Both have `model.ModelCore`'s `compile('adam')` with `vggcourse.optimizers` (so
   `model.optimizer.lr = x` works) and `save_weights` / `load_weights` on plain '.h5' names.
 - the layers with Keras 1 signatures (`vggcourse._keras1_layers`: `Convolution2D(64, 3, 3)`, ...),
@@ -47,7 +48,7 @@ from vggcourse import checks
 from vggcourse.datasets import cifar10, cifar100, imdb, mnist, reuters  # noqa: F401 (keras.datasets; not in __all__)
 from vggcourse.errors import UserInputError, UserTypeError
 from vggcourse.layers import layer_calls
-from vggcourse.model import ModelCore, VggSequential
+from vggcourse.model import VggModel, VggSequential
 from vggcourse.optimizers import SGD, Adam, RMSprop
 from vggcourse._console import keras_home
 
@@ -89,9 +90,9 @@ class Sequential(VggSequential):
 
 
 @keras.saving.register_keras_serializable(package="vggcourse")
-class Model(Keras1Methods, ModelCore, keras.Model):
-    """`keras.Model` with Keras 1's methods and keywords (`Model(input=x, output=y)`), and
-    `vgg.model`'s compile and weight files (`model.ModelCore`)."""
+class Model(VggModel):
+    """`model.VggModel` (a `keras.Model` with Keras 1's methods and `vgg.model`'s compile and weight
+    files) with Keras 1's keywords (`Model(input=x, output=y)`) and class name."""
 
     def __init__(self, *args, **kwargs):
         for old, new in (("input", "inputs"), ("output", "outputs")):
