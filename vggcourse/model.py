@@ -1,4 +1,5 @@
-"""VGG16 for the course: `Vgg16` / `Vgg16BN`, `vgg.model`'s class `VggSequential` and its core.
+"""The course's models: `Vgg16` / `Vgg16BN` and `Resnet50` over one base, `CourseModel`;
+`vgg.model`'s class `VggSequential` and its core.
 
     vgg = Vgg16()                                   # ImageNet weights, 224x224, 1000 classes
     batches = vgg.get_batches(path + "train", batch_size=64)
@@ -9,6 +10,9 @@
 The model takes RGB images with values 0-255: its first layer, `VggPreprocess`, subtracts the
 ImageNet mean and reorders to BGR. The layers come from `vggcourse.architecture.build_vgg16`;
 their names follow `keras.applications.VGG16`, so Keras' published weights load by name.
+`Resnet50` is the same helpers on `vggcourse.resnet_architecture.build_resnet50` (the course's
+`resnet50.py`); `CourseModel` owns everything the two share (batches, fine-tuning, fit, predict,
+test, save and load).
 `ModelCore` is the model's core (compile with loss scaling, compile-from-config, the course's
 weight files), shared with `vggcourse.keras1.Model`; this module does not import `keras1`.
 """
@@ -24,7 +28,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from vggcourse import architecture, checks, devices, features, training
+from vggcourse import architecture, checks, devices, features, resnet_architecture, training
 from vggcourse import optimizers  # also registers the optimizer classes for load_model
 from vggcourse import weights as weights_lib
 from vggcourse._atomic import write_atomically
@@ -33,7 +37,8 @@ from vggcourse.architecture import IMAGENET_SIZE, MIN_SIDE, VGG16_BLOCKS
 from vggcourse.errors import InputFileNotFoundError, UserInputError, UserTypeError
 from vggcourse.preprocessing import imagenet_class_names
 
-__all__ = ["VGG16_BLOCKS", "ModelCore", "VggSequential", "build_vgg16", "Vgg16", "Vgg16BN"]
+__all__ = ["VGG16_BLOCKS", "ModelCore", "VggSequential", "build_vgg16", "build_resnet50", "CourseModel", "Vgg16",
+           "Vgg16BN", "Resnet50"]
 
 _META_NAME = "vggcourse.json"  # extra entry inside a saved .keras archive
 
@@ -212,71 +217,68 @@ def build_vgg16(size=IMAGENET_SIZE, include_top=True, batch_norm=False, classes=
     return architecture.build_vgg16(size, include_top, batch_norm, classes, sequential=VggSequential)
 
 
+def build_resnet50(size=IMAGENET_SIZE, include_top=True, classes=1000):
+    """`resnet_architecture.build_resnet50` as a `VggSequential` (the cached fit, the course's weight files)."""
+    return resnet_architecture.build_resnet50(size, include_top, classes, sequential=VggSequential)
+
+
 def _signature(model):
-    """(name, class, activation, weight shapes) of each layer of `model` that has weights."""
+    """(name, class, activation, weight shapes) of each layer of `model` that has weights (inside
+    nested models too: `weights.weighted_layers`)."""
     return [(layer.name, type(layer).__name__, getattr(getattr(layer, "activation", None), "__name__", None),
-             [tuple(w.shape) for w in layer.weights]) for layer in model.layers if layer.weights]
+             [tuple(w.shape) for w in layer.weights]) for layer in weights_lib.weighted_layers(model)]
 
 
-def _from_keras_applications(path, model):
-    """(the course's model, include_top) holding the weights of `model`, a functional VGG16 such as
-    `keras.applications.VGG16` writes; else a `UserInputError` naming `path`, the class found and
-    the fix. The course's model takes RGB 0-255 images: its `preprocess` layer is
-    `keras.applications.vgg16.preprocess_input`, which a Keras VGG16 expects to have been applied.
+def _from_keras_applications(path, model, cls):
+    """(the course's model, include_top) holding the weights of `model`, a functional model such as
+    `keras.applications.VGG16` (for `Vgg16`) or `ResNet50` (for `Resnet50`) writes, rebuilt with
+    `cls._build_plain`; else a `UserInputError` naming `path`, the class found and the fix. The
+    course's model takes RGB 0-255 images: its `preprocess` layer is Keras' Caffe-style
+    `preprocess_input`, which a Keras VGG16 or ResNet50 expects to have been applied.
     """
     shape = tuple(getattr(model, "input_shape", None) or ())
     n_out = tuple(getattr(model, "output_shape", None) or ())[-1:]
     if len(shape) == 4 and shape[-1] == 3 and None not in shape[1:3] and min(shape[1:3]) >= MIN_SIDE:
         include_top = any(layer.name == "predictions" for layer in model.layers)
-        course = build_vgg16(shape[1:3], include_top, classes=n_out[0] if include_top else 1000)
+        course = cls._build_plain(shape[1:3], include_top, n_out[0] if include_top else 1000)
         if _signature(course) == _signature(model):
-            for layer in course.layers:
-                if layer.weights:
-                    layer.set_weights(model.get_layer(layer.name).get_weights())
+            for layer in weights_lib.weighted_layers(course):
+                layer.set_weights(model.get_layer(layer.name).get_weights())
             return course, include_top
+    name = cls.__name__
     raise UserInputError(f"{path} holds a {type(model).__name__} ({model.name!r}), not a Sequential model whose "
-                         f"layers are VGG16's (as keras.applications.VGG16 or Vgg16.save write them); load it "
-                         f"with keras.saving.load_model, or save a Vgg16 with Vgg16.save")
+                         f"layers are {cls.keras_name}'s (as keras.applications.{cls.keras_name} or {name}.save "
+                         f"write them); load it with keras.saving.load_model, or save a {name} with {name}.save")
 
 
-class Vgg16:
-    """The course's VGG16 ImageNet model and its fine-tuning helpers.
+def _checked_weights(weights):
+    """`weights` ('imagenet', None or the path of an existing .h5 file), else an error naming it."""
+    if not (weights is None or weights == "imagenet" or isinstance(weights, (str, os.PathLike))):
+        raise UserInputError(
+            f"`weights` must be 'imagenet', None or the path of an .h5 weight file. Received: weights={weights!r}"
+        )
+    if weights is not None and weights != "imagenet" and not Path(weights).is_file():
+        raise InputFileNotFoundError(
+            f"`weights` must be 'imagenet', None or the path of an .h5 weight file; there is no file "
+            f"at {str(weights)!r}."
+        )
+    return weights
 
-    Args:
-        weights: 'imagenet' (Keras' published file, downloaded once and md5-checked; see
-            `vggcourse.weights`), a path to an `.h5` weight file (Keras', the course's Keras 1 /
-            Theano `vgg16.h5`, or one from `save_weights`), or None for random initialisation.
-        size: (height, width) of the input images.
-        include_top: keep the dense layers and the 1000-way softmax; False stops after block5_pool.
+
+class CourseModel:
+    """What the course's models share, over `self.model` (a `VggSequential`), `self.size`,
+    `self.include_top` and `self.classes`: batches, `predict` / `test` (with TTA), `ft` /
+    `finetune`, `compile`, `set_lr`, `unfreeze`, `fit` / `fit_one_cycle` / `lr_find` (on the feature
+    cache), `fit_data`, `save` / `load`, `save_weights` / `load_weights`. A subclass builds the
+    model in `__init__` and names its `keras.applications` model (`keras_name`) and its plain
+    builder (`_build_plain`) for `load`.
+
+        class Vgg16(CourseModel): ...
+        vgg = Vgg16(); vgg.finetune(vgg.get_batches("train")); vgg.fit(...)
     """
 
+    keras_name = None  # the keras.applications model whose saved files `load` also takes
     batch_norm = False
-
-    def __init__(self, weights="imagenet", size=IMAGENET_SIZE, include_top=True):
-        size = checks.size_pair("size", size, least=MIN_SIDE)
-        if not (weights is None or weights == "imagenet" or isinstance(weights, (str, os.PathLike))):
-            raise UserInputError(
-                f"`weights` must be 'imagenet', None or the path of an .h5 weight file. Received: weights={weights!r}"
-            )
-        if weights is not None and weights != "imagenet" and not Path(weights).is_file():
-            raise InputFileNotFoundError(
-                f"`weights` must be 'imagenet', None or the path of an .h5 weight file; there is no file "
-                f"at {str(weights)!r}."
-            )
-        if weights == "imagenet" and include_top and size != IMAGENET_SIZE:
-            raise UserInputError(
-                f"weights='imagenet' with include_top=True needs size={IMAGENET_SIZE}: the dense layers "
-                f"were trained on 224x224 images. Received: size={size}. Use include_top=False for other sizes."
-            )
-        self.size = size
-        self.include_top = bool(include_top)
-        if weights == "imagenet":
-            weights = weights_lib.fetch_weights(weights_lib.weights_key(self.batch_norm, include_top))
-        with devices.model_scope():  # several devices after devices.use_all_devices()
-            self.model = build_vgg16(size, include_top, self.batch_norm)
-        self.classes = imagenet_class_names() if include_top else []
-        if weights is not None:  # a failed load raises out of __init__: no undo copy needed
-            weights_lib.load_weights(self.model, weights, atomic=False)
 
     # -- data ------------------------------------------------------------------------------------
 
@@ -460,7 +462,8 @@ class Vgg16:
     # -- saving ----------------------------------------------------------------------------------
 
     def save(self, path, include_optimizer=True):
-        """Save the whole model and `classes` to a `.keras` file (loads with `Vgg16.load`).
+        """Save the whole model and `classes` to a `.keras` file (loads with `Vgg16.load`,
+        `Resnet50.load`: the class that saved it).
 
         `include_optimizer=False` leaves out the optimizer's state (Adam keeps two numbers per
         trained weight, so after training the dense layers the file is about half the size);
@@ -471,7 +474,8 @@ class Vgg16:
         path = Path(path)
         if path.suffix != ".keras":
             raise UserInputError(f"`path` must end in '.keras'. Received: path={str(path)!r}")
-        meta = {"classes": list(self.classes), "batch_norm": self.batch_norm, "include_top": self.include_top}
+        meta = {"classes": list(self.classes), "batch_norm": self.batch_norm, "include_top": self.include_top,
+                "model": type(self).__name__}
 
         def write(tmp):
             self.model.save(tmp, include_optimizer=include_optimizer)  # `ModelCore.save`
@@ -483,23 +487,24 @@ class Vgg16:
 
     @classmethod
     def load(cls, path):
-        """A `Vgg16` (or `Vgg16BN`) from a `.keras` file written by `save` or a `ModelCheckpoint`,
-        or a `keras.applications.VGG16` model's (taking RGB 0-255 images: preprocessing included).
+        """A `Vgg16` (or `Vgg16BN`; a `Resnet50` for `Resnet50.load`) from a `.keras` file written by
+        `save` or a `ModelCheckpoint`, or a `keras.applications.VGG16` (`ResNet50`) model's (taking
+        RGB 0-255 images: preprocessing included).
 
         Loaded with safe_mode=True. The model must take RGB images (h, w, 3) and give one
         probability per class; a file that is not a complete `.keras` archive, or holds another
-        kind of model, is an error naming the file.
+        kind of model (a `Resnet50`'s for `Vgg16.load`), is an error naming the file.
         """
-        path = Path(path)
+        path, name = Path(path), cls.__name__
         if path.is_dir():
-            raise UserInputError(f"{str(path)!r} is a folder; pass a .keras file written by Vgg16.save, "
+            raise UserInputError(f"{str(path)!r} is a folder; pass a .keras file written by {name}.save, "
                                  f"`vggcourse finetune` or a ModelCheckpoint")
         if not path.is_file():
             raise InputFileNotFoundError(f"no model file at {str(path)!r}; pass a .keras file written by "
-                                         f"Vgg16.save, `vggcourse finetune` or a ModelCheckpoint")
+                                         f"{name}.save, `vggcourse finetune` or a ModelCheckpoint")
         if not zipfile.is_zipfile(path):
             raise UserInputError(f"{path} is not a .keras model file (not a zip archive: truncated, damaged "
-                                 f"or another kind of file); save the model again with Vgg16.save")
+                                 f"or another kind of file); save the model again with {name}.save")
         try:
             with zipfile.ZipFile(path) as archive:
                 meta = json.loads(archive.read(_META_NAME)) if _META_NAME in archive.namelist() else {}
@@ -508,29 +513,44 @@ class Vgg16:
                 model = keras.saving.load_model(path, safe_mode=True)
         except (zipfile.BadZipFile, json.JSONDecodeError, OSError, EOFError, KeyError) as error:
             raise UserInputError(f"{path} is a damaged .keras file ({type(error).__name__}: {error}); "
-                                 f"save the model again with Vgg16.save") from error
+                                 f"save the model again with {name}.save") from error
         include_top = meta.get("include_top", True)
         if not isinstance(model, keras.Sequential):
-            model, include_top = _from_keras_applications(path, model)
+            model, include_top = _from_keras_applications(path, model, cls)
         shape = getattr(model, "input_shape", None)
         if shape is None or len(shape) != 4 or shape[-1] != 3:
-            raise UserInputError(f"{path} holds a model taking inputs of shape {shape}; Vgg16.load needs "
-                                 f"one that takes RGB images (None, height, width, 3), as Vgg16.save writes")
+            raise UserInputError(f"{path} holds a model taking inputs of shape {shape}; {name}.load needs "
+                                 f"one that takes RGB images (None, height, width, 3), as {name}.save writes")
         n_out = model.output_shape[-1]
         classes = meta.get("classes") or list(getattr(model, "class_names", None) or ())
         if classes and len(classes) != n_out:
             raise UserInputError(f"{path} names {len(classes)} classes but its model has {n_out} outputs; "
-                                 f"the file was edited or damaged: save the model again with Vgg16.save")
+                                 f"the file was edited or damaged: save the model again with {name}.save")
         last = model.layers[-1] if model.layers else None
         if getattr(last, "activation", None) is not keras.activations.softmax:
             raise UserInputError(f"{path}: the model's last layer ({getattr(last, 'name', None)}) does not "
-                                 f"output probabilities (no softmax), so it is not a classifier Vgg16 can use")
-        obj = cls.__new__(Vgg16BN if meta.get("batch_norm", cls.batch_norm) else Vgg16)
+                                 f"output probabilities (no softmax), so it is not a classifier {name} can use")
+        kind = cls._loaded_class(meta)
+        if meta.get("model", kind.__name__) != kind.__name__:
+            raise UserInputError(f"{path} holds a {meta['model']}, which {name}.load does not read; load it "
+                                 f"with {meta['model']}.load. Received: {name}.load({str(path)!r})")
+        obj = cls.__new__(kind)
         obj.model = model
         obj.size = tuple(model.input_shape[1:3])
         obj.include_top = include_top
         obj.classes = classes or (imagenet_class_names() if n_out == 1000 else [str(i) for i in range(n_out)])
         return obj
+
+    @classmethod
+    def _loaded_class(cls, meta):
+        """The class `load` makes of a file whose saved settings are `meta` ({} for a file Keras
+        wrote): `cls` itself; `Vgg16` chooses by `batch_norm`."""
+        return cls
+
+    @staticmethod
+    def _build_plain(size, include_top, classes):
+        """The model `load` copies a `keras.applications` file's weights into (see `keras_name`)."""
+        raise NotImplementedError
 
     def save_weights(self, name):
         """Save the weights to any `.h5` name (the course's 'ft1.h5'), atomically; see `load_weights`."""
@@ -540,6 +560,46 @@ class Vgg16:
         """Load weights saved by `save_weights` (or any file `Vgg16(weights=...)` accepts)."""
         weights_lib.load_weights(self.model, name)
 
+
+class Vgg16(CourseModel):
+    """The course's VGG16 ImageNet model and its fine-tuning helpers (`CourseModel`'s).
+
+    Args:
+        weights: 'imagenet' (Keras' published file, downloaded once and md5-checked; see
+            `vggcourse.weights`), a path to an `.h5` weight file (Keras', the course's Keras 1 /
+            Theano `vgg16.h5`, or one from `save_weights`), or None for random initialisation.
+        size: (height, width) of the input images.
+        include_top: keep the dense layers and the 1000-way softmax; False stops after block5_pool.
+    """
+
+    batch_norm = False
+    keras_name = "VGG16"
+
+    def __init__(self, weights="imagenet", size=IMAGENET_SIZE, include_top=True):
+        size = checks.size_pair("size", size, least=MIN_SIDE)
+        weights = _checked_weights(weights)
+        if weights == "imagenet" and include_top and size != IMAGENET_SIZE:
+            raise UserInputError(
+                f"weights='imagenet' with include_top=True needs size={IMAGENET_SIZE}: the dense layers "
+                f"were trained on 224x224 images. Received: size={size}. Use include_top=False for other sizes."
+            )
+        self.size = size
+        self.include_top = bool(include_top)
+        if weights == "imagenet":
+            weights = weights_lib.fetch_weights(weights_lib.weights_key(self.batch_norm, include_top))
+        with devices.model_scope():  # several devices after devices.use_all_devices()
+            self.model = build_vgg16(size, include_top, self.batch_norm)
+        self.classes = imagenet_class_names() if include_top else []
+        if weights is not None:  # a failed load raises out of __init__: no undo copy needed
+            weights_lib.load_weights(self.model, weights, atomic=False)
+
+    @classmethod
+    def _loaded_class(cls, meta):
+        return Vgg16BN if meta.get("batch_norm", cls.batch_norm) else Vgg16
+
+    @staticmethod
+    def _build_plain(size, include_top, classes):
+        return build_vgg16(size, include_top, classes=classes)
 
 class Vgg16BN(Vgg16):
     """`Vgg16` with BatchNormalization after each hidden dense layer (the course's `vgg16bn.py`).
@@ -551,3 +611,60 @@ class Vgg16BN(Vgg16):
     """
 
     batch_norm = True
+
+
+class Resnet50(CourseModel):
+    """The course's ResNet50 ImageNet model (its `resnet50.py`), with `Vgg16`'s helpers.
+
+    Args:
+        size: (height, width) of the input images, at least 32 each.
+        include_top: keep the global average pooling and the 1000-way softmax; False stops
+            after the last residual block (`conv5_block3`, (h/32, w/32, 2048) features).
+        weights: 'imagenet' (Keras' published `resnet50_weights_tf_dim_ordering_tf_kernels.h5`,
+            or its `_notop` file: downloaded once, md5-checked, `$VGGCOURSE_WEIGHTS_URL` as for
+            VGG16), a path to an `.h5` weight file (Keras', or one from `save_weights`), or None.
+
+    `resnet.model` is a `VggSequential`: `preprocess` (the same Caffe-style input as VGG16's:
+    ImageNet mean subtracted, BGR), the stem `conv1`, the residual blocks `conv2_block1` ...
+    `conv5_block3` (each a small model: `vggcourse.resnet_architecture`), `avg_pool`,
+    `predictions`. After `finetune` the frozen body runs once per image (the feature cache);
+    `unfreeze('conv5_block1')` trains the last stage, its BatchNormalization kept in inference mode.
+
+        resnet = Resnet50(size=(224, 224))
+        resnet.finetune(resnet.get_batches("data/dogscats/train"))
+        resnet.fit(batches, val_batches, nb_epoch=2)
+    """
+
+    keras_name = "ResNet50"
+
+    def __init__(self, size=IMAGENET_SIZE, include_top=True, weights="imagenet"):
+        size = checks.size_pair("size", size, least=resnet_architecture.RESNET_MIN_SIDE)
+        weights = _checked_weights(weights)
+        self.size = size
+        self.include_top = bool(include_top)
+        if weights == "imagenet":
+            weights = weights_lib.fetch_weights("resnet50" if include_top else "resnet50_notop")
+        with devices.model_scope():  # several devices after devices.use_all_devices()
+            self.model = build_resnet50(size, include_top)
+        self.classes = imagenet_class_names() if include_top else []
+        if weights is not None:  # a failed load raises out of __init__: no undo copy needed
+            weights_lib.load_weights(self.model, weights, atomic=False)
+
+    @staticmethod
+    def _build_plain(size, include_top, classes):
+        return build_resnet50(size, include_top, classes)
+
+    def unfreeze(self, from_layer, train_bn=False):
+        """`CourseModel.unfreeze`, by block name ('conv5_block1', 'predictions') or index; the
+        BatchNormalization layers inside the blocks stay in inference mode unless `train_bn=True`.
+
+            resnet.unfreeze("conv5_block1"); resnet.fit(batches, val_batches)
+        """
+        name = super().unfreeze(from_layer, train_bn=train_bn)
+        inner = [layer for block in self.model.layers if isinstance(block, keras.Model)
+                 for layer in block.layers if isinstance(layer, layers.BatchNormalization) and layer.trainable]
+        if inner and not train_bn:
+            for layer in inner:
+                layer.trainable = False
+            training.recompile(self.model)
+        return name
