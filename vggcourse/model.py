@@ -12,8 +12,7 @@ ImageNet mean and reorders to BGR. The layers come from `vggcourse.architecture.
 their names follow `keras.applications.VGG16`, so Keras' published weights load by name.
 `Resnet50` is the same helpers on `vggcourse.resnet_architecture.build_resnet50` (the course's
 `resnet50.py`); `CourseModel` (`vggcourse.course_model`) owns everything they share (batches,
-fine-tuning, fit, predict,
-test, save and load).
+fine-tuning, fit, predict, test, save and load).
 `ModelCore` is the model's core (compile with loss scaling, compile-from-config, the course's
 weight files), shared with `vggcourse.keras1.Model`; this module does not import `keras1`.
 """
