@@ -63,7 +63,7 @@ def test_same_probabilities_as_keras_resnet50_with_its_preprocessing(keras_resne
 
 
 def test_include_top_false_stops_after_the_last_block():
-    resnet = Resnet50(size=(64, 64), include_top=False, weights=None)
+    resnet = Resnet50((64, 64), False, None)  # the course's order: size, include_top
     assert resnet.model.layers[-1].name == "conv5_block3"
     assert resnet.model.output_shape == (None, 2, 2, 2048) and resnet.classes == []
     with pytest.raises(UserInputError, match="include_top=True"):
