@@ -3,11 +3,13 @@
 The images come from `vggcourse.sample` (crops of scikit-learn's bundled photographs), written into
 temporary folders: the suite reads nothing outside the repository and its temporary folders.
 """
+import http.server
 import os
 import shutil
 import struct
 import sys
 import tempfile
+import threading
 import zlib
 from pathlib import Path
 
@@ -187,3 +189,37 @@ def sample_images(dogscats, size, n=4):
     """`n` of the sample's valid images (half dogs, half cats) as float32 RGB (n, h, w, 3) at `size`."""
     files = sorted((dogscats / "valid" / "dogs").glob("*.jpg"))[:n // 2] + sorted((dogscats / "valid" / "cats").glob("*.jpg"))[:n // 2]
     return np.stack([np.asarray(Image.open(f).convert("RGB").resize(size[::-1], Image.BILINEAR), "float32") for f in files])
+
+
+class WeightServer:
+    """A local HTTP server standing in for a weights mirror: `files[name] = (body, declared length
+    or None)`; counts requests in `requests`; `close()` stops it."""
+
+    def __init__(self):
+        self.files, self.requests = {}, []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.requests.append(self.path)
+                name = self.path.rsplit("/", 1)[-1]
+                if name not in server.files:
+                    self.send_error(404)
+                    return
+                body, length = server.files[name]
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body) if length is None else length))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/mirror"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()

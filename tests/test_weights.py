@@ -1,50 +1,16 @@
 """Fetching (cache, mirror, md5, cut-off downloads), reading and writing weight files."""
 import hashlib
-import http.server
 import socket
-import threading
 
 import h5py
 import keras
 import numpy as np
 import pytest
 
+from helpers import WeightServer as _Server
 from vggcourse import weights
 from vggcourse.errors import UserInputError
 from vggcourse.model import Vgg16, Vgg16BN, build_vgg16
-
-
-class _Server:
-    """A local HTTP server: `files[name] = (body, declared length or None)`; counts requests."""
-
-    def __init__(self):
-        self.files, self.requests = {}, []
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                server.requests.append(self.path)
-                name = self.path.rsplit("/", 1)[-1]
-                if name not in server.files:
-                    self.send_error(404)
-                    return
-                body, length = server.files[name]
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body) if length is None else length))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/mirror"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture

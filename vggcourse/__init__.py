@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Vgg16": "vggcourse.model",
     "Vgg16BN": "vggcourse.model",
+    "Resnet50": "vggcourse.model",
     "ImageDataGenerator": "vggcourse.image",
     "DirectoryIterator": "vggcourse.image",
     "ArrayIterator": "vggcourse.image",

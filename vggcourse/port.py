@@ -61,7 +61,7 @@ _STATEMENT_RULES = [
      "bcolz save_array/load_array definition dropped (vggcourse.utils' take the same names)"),
     (r"K\.set_image_dim_ordering\(.*\)", None, "K.set_image_dim_ordering dropped: channels-last throughout"),
     (r"from (vgg16|vgg16bn) import \*", "from vggcourse.utils import *", "vgg16 import -> vggcourse"),
-    (r"from (vgg16|vgg16bn) import (.+)", r"from vggcourse import \2", "vgg16 import -> vggcourse"),
+    (r"from (vgg16|vgg16bn|resnet50) import (.+)", r"from vggcourse import \2", "vgg16 import -> vggcourse"),
     (r"import (vgg16|vgg16bn)", r"import vggcourse.utils as \1", "vgg16 import -> vggcourse"),
     (r"from utils import (.+)", r"from vggcourse.utils import \1", "utils import -> vggcourse.utils"),
     (r"import utils", "import vggcourse.utils as utils", "utils import -> vggcourse.utils"),

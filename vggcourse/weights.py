@@ -1,4 +1,4 @@
-"""Known VGG16 weight files: where they come from, how they are checked, cached, read and written.
+"""Known VGG16 and ResNet50 weight files: where they come from, how they are checked, cached, read and written.
 
 `WEIGHT_FILES` is the one table of file names, URLs and hashes. `fetch_weights(key)` returns the
 cached file, downloading it first when needed:
@@ -11,7 +11,7 @@ cached file, downloading it first when needed:
   place: a cut-off download or a hash mismatch leaves nothing in the cache and raises
   `WeightsDownloadError`; no network and no file raises `FileNotFoundError` saying where to put it.
 
-Verification. Keras publishes an md5 for its two VGG16 files and both are checked. The course's
+Verification. Keras publishes an md5 for its VGG16 and ResNet50 files and all are checked. The course's
 batch-norm files (`vgg16_bn.h5`, `vgg16_bn_conv.h5`) have no published hash, so they are verified
 *structurally only*: `load_weights` requires a weight for every layer of the model, each of exactly
 the expected shape, or it raises and leaves the model unchanged. That catches a wrong or truncated
@@ -61,6 +61,7 @@ __all__ = [
     "load_weights",
     "load_weights_atomically",
     "is_keras3_weights_file",
+    "weighted_layers",
     "load_keras3_file",
     "save_weights",
 ]
@@ -68,11 +69,13 @@ __all__ = [
 MIRROR_ENV = "VGGCOURSE_WEIGHTS_URL"
 
 _KERAS_VGG16 = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
+_KERAS_RESNET = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
 _COURSE_MODELS = "http://files.fast.ai/models/"  # the course's address; offline since 2019
 
 WeightFile = collections.namedtuple("WeightFile", ["fname", "url", "md5"])
 
-# key -> (file name, URL, md5 or None). md5s as published in keras/src/applications/vgg16.py.
+# key -> (file name, URL, md5 or None). md5s as published in keras/src/applications/vgg16.py
+# and resnet.py.
 WEIGHT_FILES = {
     "vgg16": WeightFile(
         "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
@@ -83,6 +86,16 @@ WEIGHT_FILES = {
         "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
         _KERAS_VGG16 + "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
         "6d6bbae143d832006294945121d1f1fc",
+    ),
+    "resnet50": WeightFile(
+        "resnet50_weights_tf_dim_ordering_tf_kernels.h5",
+        _KERAS_RESNET + "resnet50_weights_tf_dim_ordering_tf_kernels.h5",
+        "2cb95161c43110f7111970584f804107",
+    ),
+    "resnet50_notop": WeightFile(
+        "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        _KERAS_RESNET + "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "4d473c1dd8becc155b73f8504c6f6626",
     ),
     # The course's Keras 1 / Theano files: no published hash, structural verification only.
     "vgg16_bn": WeightFile("vgg16_bn.h5", _COURSE_MODELS + "vgg16_bn.h5", None),
@@ -350,22 +363,41 @@ def _flatten_inputs(model):
     return shapes
 
 
+def _leaf_layers(model):
+    """`model.layers`, each nested model replaced by its own leaf layers (recursively)."""
+    return [leaf for layer in model.layers
+            for leaf in (_leaf_layers(layer) if isinstance(layer, keras.Model) else [layer])]
+
+
+def weighted_layers(model):
+    """The layers with weights of `model`, inside its nested models too, bottom to top: what
+    weight files name (`Resnet50`'s blocks are models; Keras' file names the layers in them).
+
+        [layer.name for layer in weighted_layers(resnet.model)][:2]   # ['conv1_conv', 'conv1_bn']
+    """
+    return [layer for layer in _leaf_layers(model) if layer.weights]
+
+
 def _match_layers(model, groups, path):
     """Pair each weighted layer of `model` with a stored group (the one layer matcher).
 
-    By name when the file has every layer's name. Otherwise by order, Keras 1's rule: when no
-    name matches (the course's Keras 1 files; extra groups at the end are ignored, so a full file
-    loads into a model without its top), or when the file has as many groups as the model has
-    weighted layers and every shape matches in order, a conv kernel also in Theano's layout
-    (lesson 2 saves a model whose new top is `dense`, lesson 3 loads it into one whose top is
-    `predictions`; lesson 1's hand-built `VGG_16()`, whose Keras 3 names `dense_1`, `dense_2` are
-    the file's names of other layers, loads the course's `vgg16.h5`).
+    By name when the file has every layer's name, or every name of the layers inside the model's
+    nested models (`weighted_layers`: Keras' ResNet50 file for `Resnet50`'s blocks). Otherwise by
+    order, Keras 1's rule: when no name matches (the course's Keras 1 files; extra groups at the
+    end are ignored, so a full file loads into a model without its top), or when the file has as
+    many groups as the model has weighted layers and every shape matches in order, a conv kernel
+    also in Theano's layout (lesson 2 saves a model whose new top is `dense`, lesson 3 loads it
+    into one whose top is `predictions`; lesson 1's hand-built `VGG_16()`, whose Keras 3 names
+    `dense_1`, `dense_2` are the file's names of other layers, loads the course's `vgg16.h5`).
     """
     targets = [layer for layer in model.layers if layer.weights]
     stored = dict(groups)
     missing = [layer.name for layer in targets if layer.name not in stored]
     if not missing:
         return [(layer, layer.name, stored[layer.name]) for layer in targets]
+    leaves = weighted_layers(model)
+    if leaves != targets and all(layer.name in stored for layer in leaves):
+        return [(layer, layer.name, stored[layer.name]) for layer in leaves]
     if len(missing) < len(targets) and not _same_shapes_in_order(targets, groups):
         raise UserInputError(
             f"{path} has no weights for the model's layers {missing}. It holds {list(stored)}."
@@ -521,19 +553,21 @@ def load_weights_atomically(model, path, loader):
 def save_weights(model, path):
     """Write `model`'s weights to `path` (any name, e.g. 'ft1.h5') in the layout `load_weights` reads.
 
-    Keras 2's legacy layout: root attribute `layer_names`, one group per layer with a
-    `weight_names` attribute. Written to a temporary file beside `path`, then renamed.
+    Keras 2's legacy layout: root attribute `layer_names`, one group per layer (the layers inside
+    nested models, as Keras' published ResNet50 file) with a `weight_names` attribute. Written to a
+    temporary file beside `path`, then renamed.
     """
     path = Path(path)
     if not path.parent.is_dir():
         raise InputFileNotFoundError(f"The folder for `path` does not exist: {path.parent}")
 
     def write(tmp):
+        leaves = _leaf_layers(model)
         with h5py.File(tmp, "w") as f:
-            f.attrs["layer_names"] = np.array([layer.name.encode("utf8") for layer in model.layers])
+            f.attrs["layer_names"] = np.array([layer.name.encode("utf8") for layer in leaves])
             f.attrs["backend"] = keras.backend.backend().encode("utf8")
             f.attrs["keras_version"] = keras.__version__.encode("utf8")
-            for layer in model.layers:
+            for layer in leaves:
                 group = f.create_group(layer.name)
                 names = [v.name.encode("utf8") for v in layer.weights]
                 group.attrs["weight_names"] = np.array(names, dtype="S") if names else np.array([], "S1")
