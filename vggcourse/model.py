@@ -23,7 +23,6 @@ import warnings
 from pathlib import Path
 
 import keras
-from keras import layers
 
 from vggcourse import architecture, checks, devices, features, resnet_architecture, training
 from vggcourse import optimizers  # also registers the optimizer classes for load_model
@@ -383,18 +382,3 @@ class Resnet50(CourseModel):
     @staticmethod
     def _build_plain(size, include_top, classes):
         return build_resnet50(size, include_top, classes)
-
-    def unfreeze(self, from_layer, train_bn=False):
-        """`CourseModel.unfreeze`, by block name ('conv5_block1', 'predictions') or index; the
-        BatchNormalization layers inside the blocks stay in inference mode unless `train_bn=True`.
-
-            resnet.unfreeze("conv5_block1"); resnet.fit(batches, val_batches)
-        """
-        name = super().unfreeze(from_layer, train_bn=train_bn)
-        inner = [layer for block in self.model.layers if isinstance(block, keras.Model)
-                 for layer in block.layers if isinstance(layer, layers.BatchNormalization) and layer.trainable]
-        if inner and not train_bn:
-            for layer in inner:
-                layer.trainable = False
-            training.recompile(self.model)
-        return name

@@ -60,7 +60,8 @@ def unfreeze(model, from_layer, train_bn=False):
     `from_layer` is a layer name or an index into `model.layers`, negative ones counted from
     the top as in Python (-1: the last layer). BatchNormalization layers stay frozen, in
     inference mode (their moving statistics and scale kept), as the Keras transfer-learning
-    guide advises, unless `train_bn=True`. The learning rate is kept; the optimizer's state
+    guide advises (also inside a layer that is a model, such as Resnet50's blocks), unless
+    `train_bn=True`. The learning rate is kept; the optimizer's state
     starts afresh. Returns the index (from 0) of the first layer that trains.
 
         unfreeze(vgg.model, "block5_conv1")
@@ -69,8 +70,19 @@ def unfreeze(model, from_layer, train_bn=False):
     for index, layer in enumerate(model.layers):
         is_bn = isinstance(layer, keras.layers.BatchNormalization)
         layer.trainable = index >= start and (train_bn or not is_bn)
+        if layer.trainable and not train_bn:
+            for inner in _nested_batch_norms(layer):  # inside a block (Resnet50's conv2_block1 ...)
+                inner.trainable = False
     recompile(model)
     return start
+
+
+def _nested_batch_norms(layer):
+    """The BatchNormalization layers inside `layer` when it is a model (a block of layers)."""
+    found = []
+    for inner in getattr(layer, "layers", []) if isinstance(layer, keras.Model) else []:
+        found += [inner] if isinstance(inner, keras.layers.BatchNormalization) else _nested_batch_norms(inner)
+    return found
 
 
 def recompile(model, optimizer=None):
