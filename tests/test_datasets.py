@@ -15,7 +15,7 @@ import pytest
 from vggcourse import datasets, keras1
 from vggcourse.errors import UserInputError
 from vggcourse.port import port_source
-from vggcourse.weights import WeightsDownloadError
+from vggcourse.download import DownloadError
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -87,7 +87,7 @@ def test_bad_hash_is_refused_and_nothing_kept(mirror, monkeypatch):
     _serve_mnist(mirror, monkeypatch)
     entry = datasets.DATASET_FILES["mnist"]
     monkeypatch.setitem(datasets.DATASET_FILES, "mnist", entry._replace(hash="0" * 64))
-    with pytest.raises(WeightsDownloadError, match=r"mnist\.npz failed its hash check \(expected 0{64}\)"):
+    with pytest.raises(DownloadError, match=r"mnist\.npz failed its hash check \(expected 0{64}\)"):
         datasets.mnist.load_data()
     assert list(datasets.cache_dir().iterdir()) == []
 
@@ -160,7 +160,7 @@ def test_get_word_index_is_checked_by_keras_published_md5(mirror, monkeypatch, n
                         datasets.DATASET_FILES[key]._replace(hash=hashlib.md5(body).hexdigest()))
     assert getattr(keras1, name).get_word_index() == {"the": 1, "and": 2}
     monkeypatch.setitem(datasets.DATASET_FILES, key, datasets.DATASET_FILES[key]._replace(hash="f" * 32))
-    with pytest.raises(WeightsDownloadError, match="failed its hash check"):
+    with pytest.raises(DownloadError, match="failed its hash check"):
         getattr(keras1, name).get_word_index()
 
 

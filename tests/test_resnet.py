@@ -12,6 +12,7 @@ import pytest
 import vggcourse
 from helpers import WeightServer
 from vggcourse import features, weights
+from vggcourse.download import DownloadError
 from vggcourse.errors import InputFileNotFoundError, UserInputError
 from vggcourse.model import CourseModel, Resnet50, Vgg16, build_resnet50
 from vggcourse.port import port_source
@@ -136,7 +137,7 @@ def test_imagenet_notop_downloads_verifies_caches_and_loads(mirror, monkeypatch,
 def test_a_bad_hash_is_refused_and_nothing_kept(mirror, monkeypatch, tmp_path):
     _, body = _notop_file(tmp_path, monkeypatch, md5="0" * 32)
     mirror.files["resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"] = (body, None)
-    with pytest.raises(weights.WeightsDownloadError, match="failed its hash check"):
+    with pytest.raises(DownloadError, match="failed its hash check"):
         Resnet50(size=SIZE, include_top=False)
     assert not list(weights.cache_dir().iterdir())
     with pytest.raises(UserInputError, match="is not resnet50_weights.*md5"):

@@ -9,6 +9,7 @@ import pytest
 
 from helpers import WeightServer as _Server
 from vggcourse import weights
+from vggcourse.download import DownloadError
 from vggcourse.errors import UserInputError
 from vggcourse.model import Vgg16, Vgg16BN, build_vgg16
 
@@ -74,7 +75,7 @@ def test_hash_mismatch_keeps_nothing(server, monkeypatch, tmp_path):
     name = weights.WEIGHT_FILES["vgg16_notop"].fname
     server.files[name] = (_h5_bytes(tmp_path), None)
     _expect_md5(monkeypatch, "vgg16_notop", "0" * 32)
-    with pytest.raises(weights.WeightsDownloadError, match="failed its hash check.*expected 0{32}"):
+    with pytest.raises(DownloadError, match="failed its hash check.*expected 0{32}"):
         weights.fetch_weights("vgg16_notop")
     assert _cache_files() == []
 
@@ -84,7 +85,7 @@ def test_cut_off_download_keeps_nothing(server, monkeypatch, tmp_path):
     name = weights.WEIGHT_FILES["vgg16_notop"].fname
     server.files[name] = (body[:1000], len(body))  # Content-Length promises more than is sent
     _expect_md5(monkeypatch, "vgg16_notop", hashlib.md5(body).hexdigest())
-    with pytest.raises(weights.WeightsDownloadError, match=f"cut off after 1000 of {len(body)} bytes"):
+    with pytest.raises(DownloadError, match=f"cut off after 1000 of {len(body)} bytes"):
         weights.fetch_weights("vgg16_notop")
     assert _cache_files() == []
 

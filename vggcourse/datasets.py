@@ -7,11 +7,11 @@
 `DATASET_FILES` is the one table of the files: Keras 3's own URLs and hashes, and the names its
 loaders look for in Keras' dataset cache (`$KERAS_HOME/datasets`, default `~/.keras/datasets`, so
 a file that `keras.datasets` already downloaded is reused). `fetch_dataset(key)` returns that
-file, downloading it first when needed with `vggcourse.weights`' downloader (streamed beside the
+file, downloading it first when needed with `vggcourse.download.fetch` (streamed beside the
 cache, a cut-off download kept nowhere), from the table's URL or, when `$VGGCOURSE_DATASETS_URL`
 names a mirror, from there with the URL's file name appended. The hash is checked on every
-fetch: a file that fails is deleted and named. Offline and without the file, a
-`FileNotFoundError` names the file, the URL and where to put it by hand.
+fetch: a download that fails it is kept nowhere and raises `download.DownloadError`. Offline and
+without the file, a `FileNotFoundError` names the file, the URL and where to put it by hand.
 
 - `mnist.load_data()`: Keras 3's MNIST arrays (`vggcourse.sample.mnist_standin()` gives the same
   shapes and dtypes offline, from scikit-learn's digits).
@@ -24,19 +24,14 @@ fetch: a file that fails is deleted and named. Offline and without the file, a
   flat 784 pixels) and `.labels`.
 """
 import collections
-import http.client
 import json
-import os
-import sys
 import types
-import urllib.error
 
 import numpy as np
 
-from vggcourse import checks
+from vggcourse import checks, download
 from vggcourse._console import keras_home
-from vggcourse.errors import InputFileNotFoundError, UserInputError
-from vggcourse.weights import WeightsDownloadError, _download, _file_digest
+from vggcourse.errors import UserInputError
 
 __all__ = ["DatasetFile", "DATASET_FILES", "MIRROR_ENV", "cache_dir", "dataset_url", "fetch_dataset", "mnist", "imdb",
            "reuters", "cifar10", "cifar100", "input_data"]
@@ -80,12 +75,7 @@ def dataset_url(key):
     """Where `key` downloads from: the table's URL, or the mirror in `$VGGCOURSE_DATASETS_URL` if
     set, with the URL's file name appended (`mnist.npz`, `cifar-10-python.tar.gz`)."""
     url = DATASET_FILES[key].url
-    mirror = os.environ.get(MIRROR_ENV)
-    return f"{mirror.rstrip('/')}/{url.rsplit('/', 1)[-1]}" if mirror else url
-
-
-def _matches(path, digest):
-    return _file_digest(path, "sha256" if len(digest) == 64 else "md5") == digest
+    return download.mirrored_url(url, MIRROR_ENV, url.rsplit("/", 1)[-1])
 
 
 def fetch_dataset(key):
@@ -95,27 +85,8 @@ def fetch_dataset(key):
     """
     checks.one_of("key", key, sorted(DATASET_FILES), caller="fetch_dataset")
     entry = DATASET_FILES[key]
-    path = cache_dir() / entry.fname
-    if path.is_file() and _matches(path, entry.hash):
-        return path
-    if path.is_file():
-        print(f"{path} does not match its published hash; downloading it again.", file=sys.stderr)
-    url = dataset_url(key)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _download(url, path, None)
-    except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as e:
-        reason = f"HTTP {e.code} {e.reason}" if isinstance(e, urllib.error.HTTPError) else getattr(e, "reason", e)
-        raise InputFileNotFoundError(
-            f"The dataset file {entry.fname} is not in {path.parent} and could not be downloaded from "
-            f"{url} ({reason}). Download it yourself and put it at {path}, or set {MIRROR_ENV} to a "
-            f"folder URL that serves it.") from e
-    if not _matches(path, entry.hash):
-        path.unlink()
-        raise WeightsDownloadError(
-            f"The file downloaded from {url} failed its hash check (expected {entry.hash}); it was "
-            f"deleted and nothing was kept in {path.parent}. Check the URL or mirror ({MIRROR_ENV}).")
-    return path
+    return download.fetch(dataset_url(key), cache_dir() / entry.fname, entry.hash, what="dataset",
+                          mirror_env=MIRROR_ENV)
 
 
 # ---------------------------------------------------------------- MNIST

@@ -7,9 +7,10 @@ cached file, downloading it first when needed:
   `keras.applications.VGG16` already downloaded is reused;
 * the download comes from the table's URL, or from `$VGGCOURSE_WEIGHTS_URL/<file name>` when that
   environment variable names a mirror;
-* it streams into a temporary file in the cache folder, is hashed, and only then renamed into
-  place: a cut-off download or a hash mismatch leaves nothing in the cache and raises
-  `WeightsDownloadError`; no network and no file raises `FileNotFoundError` saying where to put it.
+* `vggcourse.download.fetch` streams it into a temporary file in the cache folder, hashes it, and
+  only then renames it into place: a cut-off download or a hash mismatch leaves nothing in the
+  cache and raises `download.DownloadError`; no network and no file raises `FileNotFoundError`
+  saying where to put it.
 
 Verification. Keras publishes an md5 for its VGG16 and ResNet50 files and all are checked. The course's
 batch-norm files (`vgg16_bn.h5`, `vgg16_bn_conv.h5`) have no published hash, so they are verified
@@ -25,31 +26,25 @@ by `save_weights` here, Keras 3 `.weights.h5` files, and the course's Keras 1 / 
 breaks off half way, leaves the model as it was (`load_weights_atomically`).
 """
 import collections
-import hashlib
-import http.client
-import os
 import shutil
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import h5py
 import keras
 import numpy as np
 
-from vggcourse import convert
+from vggcourse import convert, download
 from vggcourse._atomic import write_atomically
 from vggcourse._console import keras_home
 from vggcourse.architecture import build_vgg16
 from vggcourse.arrays import host_array
-from vggcourse.errors import InputFileNotFoundError, UserInputError, VggcourseError
+from vggcourse.errors import InputFileNotFoundError, UserInputError
 
 __all__ = [
     "WEIGHT_FILES",
     "MIRROR_ENV",
-    "WeightsDownloadError",
     "weights_key",
     "cache_dir",
     "weights_url",
@@ -103,10 +98,6 @@ WEIGHT_FILES = {
 }
 
 
-class WeightsDownloadError(VggcourseError, OSError):
-    """A download that was cut off or failed its hash check (nothing was kept in the cache)."""
-
-
 def weights_key(batch_norm, include_top):
     """The `WEIGHT_FILES` key of the ImageNet weights for a model."""
     return ("vgg16_bn" if batch_norm else "vgg16") + ("" if include_top else "_notop")
@@ -120,88 +111,26 @@ def cache_dir():
 def weights_url(key):
     """Where `key` downloads from: the mirror in `$VGGCOURSE_WEIGHTS_URL` if set, else the table."""
     entry = WEIGHT_FILES[key]
-    mirror = os.environ.get(MIRROR_ENV)
-    return f"{mirror.rstrip('/')}/{entry.fname}" if mirror else entry.url
-
-
-def _file_digest(path, algorithm):
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return download.mirrored_url(entry.url, MIRROR_ENV, entry.fname)
 
 
 def fetch_weights(key):
-    """Path of the cached weight file `key` (see `WEIGHT_FILES`), downloaded and verified if needed."""
+    """Path of the cached weight file `key` (see `WEIGHT_FILES`), downloaded and verified if needed.
+
+        path = fetch_weights("vgg16_notop")   # ~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5
+    """
     if key not in WEIGHT_FILES:
         raise UserInputError(f"`key` must be one of {sorted(WEIGHT_FILES)}. Received: key={key!r}")
     entry = WEIGHT_FILES[key]
-    path = cache_dir() / entry.fname
-    stale = False
-    if path.is_file():
-        if entry.md5 is None or _file_digest(path, "md5") == entry.md5:
-            return path
-        stale = True
-        print(f"{path} does not match its published md5 {entry.md5}; downloading it again.", file=sys.stderr)
-    url = weights_url(key)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _download(url, path, entry.md5)
-    except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as e:
-        reason = f"HTTP {e.code} {e.reason}" if isinstance(e, urllib.error.HTTPError) else getattr(e, "reason", e)
-        raise InputFileNotFoundError(
-            f"The weights file {entry.fname} is not in {path.parent}"
-            + (" (the copy there failed its hash check)" if stale else "")
-            + f" and could not be downloaded from {url} ({reason}). Download it yourself and put it "
-            f"at {path}, or set {MIRROR_ENV} to a folder URL that serves it, or pass "
-            f"weights=<path to the .h5 file>."
-        ) from e
+    path = download.fetch(weights_url(key), cache_dir() / entry.fname, entry.md5, what="weights",
+                          mirror_env=MIRROR_ENV, by_hand=", or pass weights=<path to the .h5 file>")
     if entry.md5 is None:
         print(
             f"{entry.fname} has no published hash; it is checked structurally when loaded. "
-            f"sha256 {_file_digest(path, 'sha256')}",
+            f"sha256 {download.file_digest(path, 'sha256')}",
             file=sys.stderr,
         )
     return path
-
-
-def _download(url, dest, md5):
-    """Stream `url` to a temporary file beside `dest`, check length and md5, then rename to `dest`."""
-
-    def fetch_and_check(tmp):
-        digest, received = hashlib.md5(), 0
-        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            length = response.headers.get("Content-Length")
-            total = int(length) if length else None
-            print(f"Downloading {url} to {dest}", file=sys.stderr)
-            progbar = keras.utils.Progbar(total, unit_name="byte") if total else None
-            while True:
-                try:
-                    chunk = response.read(1 << 20)
-                except http.client.IncompleteRead as e:
-                    received += len(e.partial)
-                    break
-                if not chunk:
-                    break
-                out.write(chunk)
-                digest.update(chunk)
-                received += len(chunk)
-                if progbar is not None:
-                    progbar.update(received)
-        if total is not None and received != total:
-            raise WeightsDownloadError(
-                f"The download of {url} was cut off after {received} of {total} bytes; nothing was "
-                f"kept in {dest.parent}. Try again."
-            )
-        if md5 is not None and digest.hexdigest() != md5:
-            raise WeightsDownloadError(
-                f"The file downloaded from {url} failed its hash check (md5 {digest.hexdigest()}, "
-                f"expected {md5}); it was deleted and nothing was kept in {dest.parent}. "
-                f"Check the URL or mirror ({MIRROR_ENV})."
-            )
-
-    write_atomically(dest, fetch_and_check, suffix=".part")
 
 
 def cache_status():
@@ -216,7 +145,7 @@ def cache_status():
             state = "missing"
         elif entry.md5 is None:
             state = "present (no published hash: shape-checked when loaded)"
-        elif _file_digest(path, "md5") == entry.md5:
+        elif download.matches(path, entry.md5):
             state = "present, md5 verified"
         else:
             state = f"present but FAILS its md5 check (expected {entry.md5}): delete it or fetch again"
@@ -243,7 +172,7 @@ def import_weights(source, key="vgg16"):
     if not source.is_file():
         raise InputFileNotFoundError(f"weights file not found: {source}")
     if entry.md5 is not None:
-        md5 = _file_digest(source, "md5")
+        md5 = download.file_digest(source, "md5")
         if md5 != entry.md5:
             raise UserInputError(f"{source} is not {entry.fname}: its md5 is {md5}, the published one is "
                              f"{entry.md5}. Download it again from {entry.url}.")
