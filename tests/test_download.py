@@ -1,7 +1,11 @@
 """The one downloader (`vggcourse.download`): digests, the mirror rule, and `fetch`'s cache,
 stream and errors on a local HTTP server (the weights and datasets tests cover their own tables)."""
 import hashlib
+import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +25,14 @@ def server():
 
 def _files(folder):
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_downloader_and_datasets_import_without_keras():
+    code = "import sys, vggcourse.download, vggcourse.datasets; print('keras' in sys.modules)"
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.split() == ["False"]  # Keras starts only for a download's progress bar
 
 
 def test_download_error_is_a_vggcourse_error_and_an_os_error():
