@@ -1,5 +1,5 @@
 """Writes the course's notebooks from the cell lists below: lesson1, lesson2, lesson3,
-dogscats_ensemble and dogs_cats_redux; and finetune_today (today's fine-tuning calls).
+dogscats_ensemble, dogs_cats_redux and mnist; and finetune_today (today's fine-tuning calls).
 
     python notebooks/make_notebooks.py      # after editing a cell here
 
@@ -1064,6 +1064,329 @@ print(best.classes, best.model.count_params())
 ]
 
 
+# The mnist notebook's data: said once, in its first cell.
+MNIST_NOTE = """\
+As it is, the notebook needs no download: `standin = True` reads `vggcourse.sample.mnist_standin()`,
+MNIST's arrays (28x28 white digits on black, labels 0-9) made from the 1,797 small digits that
+scikit-learn ships; accuracy on it is not MNIST's. Set `standin = False` to read MNIST itself with
+`mnist.load_data()` (Keras' published `mnist.npz`, downloaded once into Keras' cache; see the README)."""
+
+MNIST = [
+    md("""
+# Convolutional networks on MNIST (the mnist notebook, on vggcourse)
+
+The course's MNIST notebook, ported to Keras 3 and Python 3: a linear model, one hidden dense layer,
+a small VGG-style convolutional network, then data augmentation, batch normalisation, dropout and
+finally an ensemble of six such networks. The course's Keras 1 calls (`fit_generator`, `nb_epoch`,
+`Convolution2D(32, 3, 3)`, `model.optimizer.lr = ...`) are kept; `vggcourse.utils` provides them.
+Images are channels-last here: `(28, 28, 1)` where the course had Theano's `(1, 28, 28)`.
+
+""" + MNIST_NOTE),
+    code("""
+# Parameters
+standin = True       # False: MNIST itself, from mnist.load_data()
+batch_size = 64
+max_epochs = 18      # the course's longest fit; lower it to run every fit shorter
+n_train = None       # None: every training image; a number keeps the first n
+n_models = 6         # the ensemble's size
+model_path = "models/"
+""", tags=("parameters",)),
+    code("""
+%matplotlib inline
+import os
+
+import numpy as np
+from vggcourse.keras1 import mnist
+from vggcourse.sample import mnist_standin
+from vggcourse.utils import (Adam, BatchNormalization, Convolution2D, Dense, Dropout, Flatten, K, Lambda,
+                             MaxPooling2D, Sequential, categorical_accuracy, image, onehot)
+
+
+def ep(n):
+    \"\"\"The course's number of epochs, capped by the `max_epochs` parameter.\"\"\"
+    return min(n, max_epochs)
+"""),
+    md("## Setup"),
+    code("""
+(X_train, y_train), (X_test, y_test) = mnist_standin() if standin else mnist.load_data()
+X_train, y_train = X_train[:n_train], y_train[:n_train]
+(X_train.shape, y_train.shape, X_test.shape, y_test.shape)
+"""),
+    md("""
+Keras wants a channel axis. The course added it first (`np.expand_dims(X, 1)`: Theano's
+channels-first order); channels-last puts it at the end.
+"""),
+    code("""
+X_test = np.expand_dims(X_test, -1)
+X_train = np.expand_dims(X_train, -1)
+X_train.shape
+"""),
+    code("y_train[:5]"),
+    code("""
+y_train = onehot(y_train)
+y_test = onehot(y_test)
+y_train[:5]
+"""),
+    md("""
+Every model starts by normalising its input with the training set's mean and standard deviation,
+in a `Lambda` layer.
+"""),
+    code("""
+mean_px = X_train.mean().astype(np.float32)
+std_px = X_train.std().astype(np.float32)
+
+
+def norm_input(x):
+    return (x - mean_px) / std_px
+"""),
+    md("""
+## Linear model
+
+A note on learning rates, for the whole notebook. The course lowered them with
+`model.optimizer.lr = 0.1`, then `0.01`. In Keras 1 that line did nothing: it replaced the rate
+variable that the compiled model used with a plain number, so every accuracy the course showed came
+from Adam's default rate, 0.001, throughout. Here `lr` really sets the rate, and 0.1 makes Adam
+diverge; we keep the course's steps ten times smaller (0.01, then 0.001, ...), which is what
+"start high, then lower it" means for Adam.
+"""),
+    code("""
+def compiled(layers):
+    # Sequential(layers), compiled as every model of this notebook is
+    model = Sequential(layers)
+    model.compile(Adam(), loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def get_lin_model():
+    return compiled([
+        Lambda(norm_input, input_shape=(28, 28, 1)),
+        Flatten(),
+        Dense(10, activation="softmax"),
+    ])
+
+
+lm = get_lin_model()
+"""),
+    code("""
+gen = image.ImageDataGenerator()
+batches = gen.flow(X_train, y_train, batch_size=batch_size)
+test_batches = gen.flow(X_test, y_test, batch_size=batch_size)
+"""),
+    code("""
+lm.fit_generator(batches, batches.N, nb_epoch=1, verbose=2,
+                 validation_data=test_batches, nb_val_samples=test_batches.N)
+"""),
+    code("""
+lm.optimizer.lr = 0.01
+print(f"learning rate: {K.get_value(lm.optimizer.lr):g}")
+lm.fit_generator(batches, batches.N, nb_epoch=1, verbose=2,
+                 validation_data=test_batches, nb_val_samples=test_batches.N)
+"""),
+    code("""
+lm.optimizer.lr = 0.001
+lm.fit_generator(batches, batches.N, nb_epoch=ep(4), verbose=2,
+                 validation_data=test_batches, nb_val_samples=test_batches.N)
+"""),
+    md("""
+## Single dense layer
+
+A bug of the course is fixed here: its hidden layer was `Dense(512, activation='softmax')`. A
+softmax squeezes the 512 hidden values into one distribution, which is not a hidden layer's job;
+we use `relu`, as every other model of the notebook does.
+"""),
+    code("""
+def get_fc_model():
+    return compiled([
+        Lambda(norm_input, input_shape=(28, 28, 1)),
+        Flatten(),
+        Dense(512, activation="relu"),
+        Dense(10, activation="softmax"),
+    ])
+
+
+fc = get_fc_model()
+fc.fit_generator(batches, batches.N, nb_epoch=1, verbose=2,
+                 validation_data=test_batches, nb_val_samples=test_batches.N)
+"""),
+    code("""
+fc.optimizer.lr = 0.01
+fc.fit_generator(batches, batches.N, nb_epoch=ep(4), verbose=2,
+                 validation_data=test_batches, nb_val_samples=test_batches.N)
+"""),
+    code("""
+fc.optimizer.lr = 0.001
+fc.fit_generator(batches, batches.N, nb_epoch=ep(4), verbose=2,
+                 validation_data=test_batches, nb_val_samples=test_batches.N)
+"""),
+    md("""
+## Basic 'VGG-style' CNN
+
+Two blocks of two 3x3 convolutions and a max-pooling, then a dense layer: VGG16 in miniature.
+"""),
+    code("""
+def get_model():
+    return compiled([
+        Lambda(norm_input, input_shape=(28, 28, 1)),
+        Convolution2D(32, 3, 3, activation="relu"),
+        Convolution2D(32, 3, 3, activation="relu"),
+        MaxPooling2D(),
+        Convolution2D(64, 3, 3, activation="relu"),
+        Convolution2D(64, 3, 3, activation="relu"),
+        MaxPooling2D(),
+        Flatten(),
+        Dense(512, activation="relu"),
+        Dense(10, activation="softmax"),
+    ])
+
+
+model = get_model()
+model.fit_generator(batches, batches.N, nb_epoch=1, verbose=2,
+                    validation_data=test_batches, nb_val_samples=test_batches.N)
+"""),
+    code("""
+model.optimizer.lr = 0.01
+model.fit_generator(batches, batches.N, nb_epoch=1, verbose=2,
+                    validation_data=test_batches, nb_val_samples=test_batches.N)
+"""),
+    code("""
+model.optimizer.lr = 0.001
+model.fit_generator(batches, batches.N, nb_epoch=ep(8), verbose=2,
+                    validation_data=test_batches, nb_val_samples=test_batches.N)
+"""),
+    md("""
+## Data augmentation
+
+Small rotations, shifts, shears and zooms of the training digits. A bug of the course is fixed here:
+it made its test batches with the same augmenting generator, so every validation score was measured
+on randomly distorted test digits (and changed from run to run). The test batches here come from a
+plain generator.
+"""),
+    code("""
+model = get_model()
+gen = image.ImageDataGenerator(rotation_range=8, width_shift_range=0.08, shear_range=0.3,
+                               height_shift_range=0.08, zoom_range=0.08)
+batches = gen.flow(X_train, y_train, batch_size=batch_size)
+test_batches = image.ImageDataGenerator().flow(X_test, y_test, batch_size=batch_size, shuffle=False)
+"""),
+    code("""
+model.fit_generator(batches, batches.N, nb_epoch=1, verbose=2,
+                    validation_data=test_batches, nb_val_samples=test_batches.N)
+"""),
+    code("""
+for lr, nb_epoch in ((0.01, 4), (0.001, 8), (0.0001, 14), (0.00001, 10)):
+    model.optimizer.lr = lr
+    print(f"learning rate: {K.get_value(model.optimizer.lr):g}")
+    model.fit_generator(batches, batches.N, nb_epoch=ep(nb_epoch), verbose=2,
+                        validation_data=test_batches, nb_val_samples=test_batches.N)
+"""),
+    md("""
+## Batchnorm + data augmentation
+
+Batch normalisation after every convolution and before every dense layer. The course wrote
+`BatchNormalization(axis=1)` for the convolutions: the channel axis in Theano's order. Channels-last,
+the channel axis is the last one, Keras' default, so the axis is left out. The layers are in a
+function of their own, as the next model uses them too.
+"""),
+    code("""
+def bn_conv_layers():
+    # the convolutional blocks with batch normalisation, and the normalised dense layer
+    return [
+        Lambda(norm_input, input_shape=(28, 28, 1)),
+        Convolution2D(32, 3, 3, activation="relu"),
+        BatchNormalization(),
+        Convolution2D(32, 3, 3, activation="relu"),
+        MaxPooling2D(),
+        BatchNormalization(),
+        Convolution2D(64, 3, 3, activation="relu"),
+        BatchNormalization(),
+        Convolution2D(64, 3, 3, activation="relu"),
+        MaxPooling2D(),
+        Flatten(),
+        BatchNormalization(),
+        Dense(512, activation="relu"),
+        BatchNormalization(),
+    ]
+
+
+def get_model_bn():
+    return compiled(bn_conv_layers() + [Dense(10, activation="softmax")])
+
+
+model = get_model_bn()
+model.fit_generator(batches, batches.N, nb_epoch=1, verbose=2,
+                    validation_data=test_batches, nb_val_samples=test_batches.N)
+"""),
+    code("""
+for lr, nb_epoch in ((0.01, 4), (0.001, 12), (0.0001, 12)):
+    model.optimizer.lr = lr
+    model.fit_generator(batches, batches.N, nb_epoch=ep(nb_epoch), verbose=2,
+                        validation_data=test_batches, nb_val_samples=test_batches.N)
+"""),
+    md("""
+## Batchnorm + dropout + data augmentation
+
+The same layers, with dropout before the last one. (The course wrote the whole list out again.)
+"""),
+    code("""
+def get_model_bn_do():
+    return compiled(bn_conv_layers() + [Dropout(0.5), Dense(10, activation="softmax")])
+
+
+model = get_model_bn_do()
+model.fit_generator(batches, batches.N, nb_epoch=1, verbose=2,
+                    validation_data=test_batches, nb_val_samples=test_batches.N)
+"""),
+    code("""
+for lr, nb_epoch in ((0.01, 4), (0.001, 12), (0.0001, 1)):
+    model.optimizer.lr = lr
+    model.fit_generator(batches, batches.N, nb_epoch=ep(nb_epoch), verbose=2,
+                        validation_data=test_batches, nb_val_samples=test_batches.N)
+"""),
+    md("""
+## Ensembling
+
+Train several of the last model, each from its own random start, and average their predictions.
+The course saved each model's weights as `cnn-mnist23-0.pkl` (an HDF5 file under a pickle's name);
+here they are `.h5` files in `model_path`.
+"""),
+    code("""
+def fit_model():
+    model = get_model_bn_do()
+    model.fit_generator(batches, batches.N, nb_epoch=1, verbose=0,
+                        validation_data=test_batches, nb_val_samples=test_batches.N)
+    for lr, nb_epoch in ((0.01, 4), (0.001, 12), (0.0001, 18)):
+        model.optimizer.lr = lr
+        model.fit_generator(batches, batches.N, nb_epoch=ep(nb_epoch), verbose=0,
+                            validation_data=test_batches, nb_val_samples=test_batches.N)
+    return model
+
+
+models = [fit_model() for i in range(n_models)]
+"""),
+    code("""
+os.makedirs(model_path, exist_ok=True)
+for i, m in enumerate(models):
+    m.save_weights(model_path + "cnn-mnist23-" + str(i) + ".h5")
+"""),
+    code("""
+evals = np.array([m.evaluate(X_test, y_test, batch_size=256, verbose=0) for m in models])
+evals.mean(axis=0)   # mean loss, mean accuracy
+"""),
+    md("""
+Average the models' predicted probabilities. The course read the accuracy with Theano's `.eval()`;
+`K.eval` is the backend-neutral spelling, and Keras 3's `categorical_accuracy` gives one value per
+image (Keras 1's gave their mean), hence the `.mean()`.
+"""),
+    code("""
+all_preds = np.stack([m.predict(X_test, batch_size=256, verbose=0) for m in models])
+avg_preds = all_preds.mean(axis=0)
+print(all_preds.shape)
+print(f"mean of {len(models)} models: accuracy {evals[:, 1].mean():.4f}")
+print(f"ensemble of {len(models)}: accuracy {K.eval(categorical_accuracy(y_test, avg_preds)).mean():.4f}")
+"""),
+]
+
+
 def write(name, cells):
     for i, cell in enumerate(cells):  # stable ids: regenerating changes only edited cells
         cell["id"] = hashlib.sha1(f"{name}:{i}".encode()).hexdigest()[:8]
@@ -1080,3 +1403,4 @@ if __name__ == "__main__":
     write("dogscats_ensemble.ipynb", ENSEMBLE)
     write("dogs_cats_redux.ipynb", REDUX)
     write("finetune_today.ipynb", TODAY)
+    write("mnist.ipynb", MNIST)

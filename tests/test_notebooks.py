@@ -34,7 +34,8 @@ def test_notebooks_have_a_parameters_cell_and_match_their_generator(tmp_path):
     module = runpy.run_path(str(NOTEBOOKS / "make_notebooks.py"), run_name="not_main")
     generated = {"lesson1.ipynb": module["LESSON1"], "lesson2.ipynb": module["LESSON2"],
                  "lesson3.ipynb": module["LESSON3"], "dogscats_ensemble.ipynb": module["ENSEMBLE"],
-                 "dogs_cats_redux.ipynb": module["REDUX"], "finetune_today.ipynb": module["TODAY"]}
+                 "dogs_cats_redux.ipynb": module["REDUX"], "finetune_today.ipynb": module["TODAY"],
+                 "mnist.ipynb": module["MNIST"]}
     for name in generated:
         committed = nbformat.read(NOTEBOOKS / name, as_version=4)
         tags = [c.metadata.get("tags", []) for c in committed.cells]
@@ -125,3 +126,15 @@ def test_finetune_today_runs_top_to_bottom(dogscats, tmp_path):
     assert "['cats', 'dogs']" in text and (tmp_path / "best.keras").is_file()
     images = [o for o in _outputs(nb) if "image/png" in o.get("data", {})]
     assert len(images) >= 3, "lr_find and the two training histories must be drawn"
+
+
+@pytest.mark.slow
+def test_mnist_runs_top_to_bottom(tmp_path):
+    nb = _run("mnist.ipynb", {"standin": True, "batch_size": 64, "max_epochs": 1, "n_train": 192,
+                              "n_models": 2, "model_path": f"{tmp_path}/models/"}, tmp_path)
+    text = _text(nb)
+    assert "((192, 28, 28), (192,), (297, 28, 28), (297,))" in text  # the stand-in, offline
+    assert "(192, 28, 28, 1)" in text  # channels-last
+    assert "learning rate: 0.01" in text and "learning rate: 1e-05" in text  # `optimizer.lr = ` sets the rate
+    assert "(2, 297, 10)" in text and "ensemble of 2: accuracy" in text
+    assert (tmp_path / "models" / "cnn-mnist23-1.h5").is_file()
