@@ -1,5 +1,5 @@
 """Writes the course's notebooks from the cell lists below: lesson1, lesson2, lesson3,
-dogscats_ensemble, dogs_cats_redux and mnist; and finetune_today (today's fine-tuning calls).
+dogscats_ensemble, dogs_cats_redux, mnist and statefarm; and finetune_today (today's fine-tuning calls).
 
     python notebooks/make_notebooks.py      # after editing a cell here
 
@@ -1387,6 +1387,340 @@ print(f"ensemble of {len(models)}: accuracy {K.eval(categorical_accuracy(y_test,
 ]
 
 
+STATEFARM = [
+    md("""
+# State Farm distracted drivers (the statefarm notebook, on vggcourse)
+
+The course's State Farm notebook, ported to Keras 3 and Python 3: ten classes of dashboard photos
+(`c0` safe driving ... `c9` talking to a passenger). First small convolutional networks trained
+from scratch, with and without data augmentation; then dense layers with batch normalisation on
+VGG16's precomputed convolutional features, with precomputed augmented features and pseudo
+labelling; then a clipped submission.
+
+Set `path` to Kaggle's State Farm data (see the README): `train/c0` ... `train/c9`, `test/` and
+`driver_imgs_list.csv`. The first section below moves a few drivers' images to `valid/`, once.
+The course's Keras 1 calls are kept; the course's bugs are fixed where they happen, each said in
+a note.
+"""),
+    code("""
+# Parameters
+path = "../data/state/"
+size = (224, 224)
+batch_size = 64
+n_valid_drivers = 3   # drivers whose images make the validation set
+max_epochs = 15       # the course's longest fit; lower it to run every fit shorter
+weights = "imagenet"  # None: random weights, only to check that the code runs
+""", tags=("parameters",)),
+    code("""
+%matplotlib inline
+import os
+import shutil
+
+import numpy as np
+from vggcourse.utils import (Adam, BatchNormalization, Convolution2D, Dense, Dropout, FileLink, Flatten, K,
+                             MaxPooling2D, Sequential, Vgg16, categorical_crossentropy, do_clip, get_batches,
+                             get_classes, get_data, image, load_array, output_shape_of, pd, save_array)
+
+os.makedirs(path + "results", exist_ok=True)
+os.makedirs(path + "models", exist_ok=True)
+if weights is None:
+    print("Random weights: every accuracy below is meaningless; set weights='imagenet'.")
+
+
+def ep(n):
+    # the course's number of epochs, capped by the `max_epochs` parameter
+    return min(n, max_epochs)
+"""),
+    md("""
+## A validation set by driver
+
+Kaggle's test photos show drivers that the training photos do not. A validation set cut at random
+would hold other photos of the training drivers, nearly the same pictures, and flatter every model;
+so we move all the images of a few drivers to `valid/`. (The course did this in its
+statefarm-sample notebook, from `driver_imgs_list.csv`, which says which driver is in each image.)
+It is done once: a `valid/` folder that exists is kept as it is.
+"""),
+    code("""
+drivers_ds = pd.read_csv(path + "driver_imgs_list.csv")
+drivers_ds.head()
+"""),
+    code("""
+if not os.path.isdir(path + "valid"):
+    drivers = sorted(drivers_ds["subject"].unique())
+    valid_drivers = np.random.RandomState(0).permutation(drivers)[:n_valid_drivers]
+    moving = drivers_ds[drivers_ds["subject"].isin(valid_drivers)]
+    for cls, img in zip(moving["classname"], moving["img"]):
+        os.makedirs(f"{path}valid/{cls}", exist_ok=True)
+        shutil.move(f"{path}train/{cls}/{img}", f"{path}valid/{cls}/{img}")
+    print(f"moved {len(moving)} images of drivers {', '.join(valid_drivers)} to valid/")
+"""),
+    md("## Setup batches"),
+    code("""
+batches = get_batches(path + "train", batch_size=batch_size, target_size=size)
+val_batches = get_batches(path + "valid", batch_size=batch_size * 2, shuffle=False, target_size=size)
+(val_classes, trn_classes, val_labels, trn_labels,
+    val_filenames, filenames, test_filenames) = get_classes(path)
+"""),
+    md("""
+Rather than batches, we can also load every image into one array, which saves decoding them again
+on every epoch. (The course saved such arrays with bcolz; `save_array` writes a NumPy file.)
+"""),
+    code("""
+trn = get_data(path + "train", target_size=size)
+val = get_data(path + "valid", target_size=size)
+save_array(path + "results/val.dat", val)
+save_array(path + "results/trn.dat", trn)
+val = load_array(path + "results/val.dat")
+trn = load_array(path + "results/trn.dat")
+trn.shape
+"""),
+    md("""
+## Re-run sample experiments on full dataset
+
+The models of this section are those the course tried first on a sample.
+
+A note on learning rates for the whole notebook: the course lowered or raised them with
+`model.optimizer.lr = ...`. In Keras 1 that line did nothing (it replaced the rate variable that the
+compiled model used with a plain number), so the course's models trained at their first rate
+throughout. Here `lr` really sets the rate, so the schedules below are the ones the course wrote.
+The course's `BatchNormalization(axis=1)` is Theano's channel axis; channels-last it is the last
+axis, Keras' default, so the axis is left out.
+
+### Single conv layer
+"""),
+    code("""
+def conv1(batches):
+    model = Sequential([
+        BatchNormalization(input_shape=(*size, 3)),
+        Convolution2D(32, 3, 3, activation="relu"),
+        BatchNormalization(),
+        MaxPooling2D((3, 3)),
+        Convolution2D(64, 3, 3, activation="relu"),
+        BatchNormalization(),
+        MaxPooling2D((3, 3)),
+        Flatten(),
+        Dense(200, activation="relu"),
+        BatchNormalization(),
+        Dense(10, activation="softmax"),
+    ])
+    model.compile(Adam(lr=1e-4), loss="categorical_crossentropy", metrics=["accuracy"])
+    model.fit_generator(batches, batches.nb_sample, nb_epoch=ep(2), validation_data=val_batches,
+                        nb_val_samples=val_batches.nb_sample, verbose=2)
+    model.optimizer.lr = 0.001
+    model.fit_generator(batches, batches.nb_sample, nb_epoch=ep(4), validation_data=val_batches,
+                        nb_val_samples=val_batches.nb_sample, verbose=2)
+    return model
+
+
+model = conv1(batches)
+"""),
+    md("""
+### Data augmentation
+
+The same model on randomly rotated, shifted, sheared and colour-shifted images.
+"""),
+    code("""
+gen_t = image.ImageDataGenerator(rotation_range=15, height_shift_range=0.05,
+                                 shear_range=0.1, channel_shift_range=20, width_shift_range=0.1)
+batches = get_batches(path + "train", gen_t, batch_size=batch_size, target_size=size)
+model = conv1(batches)
+"""),
+    code("""
+model.optimizer.lr = 0.0001
+print(f"learning rate: {K.get_value(model.optimizer.lr):g}")
+model.fit_generator(batches, batches.nb_sample, nb_epoch=ep(15), validation_data=val_batches,
+                    nb_val_samples=val_batches.nb_sample, verbose=2)
+"""),
+    md("""
+### Four conv/pooling pairs + dropout
+
+A deeper model with dropout, to make the validation accuracy steadier from epoch to epoch.
+"""),
+    code("""
+model = Sequential([
+    BatchNormalization(input_shape=(*size, 3)),
+    Convolution2D(32, 3, 3, activation="relu"),
+    BatchNormalization(),
+    MaxPooling2D(),
+    Convolution2D(64, 3, 3, activation="relu"),
+    BatchNormalization(),
+    MaxPooling2D(),
+    Convolution2D(128, 3, 3, activation="relu"),
+    BatchNormalization(),
+    MaxPooling2D(),
+    Flatten(),
+    Dense(200, activation="relu"),
+    BatchNormalization(),
+    Dropout(0.5),
+    Dense(200, activation="relu"),
+    BatchNormalization(),
+    Dropout(0.5),
+    Dense(10, activation="softmax"),
+])
+model.compile(Adam(lr=10e-5), loss="categorical_crossentropy", metrics=["accuracy"])
+"""),
+    code("""
+for lr, nb_epoch in ((None, 2), (0.001, 10), (0.00001, 10)):
+    if lr is not None:
+        model.optimizer.lr = lr
+    model.fit_generator(batches, batches.nb_sample, nb_epoch=ep(nb_epoch), validation_data=val_batches,
+                        nb_val_samples=val_batches.nb_sample, verbose=2)
+"""),
+    md("""
+### Imagenet conv features
+
+The photos are like ImageNet's, and there are few of them: VGG16's convolutional layers, as they
+are, should serve. We compute their output once for every image, as in lesson 3. A bug of the
+course is fixed here: it computed the test set's features from `test_batches`, which the notebook
+never made; we make them (unlabelled, in file order).
+"""),
+    code("""
+vgg = Vgg16(weights=weights, size=size)
+model = vgg.model
+last_conv_idx = [i for i, l in enumerate(model.layers) if isinstance(l, Convolution2D)][-1]
+conv_layers = model.layers[:last_conv_idx + 1]
+conv_model = Sequential(conv_layers)
+"""),
+    code("""
+# batches shuffle must be set to False when pre-computing features
+batches = get_batches(path + "train", batch_size=batch_size, shuffle=False, target_size=size)
+test_batches = get_batches(path + "test", batch_size=batch_size, shuffle=False, class_mode=None,
+                           target_size=size)
+conv_feat = conv_model.predict_generator(batches, batches.nb_sample)
+conv_val_feat = conv_model.predict_generator(val_batches, val_batches.nb_sample)
+conv_test_feat = conv_model.predict_generator(test_batches, test_batches.nb_sample)
+save_array(path + "results/conv_val_feat.dat", conv_val_feat)
+save_array(path + "results/conv_test_feat.dat", conv_test_feat)
+save_array(path + "results/conv_feat.dat", conv_feat)
+conv_val_feat.shape
+"""),
+    md("""
+### Batchnorm dense layers on pretrained conv layers
+
+A network that takes those features and predicts the 10 classes: a smaller version of VGG's dense
+layers, with batch normalisation and heavy dropout. (Keras 3 layers have no `output_shape`;
+`output_shape_of(layer)` reads it.)
+"""),
+    code("""
+def get_bn_layers(p, units=128, first_dropout=None):
+    return [
+        MaxPooling2D(input_shape=output_shape_of(conv_layers[-1])[1:]),
+        Flatten(),
+        Dropout(p / 2 if first_dropout is None else first_dropout),
+        Dense(units, activation="relu"),
+        BatchNormalization(),
+        Dropout(p / 2 if first_dropout is None else first_dropout),
+        Dense(units, activation="relu"),
+        BatchNormalization(),
+        Dropout(p),
+        Dense(10, activation="softmax"),
+    ]
+
+
+p = 0.8
+bn_model = Sequential(get_bn_layers(p))
+bn_model.compile(Adam(lr=0.001), loss="categorical_crossentropy", metrics=["accuracy"])
+bn_model.fit(conv_feat, trn_labels, batch_size=batch_size, nb_epoch=1, verbose=2,
+             validation_data=(conv_val_feat, val_labels))
+bn_model.optimizer.lr = 0.01
+bn_model.fit(conv_feat, trn_labels, batch_size=batch_size, nb_epoch=ep(2), verbose=2,
+             validation_data=(conv_val_feat, val_labels))
+bn_model.save_weights(path + "models/conv8.h5")
+"""),
+    md("""
+### Pre-computed data augmentation + dropout
+
+Five passes of augmented images through the convolutional layers make a set of features five
+times the training set. `predict_generator(batches, 5 * nb_sample)` returns the five passes one
+after the other, each in file order.
+"""),
+    code("""
+gen_t = image.ImageDataGenerator(rotation_range=15, height_shift_range=0.05,
+                                 shear_range=0.1, channel_shift_range=20, width_shift_range=0.1)
+da_batches = get_batches(path + "train", gen_t, batch_size=batch_size, shuffle=False, target_size=size)
+da_conv_feat = conv_model.predict_generator(da_batches, da_batches.nb_sample * 5)
+save_array(path + "results/da_conv_feat2.dat", da_conv_feat)
+da_conv_feat = load_array(path + "results/da_conv_feat2.dat")
+print(da_conv_feat.shape, conv_feat.shape)
+"""),
+    md("""
+With the non-augmented features too, the set is six times the training set, and so are its labels.
+The same layers as before serve, 256 units wide, with the full dropout everywhere. (The course
+wrote the list out again as `get_bn_da_layers`.)
+"""),
+    code("""
+da_conv_feat = np.concatenate([da_conv_feat, conv_feat])
+da_trn_labels = np.concatenate([trn_labels] * 6)
+
+p = 0.8
+bn_model = Sequential(get_bn_layers(p, units=256, first_dropout=p))
+bn_model.compile(Adam(lr=0.001), loss="categorical_crossentropy", metrics=["accuracy"])
+for lr, nb_epoch in ((None, 1), (0.01, 4), (0.0001, 4)):
+    if lr is not None:
+        bn_model.optimizer.lr = lr
+    bn_model.fit(da_conv_feat, da_trn_labels, batch_size=batch_size, nb_epoch=ep(nb_epoch), verbose=2,
+                 validation_data=(conv_val_feat, val_labels))
+bn_model.save_weights(path + "models/da_conv8_1.h5")
+"""),
+    md("""
+### Pseudo labeling
+
+Semi-supervised learning: the model's own predictions on unlabelled images (here the validation
+images, so that we can see whether it helps) become their labels, and the model trains on both.
+"""),
+    code("""
+val_pseudo = bn_model.predict(conv_val_feat, batch_size=batch_size)
+comb_pseudo = np.concatenate([da_trn_labels, val_pseudo])
+comb_feat = np.concatenate([da_conv_feat, conv_val_feat])
+bn_model.load_weights(path + "models/da_conv8_1.h5")
+for lr, nb_epoch in ((None, 1), (None, 4), (0.00001, 4)):
+    if lr is not None:
+        bn_model.optimizer.lr = lr
+    bn_model.fit(comb_feat, comb_pseudo, batch_size=batch_size, nb_epoch=ep(nb_epoch), verbose=2,
+                 validation_data=(conv_val_feat, val_labels))
+bn_model.save_weights(path + "models/bn-ps8.h5")
+"""),
+    md("""
+### Submit
+
+Clip the probabilities before submitting: Kaggle's log loss punishes a confident mistake without
+limit. A bug of the course is fixed here: it measured the clipped loss on `val_preds`, which the
+notebook never computed; we predict the validation features first. `do_clip` (from
+`vggcourse.utils`) is the course's rule for ten classes, `(1 - mx) / 9` at the least; Keras 3's
+`categorical_crossentropy` gives one value per image, hence the `.mean()`.
+"""),
+    code("""
+val_preds = bn_model.predict(conv_val_feat, batch_size=batch_size * 2)
+print(f"validation log loss, clipped at 0.93: "
+      f"{K.eval(categorical_crossentropy(val_labels, do_clip(val_preds, 0.93))).mean():.4f}")
+"""),
+    md("""
+Kaggle's `img` column is the file name alone. (The course cut the first four characters of each
+test file name; here the test folder's loose files have no folder before their name.)
+"""),
+    code("""
+conv_test_feat = load_array(path + "results/conv_test_feat.dat")
+preds = bn_model.predict(conv_test_feat, batch_size=batch_size * 2)
+subm = do_clip(preds, 0.93)
+subm_name = path + "results/subm.gz"
+classes = sorted(batches.class_indices, key=batches.class_indices.get)
+submission = pd.DataFrame(subm, columns=classes)
+submission.insert(0, "img", [os.path.basename(a) for a in test_filenames])
+submission.to_csv(subm_name, index=False, compression="gzip")
+submission.head()
+"""),
+    code("FileLink(subm_name)"),
+    md("""
+## The "things that didn't really work" section
+
+The course ends with experiments it said to ignore: fine-tuning some convolutional layers on
+pseudo-labelled augmented images, and an ensemble of models each trained without one driver. They
+are left out here: that code calls `fit_conv`, which the notebook never defines, and loads
+`conv8_da.h5`, which it never saves.
+"""),
+]
+
+
 def write(name, cells):
     for i, cell in enumerate(cells):  # stable ids: regenerating changes only edited cells
         cell["id"] = hashlib.sha1(f"{name}:{i}".encode()).hexdigest()[:8]
@@ -1404,3 +1738,4 @@ if __name__ == "__main__":
     write("dogs_cats_redux.ipynb", REDUX)
     write("finetune_today.ipynb", TODAY)
     write("mnist.ipynb", MNIST)
+    write("statefarm.ipynb", STATEFARM)

@@ -187,3 +187,28 @@ def sample_images(dogscats, size, n=4):
     """`n` of the sample's valid images (half dogs, half cats) as float32 RGB (n, h, w, 3) at `size`."""
     files = sorted((dogscats / "valid" / "dogs").glob("*.jpg"))[:n // 2] + sorted((dogscats / "valid" / "cats").glob("*.jpg"))[:n // 2]
     return np.stack([np.asarray(Image.open(f).convert("RGB").resize(size[::-1], Image.BILINEAR), "float32") for f in files])
+
+
+def write_statefarm(dogscats, root, drivers=("p002", "p012", "p014", "p015"), per_class=1, n_test=6):
+    """A stand-in for Kaggle's State Farm download under `root`, from the sample's images (copies):
+    `train/c0`..`train/c9` with `per_class` images per class and driver (`img_1.jpg`, ...), the
+    `driver_imgs_list.csv` that names each image's driver (`subject,classname,img`), and a flat
+    `test/` of `n_test` images. Returns `root`.
+
+        write_statefarm(dogscats, tmp_path / "state")   # 4 drivers x 10 classes = 40 train images
+    """
+    images = iter(sorted((dogscats / "train" / "cats").glob("*.jpg")) + sorted((dogscats / "train" / "dogs").glob("*.jpg")))
+    rows, number = ["subject,classname,img"], 0
+    for c in range(10):
+        (root / "train" / f"c{c}").mkdir(parents=True)
+        for driver in drivers:
+            for _ in range(per_class):
+                number += 1
+                shutil.copy(next(images), root / "train" / f"c{c}" / f"img_{number}.jpg")
+                rows.append(f"{driver},c{c},img_{number}.jpg")
+    (root / "driver_imgs_list.csv").write_text("\n".join(rows) + "\n")
+    (root / "test").mkdir()
+    for _ in range(n_test):
+        number += 1
+        shutil.copy(next(images), root / "test" / f"img_{number}.jpg")
+    return root

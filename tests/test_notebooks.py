@@ -1,9 +1,11 @@
 """The course's notebooks run top to bottom on the shared sample (small images, random weights)."""
+import gzip
 import json
 from pathlib import Path
 
 import nbformat
 import pytest
+from helpers import write_statefarm
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -35,7 +37,7 @@ def test_notebooks_have_a_parameters_cell_and_match_their_generator(tmp_path):
     generated = {"lesson1.ipynb": module["LESSON1"], "lesson2.ipynb": module["LESSON2"],
                  "lesson3.ipynb": module["LESSON3"], "dogscats_ensemble.ipynb": module["ENSEMBLE"],
                  "dogs_cats_redux.ipynb": module["REDUX"], "finetune_today.ipynb": module["TODAY"],
-                 "mnist.ipynb": module["MNIST"]}
+                 "mnist.ipynb": module["MNIST"], "statefarm.ipynb": module["STATEFARM"]}
     for name in generated:
         committed = nbformat.read(NOTEBOOKS / name, as_version=4)
         tags = [c.metadata.get("tags", []) for c in committed.cells]
@@ -138,3 +140,19 @@ def test_mnist_runs_top_to_bottom(tmp_path):
     assert "learning rate: 0.01" in text and "learning rate: 1e-05" in text  # `optimizer.lr = ` sets the rate
     assert "(2, 297, 10)" in text and "ensemble of 2: accuracy" in text
     assert (tmp_path / "models" / "cnn-mnist23-1.h5").is_file()
+
+
+@pytest.mark.slow
+def test_statefarm_runs_top_to_bottom(dogscats, tmp_path):
+    data = write_statefarm(dogscats, tmp_path / "state")
+    nb = _run("statefarm.ipynb", {"path": f"{data}/", "size": (32, 32), "batch_size": 16, "n_valid_drivers": 1,
+                                  "max_epochs": 1, "weights": None}, tmp_path)
+    text = _text(nb)
+    assert "moved 10 images of drivers" in text  # one driver's image of each class
+    assert sorted(p.name for p in (data / "valid").iterdir()) == [f"c{i}" for i in range(10)]
+    assert "(150, 2, 2, 512) (30, 2, 2, 512)" in text  # five augmented passes of the 30 training images
+    assert "validation log loss, clipped at 0.93" in text
+    submission = (data / "results" / "subm.gz")
+    lines = gzip.decompress(submission.read_bytes()).decode().splitlines()
+    assert lines[0] == "img," + ",".join(f"c{i}" for i in range(10)) and len(lines) == 7
+    assert all(line.split(",")[0].startswith("img_") for line in lines[1:])
