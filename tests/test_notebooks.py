@@ -5,7 +5,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from helpers import write_statefarm
+from helpers import FISH_CLASSES, write_fisheries, write_statefarm
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -37,7 +37,8 @@ def test_notebooks_have_a_parameters_cell_and_match_their_generator(tmp_path):
     generated = {"lesson1.ipynb": module["LESSON1"], "lesson2.ipynb": module["LESSON2"],
                  "lesson3.ipynb": module["LESSON3"], "dogscats_ensemble.ipynb": module["ENSEMBLE"],
                  "dogs_cats_redux.ipynb": module["REDUX"], "finetune_today.ipynb": module["TODAY"],
-                 "mnist.ipynb": module["MNIST"], "statefarm.ipynb": module["STATEFARM"]}
+                 "mnist.ipynb": module["MNIST"], "statefarm.ipynb": module["STATEFARM"],
+                 "lesson7.ipynb": module["LESSON7"]}
     for name in generated:
         committed = nbformat.read(NOTEBOOKS / name, as_version=4)
         tags = [c.metadata.get("tags", []) for c in committed.cells]
@@ -156,3 +157,18 @@ def test_statefarm_runs_top_to_bottom(dogscats, tmp_path):
     lines = gzip.decompress(submission.read_bytes()).decode().splitlines()
     assert lines[0] == "img," + ",".join(f"c{i}" for i in range(10)) and len(lines) == 7
     assert all(line.split(",")[0].startswith("img_") for line in lines[1:])
+
+
+@pytest.mark.slow
+def test_lesson7_runs_top_to_bottom(dogscats, tmp_path):
+    data = write_fisheries(dogscats, tmp_path / "fish")
+    nb = _run("lesson7.ipynb", {"path": f"{data}/", "size": (32, 32), "large_size": (64, 128), "batch_size": 16,
+                                "n_valid": 8, "max_epochs": 1, "weights": None}, tmp_path)
+    text = _text(nb)
+    assert "moved 8 images to valid/" in text
+    assert "bb_accuracy" in text and "class_accuracy" in text  # two outputs, a metric on each
+    assert "training images have a box" in text
+    assert "heatmap (64, 128)" in text  # K.function with K.learning_phase(), enlarged to the image
+    assert len([o for o in _outputs(nb) if "image/png" in o.get("data", {})]) >= 5
+    lines = gzip.decompress((data / "results" / "subm_bb.gz").read_bytes()).decode().splitlines()
+    assert lines[0] == "image," + ",".join(FISH_CLASSES) and len(lines) == 5
