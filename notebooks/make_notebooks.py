@@ -1831,9 +1831,9 @@ Everything that follows trains on the output of the last convolutional layer, co
 model.load_weights(path + "results/ft1.h5")
 conv_layers, fc_layers = split_at(model, Convolution2D)
 conv_model = Sequential(conv_layers)
-conv_feat = conv_model.predict(trn)
-conv_val_feat = conv_model.predict(val)
-conv_test_feat = conv_model.predict(test)
+conv_feat = conv_model.predict(trn, verbose=0)
+conv_val_feat = conv_model.predict(val, verbose=0)
+conv_test_feat = conv_model.predict(test, verbose=0)
 save_array(path + "results/conv_val_feat.dat", conv_val_feat)
 save_array(path + "results/conv_feat.dat", conv_feat)
 save_array(path + "results/conv_test_feat.dat", conv_test_feat)
@@ -1926,7 +1926,7 @@ model.fit([conv_feat, trn_sizes], trn_labels, batch_size=batch_size, nb_epoch=ep
           validation_data=([conv_val_feat, val_sizes], val_labels))
 model.optimizer.lr = 1e-4
 model.fit([conv_feat, trn_sizes], trn_labels, batch_size=batch_size, nb_epoch=ep(8), verbose=2,
-          validation_data=([conv_val_feat, val_sizes], val_labels))
+          validation_data=([conv_val_feat, val_sizes], val_labels));
 """),
     md("""
 The course found the size helped only in the first epochs: the boat is plain to see in the image
@@ -2022,7 +2022,7 @@ model.fit(conv_feat, [trn_bbox, trn_labels], batch_size=batch_size, nb_epoch=ep(
           validation_data=(conv_val_feat, [val_bbox, val_labels]))
 model.optimizer.lr = 1e-5
 model.fit(conv_feat, [trn_bbox, trn_labels], batch_size=batch_size, nb_epoch=ep(10), verbose=2,
-          validation_data=(conv_val_feat, [val_bbox, val_labels]))
+          validation_data=(conv_val_feat, [val_bbox, val_labels]));
 """),
     md("The predicted box (yellow) beside the annotated one (red):"),
     code("""
@@ -2263,7 +2263,7 @@ test_batches = gen.flow(conv_test_feat, preds, batch_size=16)
 val_batches = gen.flow(conv_val_feat, val_labels, batch_size=4)
 batches = gen.flow(conv_feat, trn_labels, batch_size=44)
 mi = MixIterator([batches, test_batches, val_batches])
-bn_model.fit_generator(mi, mi.N, nb_epoch=ep(8), validation_data=(conv_val_feat, val_labels), verbose=2)
+bn_model.fit_generator(mi, mi.N, nb_epoch=ep(8), validation_data=(conv_val_feat, val_labels), verbose=2);
 """),
     md("""
 ## Submit
