@@ -1145,9 +1145,9 @@ def norm_input(x):
 A note on learning rates, for the whole notebook. The course lowered them with
 `model.optimizer.lr = 0.1`, then `0.01`. In Keras 1 that line did nothing: it replaced the rate
 variable that the compiled model used with a plain number, so every accuracy the course showed came
-from Adam's default rate, 0.001, throughout. Here `lr` really sets the rate, and 0.1 makes Adam
-diverge; we keep the course's steps ten times smaller (0.01, then 0.001, ...), which is what
-"start high, then lower it" means for Adam.
+from Adam's default rate, 0.001, throughout. Here `lr` really sets the rate, and 0.1 is far too
+large a step for Adam (a hundred times its default); we keep the course's steps ten times smaller
+(0.01, then 0.001, ...): "raise it a little, then lower it" on Adam's scale.
 """),
     code("""
 def compiled(layers):
@@ -1182,10 +1182,24 @@ print(f"learning rate: {K.get_value(lm.optimizer.lr):g}")
 lm.fit_generator(batches, batches.N, nb_epoch=1, verbose=2,
                  validation_data=test_batches, nb_val_samples=test_batches.N)
 """),
+    md("""
+Every model of the notebook trains this way: on `batches`, checked on `test_batches`, one
+learning rate after another. A function saves writing the call out each time; it takes the
+course's steps as (rate, epochs) pairs, None keeping the rate as it is.
+"""),
     code("""
-lm.optimizer.lr = 0.001
-lm.fit_generator(batches, batches.N, nb_epoch=ep(4), verbose=2,
-                 validation_data=test_batches, nb_val_samples=test_batches.N)
+def fit(model, schedule, verbose=2):
+    for lr, nb_epoch in schedule:
+        if lr is not None:
+            model.optimizer.lr = lr
+            if verbose:
+                print(f"learning rate: {K.get_value(model.optimizer.lr):g}")
+        model.fit_generator(batches, batches.N, nb_epoch=ep(nb_epoch), verbose=verbose,
+                            validation_data=test_batches, nb_val_samples=test_batches.N)
+    return model
+
+
+fit(lm, [(0.001, 4)]);
 """),
     md("""
 ## Single dense layer
@@ -1204,19 +1218,7 @@ def get_fc_model():
     ])
 
 
-fc = get_fc_model()
-fc.fit_generator(batches, batches.N, nb_epoch=1, verbose=2,
-                 validation_data=test_batches, nb_val_samples=test_batches.N)
-"""),
-    code("""
-fc.optimizer.lr = 0.01
-fc.fit_generator(batches, batches.N, nb_epoch=ep(4), verbose=2,
-                 validation_data=test_batches, nb_val_samples=test_batches.N)
-"""),
-    code("""
-fc.optimizer.lr = 0.001
-fc.fit_generator(batches, batches.N, nb_epoch=ep(4), verbose=2,
-                 validation_data=test_batches, nb_val_samples=test_batches.N)
+fc = fit(get_fc_model(), [(None, 1), (0.01, 4), (0.001, 4)])
 """),
     md("""
 ## Basic 'VGG-style' CNN
@@ -1239,19 +1241,7 @@ def get_model():
     ])
 
 
-model = get_model()
-model.fit_generator(batches, batches.N, nb_epoch=1, verbose=2,
-                    validation_data=test_batches, nb_val_samples=test_batches.N)
-"""),
-    code("""
-model.optimizer.lr = 0.01
-model.fit_generator(batches, batches.N, nb_epoch=1, verbose=2,
-                    validation_data=test_batches, nb_val_samples=test_batches.N)
-"""),
-    code("""
-model.optimizer.lr = 0.001
-model.fit_generator(batches, batches.N, nb_epoch=ep(8), verbose=2,
-                    validation_data=test_batches, nb_val_samples=test_batches.N)
+model = fit(get_model(), [(None, 1), (0.01, 1), (0.001, 8)])
 """),
     md("""
 ## Data augmentation
@@ -1269,15 +1259,7 @@ batches = gen.flow(X_train, y_train, batch_size=batch_size)
 test_batches = image.ImageDataGenerator().flow(X_test, y_test, batch_size=batch_size, shuffle=False)
 """),
     code("""
-model.fit_generator(batches, batches.N, nb_epoch=1, verbose=2,
-                    validation_data=test_batches, nb_val_samples=test_batches.N)
-"""),
-    code("""
-for lr, nb_epoch in ((0.01, 4), (0.001, 8), (0.0001, 14), (0.00001, 10)):
-    model.optimizer.lr = lr
-    print(f"learning rate: {K.get_value(model.optimizer.lr):g}")
-    model.fit_generator(batches, batches.N, nb_epoch=ep(nb_epoch), verbose=2,
-                        validation_data=test_batches, nb_val_samples=test_batches.N)
+fit(model, [(None, 1), (0.01, 4), (0.001, 8), (0.0001, 14), (0.00001, 10)]);
 """),
     md("""
 ## Batchnorm + data augmentation
@@ -1312,15 +1294,7 @@ def get_model_bn():
     return compiled(bn_conv_layers() + [Dense(10, activation="softmax")])
 
 
-model = get_model_bn()
-model.fit_generator(batches, batches.N, nb_epoch=1, verbose=2,
-                    validation_data=test_batches, nb_val_samples=test_batches.N)
-"""),
-    code("""
-for lr, nb_epoch in ((0.01, 4), (0.001, 12), (0.0001, 12)):
-    model.optimizer.lr = lr
-    model.fit_generator(batches, batches.N, nb_epoch=ep(nb_epoch), verbose=2,
-                        validation_data=test_batches, nb_val_samples=test_batches.N)
+model = fit(get_model_bn(), [(None, 1), (0.01, 4), (0.001, 12), (0.0001, 12)])
 """),
     md("""
 ## Batchnorm + dropout + data augmentation
@@ -1332,15 +1306,7 @@ def get_model_bn_do():
     return compiled(bn_conv_layers() + [Dropout(0.5), Dense(10, activation="softmax")])
 
 
-model = get_model_bn_do()
-model.fit_generator(batches, batches.N, nb_epoch=1, verbose=2,
-                    validation_data=test_batches, nb_val_samples=test_batches.N)
-"""),
-    code("""
-for lr, nb_epoch in ((0.01, 4), (0.001, 12), (0.0001, 1)):
-    model.optimizer.lr = lr
-    model.fit_generator(batches, batches.N, nb_epoch=ep(nb_epoch), verbose=2,
-                        validation_data=test_batches, nb_val_samples=test_batches.N)
+model = fit(get_model_bn_do(), [(None, 1), (0.01, 4), (0.001, 12), (0.0001, 1)])
 """),
     md("""
 ## Ensembling
@@ -1351,14 +1317,7 @@ here they are `.h5` files in `model_path`.
 """),
     code("""
 def fit_model():
-    model = get_model_bn_do()
-    model.fit_generator(batches, batches.N, nb_epoch=1, verbose=0,
-                        validation_data=test_batches, nb_val_samples=test_batches.N)
-    for lr, nb_epoch in ((0.01, 4), (0.001, 12), (0.0001, 18)):
-        model.optimizer.lr = lr
-        model.fit_generator(batches, batches.N, nb_epoch=ep(nb_epoch), verbose=0,
-                            validation_data=test_batches, nb_val_samples=test_batches.N)
-    return model
+    return fit(get_model_bn_do(), [(None, 1), (0.01, 4), (0.001, 12), (0.0001, 18)], verbose=0)
 
 
 models = [fit_model() for i in range(n_models)]
