@@ -1395,9 +1395,10 @@ def ep(n):
 
 Kaggle's test photos show drivers that the training photos do not. A validation set cut at random
 would hold other photos of the training drivers, nearly the same pictures, and flatter every model;
-so we move all the images of a few drivers to `valid/`. (The course did this in its
-statefarm-sample notebook, from `driver_imgs_list.csv`, which says which driver is in each image.)
-It is done once: a `valid/` folder that exists is kept as it is.
+so we move all the images of a few drivers to `valid/`, using `driver_imgs_list.csv`, which says
+which driver is in each image. (The course took such a `valid/` as already made, with different
+drivers as Kaggle's page advised, and gave no code for it.) It is done once: a `valid/` folder that
+exists is kept as it is.
 """),
     code("""
 drivers_ds = pd.read_csv(path + "driver_imgs_list.csv")
@@ -1897,8 +1898,8 @@ itself.
 
 A Kaggle user annotated a box around each fish of the training set, one JSON file per class (none
 for `other`; see the README for where to put them: `annos/` under `path`). The course downloaded
-them from Kaggle's forum attachments, which are gone; `import ujson as json` became the standard
-`json`, which reads them the same. We keep the largest box of each image.
+them from 2016 links to Kaggle forum attachments; here they are read from `annos/`. The course's
+`import ujson as json` is the standard `json` here, which reads them the same. We keep the largest box of each image.
 """),
     code("""
 anno_classes = ["alb", "bet", "dol", "lag", "other", "shark", "yft"]
