@@ -223,3 +223,73 @@ class WeightServer:
     def close(self):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def write_statefarm(dogscats, root, drivers=("p002", "p012", "p014", "p015"), per_class=1, n_test=6):
+    """A stand-in for Kaggle's State Farm download under `root`, from the sample's images (copies):
+    `train/c0`..`train/c9` with `per_class` images per class and driver (`img_1.jpg`, ...), the
+    `driver_imgs_list.csv` that names each image's driver (`subject,classname,img`), and a flat
+    `test/` of `n_test` images. Returns `root`.
+
+        write_statefarm(dogscats, tmp_path / "state")   # 4 drivers x 10 classes = 40 train images
+    """
+    images = iter(sorted((dogscats / "train" / "cats").glob("*.jpg")) + sorted((dogscats / "train" / "dogs").glob("*.jpg")))
+    rows, number = ["subject,classname,img"], 0
+    for c in range(10):
+        (root / "train" / f"c{c}").mkdir(parents=True)
+        for driver in drivers:
+            for _ in range(per_class):
+                number += 1
+                shutil.copy(next(images), root / "train" / f"c{c}" / f"img_{number}.jpg")
+                rows.append(f"{driver},c{c},img_{number}.jpg")
+    (root / "driver_imgs_list.csv").write_text("\n".join(rows) + "\n")
+    (root / "test").mkdir()
+    for _ in range(n_test):
+        number += 1
+        shutil.copy(next(images), root / "test" / f"img_{number}.jpg")
+    return root
+
+
+FISH_CLASSES = ("ALB", "BET", "DOL", "LAG", "NoF", "OTHER", "SHARK", "YFT")
+CAMERA_SIZES = ((320, 180), (256, 144), (300, 200))  # (width, height): one per "boat"
+
+
+def write_fisheries(dogscats, root, per_class=4, n_test=4, boxed=2):
+    """A stand-in for Kaggle's fisheries download (NCFM) under `root`, from the sample's images:
+    `train/ALB` ... `train/YFT` (`per_class` images each, `img_00001.jpg`, ...), each resized to one
+    of three camera sizes, a flat `test/` of `n_test` images, and `annos/<class>_labels.json` (the
+    forum's annotation files: a list of {"filename", "annotations": [{"class": "rect", "height",
+    "width", "x", "y"}]}) with a box for the first `boxed` images of every class but NoF and OTHER.
+    Returns `root`.
+
+        write_fisheries(dogscats, tmp_path / "fish")   # 32 train images, 12 boxes
+    """
+    import json
+
+    images = iter(sorted((dogscats / "train" / "cats").glob("*.jpg")) + sorted((dogscats / "train" / "dogs").glob("*.jpg")))
+    number = 0
+
+    def write(folder):
+        nonlocal number
+        number += 1
+        name = f"img_{number:05d}.jpg"
+        with Image.open(next(images)) as im:
+            im.convert("RGB").resize(CAMERA_SIZES[number % len(CAMERA_SIZES)]).save(folder / name)
+        return name
+
+    (root / "annos").mkdir(parents=True)
+    for cls in FISH_CLASSES:
+        (root / "train" / cls).mkdir(parents=True)
+        names = [write(root / "train" / cls) for _ in range(per_class)]
+        if cls in ("NoF", "OTHER"):
+            continue
+        labels = [{"filename": f"../data/fish/train/{cls}/{name}", "class": "image",
+                   "annotations": [{"class": "rect", "height": 40.0 + i, "width": 60.0, "x": 20.0 + i, "y": 30.0},
+                                   {"class": "rect", "height": 10.0, "width": 10.0, "x": 1.0, "y": 2.0}]}
+                  for i, name in enumerate(names[:boxed])]
+        labels.append({"filename": f"../data/fish/train/{cls}/{names[-1]}", "class": "image", "annotations": []})
+        (root / "annos" / f"{cls.lower()}_labels.json").write_text(json.dumps(labels))
+    (root / "test").mkdir()
+    for _ in range(n_test):
+        write(root / "test")
+    return root

@@ -1,9 +1,11 @@
 """The course's notebooks run top to bottom on the shared sample (small images, random weights)."""
+import gzip
 import json
 from pathlib import Path
 
 import nbformat
 import pytest
+from helpers import FISH_CLASSES, write_fisheries, write_statefarm
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -34,7 +36,9 @@ def test_notebooks_have_a_parameters_cell_and_match_their_generator(tmp_path):
     module = runpy.run_path(str(NOTEBOOKS / "make_notebooks.py"), run_name="not_main")
     generated = {"lesson1.ipynb": module["LESSON1"], "lesson2.ipynb": module["LESSON2"],
                  "lesson3.ipynb": module["LESSON3"], "dogscats_ensemble.ipynb": module["ENSEMBLE"],
-                 "dogs_cats_redux.ipynb": module["REDUX"], "finetune_today.ipynb": module["TODAY"]}
+                 "dogs_cats_redux.ipynb": module["REDUX"], "finetune_today.ipynb": module["TODAY"],
+                 "mnist.ipynb": module["MNIST"], "statefarm.ipynb": module["STATEFARM"],
+                 "lesson7.ipynb": module["LESSON7"]}
     for name in generated:
         committed = nbformat.read(NOTEBOOKS / name, as_version=4)
         tags = [c.metadata.get("tags", []) for c in committed.cells]
@@ -125,3 +129,46 @@ def test_finetune_today_runs_top_to_bottom(dogscats, tmp_path):
     assert "['cats', 'dogs']" in text and (tmp_path / "best.keras").is_file()
     images = [o for o in _outputs(nb) if "image/png" in o.get("data", {})]
     assert len(images) >= 3, "lr_find and the two training histories must be drawn"
+
+
+@pytest.mark.slow
+def test_mnist_runs_top_to_bottom(tmp_path):
+    nb = _run("mnist.ipynb", {"standin": True, "batch_size": 128, "max_epochs": 1, "n_train": 128,
+                              "n_models": 2, "model_path": f"{tmp_path}/models/"}, tmp_path)
+    text = _text(nb)
+    assert "((128, 28, 28), (128,), (297, 28, 28), (297,))" in text  # the stand-in, offline
+    assert "(128, 28, 28, 1)" in text  # channels-last
+    assert "learning rate: 0.01" in text and "learning rate: 1e-05" in text  # `optimizer.lr = ` sets the rate
+    assert "(2, 297, 10)" in text and "ensemble of 2: accuracy" in text
+    assert (tmp_path / "models" / "cnn-mnist23-1.h5").is_file()
+
+
+@pytest.mark.slow
+def test_statefarm_runs_top_to_bottom(dogscats, tmp_path):
+    data = write_statefarm(dogscats, tmp_path / "state")
+    nb = _run("statefarm.ipynb", {"path": f"{data}/", "size": (32, 32), "batch_size": 16, "n_valid_drivers": 1,
+                                  "max_epochs": 1, "weights": None}, tmp_path)
+    text = _text(nb)
+    assert "moved 10 images of drivers" in text  # one driver's image of each class
+    assert sorted(p.name for p in (data / "valid").iterdir()) == [f"c{i}" for i in range(10)]
+    assert "(150, 2, 2, 512) (30, 2, 2, 512)" in text  # five augmented passes of the 30 training images
+    assert "validation log loss, clipped at 0.93" in text
+    submission = (data / "results" / "subm.gz")
+    lines = gzip.decompress(submission.read_bytes()).decode().splitlines()
+    assert lines[0] == "img," + ",".join(f"c{i}" for i in range(10)) and len(lines) == 7
+    assert all(line.split(",")[0].startswith("img_") for line in lines[1:])
+
+
+@pytest.mark.slow
+def test_lesson7_runs_top_to_bottom(dogscats, tmp_path):
+    data = write_fisheries(dogscats, tmp_path / "fish")
+    nb = _run("lesson7.ipynb", {"path": f"{data}/", "size": (32, 32), "large_size": (64, 128), "batch_size": 16,
+                                "n_valid": 8, "max_epochs": 1, "weights": None}, tmp_path)
+    text = _text(nb)
+    assert "moved 8 images to valid/" in text
+    assert "bb_accuracy" in text and "class_accuracy" in text  # two outputs, a metric on each
+    assert "training images have a box" in text
+    assert "heatmap (64, 128)" in text  # K.function with K.learning_phase(), enlarged to the image
+    assert len([o for o in _outputs(nb) if "image/png" in o.get("data", {})]) >= 5
+    lines = gzip.decompress((data / "results" / "subm_bb.gz").read_bytes()).decode().splitlines()
+    assert lines[0] == "image," + ",".join(FISH_CLASSES) and len(lines) == 5
