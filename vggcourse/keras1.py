@@ -222,9 +222,12 @@ class _Backend:
             training = bool(checks.one_of("learning phase", values[phase[0]], (0, 1))) if phase else False
             x = [v for i, v in enumerate(values) if i not in phase]
             x = x[0] if len(x) == 1 else x
-            # predict_on_batch: no gradient tape (a torch tensor that requires grad has no numpy())
-            result = model(x, training=True) if training else model.predict_on_batch(x)
-            result = [np.asarray(keras.ops.convert_to_numpy(keras.ops.stop_gradient(r)))
+            if training:  # stop_gradient: a torch tensor that requires grad has no numpy()
+                result = model(x, training=True)
+                result = [keras.ops.stop_gradient(r) for r in (result if isinstance(result, (list, tuple)) else [result])]
+            else:  # predict_on_batch: no gradient tape
+                result = model.predict_on_batch(x)
+            result = [np.asarray(keras.ops.convert_to_numpy(r))
                       for r in (result if isinstance(result, (list, tuple)) else [result])]
             return result if isinstance(outputs, (list, tuple)) else result[0]
 
