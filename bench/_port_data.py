@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 FISH = ["ALB", "BET", "DOL", "LAG", "NoF", "OTHER", "SHARK", "YFT"]
-FISH_TRAIN = 120  # per class: 960 in all, 500 move to valid/, 400 of the rest go to sample/train
+FISH_TRAIN, FISH_VALID = 120, 30  # per class; sample/ takes 400 of train/, 200 of valid/
 FISH_BOXES = {"alb": "ALB", "bet": "BET", "dol": "DOL", "lag": "LAG", "shark": "SHARK", "yft": "YFT"}
 STATE_TRAIN, STATE_VALID = 160, 110  # per class c0..c9: sample/ takes 1,500 and 1,000
 IMAGENET_CLASSES = 1000
@@ -29,21 +29,23 @@ def _link(src, dest):
 
 
 def make_fish(root, images, test=8):
-    """data/fish/: train/<8 classes>/img_NNNNN.jpg (img_04908.jpg among ALB's, the notebook shows its
-    box), annos/<class>_labels.json with one box per image of the six annotated classes (what the
+    """data/fish/ as the notebook's author had it when its cell 4 ran (that cell reads valid/, which
+    cells 6-7 make from train/ later): train/ and valid/ of <8 classes>/img_NNNNN.jpg (img_04908.jpg
+    among ALB's, the notebook shows its box), models/, annos/<class>_labels.json with one box per image of the six annotated classes (what the
     Kaggle forum's files hold, which the notebook downloads), test/test_stg1/ and test_stg1/."""
     fish = Path(root) / "data" / "fish"
     number = 4908
     boxes = {}
     for c, cls in enumerate(FISH):
-        for k in range(FISH_TRAIN):
+        for k in range(FISH_TRAIN + FISH_VALID):
             name = f"img_{number:05d}.jpg"
-            _link(images[(c + k) % len(images)], fish / "train" / cls / name)
+            _link(images[(c + k) % len(images)], fish / ("train" if k < FISH_TRAIN else "valid") / cls / name)
             boxes.setdefault(cls, []).append({"filename": f"../data/fish/train/{cls}/{name}", "class": "image",
                                               "annotations": [{"class": "rect", "height": 40.0 + k % 7,
                                                                "width": 60.0, "x": 10.0 + k, "y": 20.0}]})
             number += 1
     (fish / "annos").mkdir(parents=True)
+    (fish / "models").mkdir()
     for anno, cls in FISH_BOXES.items():
         (fish / "annos" / f"{anno}_labels.json").write_text(json.dumps(boxes[cls]))
     for k in range(test):
@@ -55,7 +57,8 @@ def make_fish(root, images, test=8):
 
 def make_state(root, images, test=8, drivers=("p002", "p012", "p014", "p015", "p016")):
     """data/state/: train/c0..c9 and valid/c0..c9 of img_N.jpg, test/unknown/, and
-    driver_imgs_list.csv (subject,classname,img) naming every train and valid image."""
+    driver_imgs_list.csv (subject,classname,img) naming every train and valid image, models/ and
+    results/ (the statefarm notebook saves into both; statefarm-sample makes results/ itself)."""
     state = Path(root) / "data" / "state"
     rows = ["subject,classname,img"]
     number = 0
@@ -67,6 +70,8 @@ def make_state(root, images, test=8, drivers=("p002", "p012", "p014", "p015", "p
                 rows.append(f"{drivers[k % len(drivers)]},c{c},{name}")
                 number += 1
     (state / "driver_imgs_list.csv").write_text("\n".join(rows) + "\n")
+    (state / "models").mkdir()
+    (state / "results").mkdir()
     for k in range(test):
         _link(images[k % len(images)], state / "test" / "unknown" / f"img_{number + k}.jpg")
     return state

@@ -1,9 +1,13 @@
-"""How much of the original course runs after `vggcourse port` (issue 10's goal measurement).
+"""How much of the original course runs after `vggcourse port` (issues 10 and 19: the goal measurement).
 
     .venv/bin/python bench/port_coverage.py --courses PATH/TO/courses/deeplearning1/nbs [--out DIR]
+        [--notebooks lesson7 mnist ...] [--cell-timeout S] [--budget S]
 
 PATH is a checkout of https://github.com/fastai/courses (`deeplearning1/nbs/` holds lesson1,
-lesson2, lesson3, dogs_cats_redux and dogscats-ensemble). Each notebook is ported
+lesson2, lesson3, dogs_cats_redux and dogscats-ensemble, issue 10's; lesson7, statefarm,
+statefarm-sample, mnist, imagenet_batchnorm and convolution-intro, issue 19's), e.g.
+`git --git-dir=/work/.mirror/fastai+courses/repo archive HEAD deeplearning1/nbs | tar -x -C DIR`.
+`--notebooks` picks some (default: all eleven). Each notebook is ported
 (`vggcourse.port.port_notebook`), run top to bottom with every cell executed even after a failure,
 and each code cell counted as run OK or not. Cells "calling the course's API" are those that use
 a name of `vggcourse.utils` (the course's helpers and Keras 1 names) or a Keras 1 model method.
@@ -80,10 +84,10 @@ def _small_get_data(path, target_size={SIZE}, *args, **kwargs):
     target_size = tuple(max(8, round(s * {SIZE[0]} / 224)) for s in target_size) if tuple(target_size) != {SIZE} else target_size
     return _get_data(path, target_size, *args, **kwargs)
 _vu.get_data = _small_get_data
-# No MNIST download here: keras.datasets.mnist.load_data() returns vggcourse.sample.mnist_standin()
-# (scikit-learn's 1,797 digits in MNIST's arrays).
-import keras.datasets.mnist as _mnist, vggcourse.sample as _vs
-_mnist.load_data = lambda *args, **kwargs: _vs.mnist_standin()
+# No MNIST download here: mnist.load_data() (`vggcourse port` makes it vggcourse.datasets.mnist) returns
+# vggcourse.sample.mnist_standin() (scikit-learn's 1,797 digits in MNIST's arrays).
+import vggcourse.datasets as _vd, vggcourse.sample as _vs
+_vd.mnist.load_data = lambda *args, **kwargs: _vs.mnist_standin()
 '''
 _METHODS = {
     "fit", "fit_generator", "predict", "predict_generator", "evaluate", "evaluate_generator",
