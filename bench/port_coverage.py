@@ -243,8 +243,8 @@ def main(argv=None):
     parser.add_argument("--notebooks", "--only", nargs="*", default=NOTEBOOKS, choices=NOTEBOOKS, metavar="NAME",
                         help=f"notebooks to run (default: all {len(NOTEBOOKS)}: {', '.join(NOTEBOOKS)})")
     parser.add_argument("--cell-timeout", type=int, default=600, help="seconds one cell may run (default 600)")
-    parser.add_argument("--budget", type=int, default=420, help="seconds for one notebook; the cells left "
-                        "after it are scored as not run (default 420)")
+    parser.add_argument("--budget", type=int, default=None, help="seconds for one notebook; the cells left "
+                        "after it are scored as not run (default: no limit)")
     parser.add_argument("--data", default=None, help="a sample in the course layout (default: "
                         "../shared/data/dogscats if present, else `vggcourse.sample`'s stand-in)")
     args = parser.parse_args(argv)
