@@ -1,9 +1,13 @@
-"""How much of the original course runs after `vggcourse port` (issue 10's goal measurement).
+"""How much of the original course runs after `vggcourse port` (issues 10 and 19: the goal measurement).
 
     .venv/bin/python bench/port_coverage.py --courses PATH/TO/courses/deeplearning1/nbs [--out DIR]
+        [--notebooks lesson7 mnist ...] [--cell-timeout S] [--budget S]
 
 PATH is a checkout of https://github.com/fastai/courses (`deeplearning1/nbs/` holds lesson1,
-lesson2, lesson3, dogs_cats_redux and dogscats-ensemble). Each notebook is ported
+lesson2, lesson3, dogs_cats_redux and dogscats-ensemble, issue 10's; lesson7, statefarm,
+statefarm-sample, mnist, imagenet_batchnorm and convolution-intro, issue 19's), e.g.
+`git --git-dir=/work/.mirror/fastai+courses/repo archive HEAD deeplearning1/nbs | tar -x -C DIR`.
+`--notebooks` picks some (default: all eleven). Each notebook is ported
 (`vggcourse.port.port_notebook`), run top to bottom with every cell executed even after a failure,
 and each code cell counted as run OK or not. Cells "calling the course's API" are those that use
 a name of `vggcourse.utils` (the course's helpers and Keras 1 names) or a Keras 1 model method.
@@ -22,6 +26,11 @@ What the run changes, and why (printed in the report too):
   `data/redux/` is a Kaggle-style flat download of
   2,300 training names (the sample's images repeated under Kaggle names: the notebook moves 2,000
   of them to valid/) and the sample's test images.
+- The run's size also replaces the course's written-out `input_shape=(3,224,224)` (State Farm's
+  models), and lesson 7's 360x640 `get_data` shrinks by the same factor (51x91).
+- MNIST is `vggcourse.sample.mnist_standin()` (`mnist.load_data` returns it, in the prelude), also
+  saved as convolution-intro's `MNIST_data/train.npz`; lesson 7's fisheries, State Farm and an
+  ImageNet-like sample are stand-ins in each notebook's layout (`bench/_port_data.py`).
 - Cells that need the internet or another dataset are listed in EXCEPTED and left out of the
   percentages (they still run).
 """
@@ -37,11 +46,25 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+import _port_data  # noqa: E402
 SHARED_SAMPLE = REPO.parent / "shared" / "data" / "dogscats"
-NOTEBOOKS = ["lesson1", "lesson2", "lesson3", "dogs_cats_redux", "dogscats-ensemble"]
+NOTEBOOKS = ["lesson1", "lesson2", "lesson3", "dogs_cats_redux", "dogscats-ensemble",
+             "lesson7", "statefarm", "statefarm-sample", "mnist", "imagenet_batchnorm", "convolution-intro"]
 # (notebook, code cell number from 1) -> why it is excepted
 EXCEPTED = {
     ("lesson1", 26): "downloads the course's vgg16.h5 from files.fast.ai (internet)",
+    ("lesson7", 56): "downloads the bounding boxes from the Kaggle forum (internet; the run writes "
+                     "stand-in annos/*.json instead)",
+    ("imagenet_batchnorm", 5): "copies 25,000 images of the full ImageNet training set (1.28M images) "
+                               "into the sample: needs that dataset",
+    ("imagenet_batchnorm", 6): "copies 5,000 images of the full ImageNet validation set into the "
+                               "sample: needs that dataset",
+    ("imagenet_batchnorm", 44): "opens features of all of ImageNet on the author's SSD (/home/jhoward/...)",
+    ("imagenet_batchnorm", 45): "reads labels of all of ImageNet on the author's SSD (/home/jhoward/...)",
+    ("imagenet_batchnorm", 46): "opens features of all of ImageNet on the author's SSD (/home/jhoward/...)",
+    ("imagenet_batchnorm", 47): "reads labels of all of ImageNet on the author's SSD (/home/jhoward/...)",
+    ("imagenet_batchnorm", 48): "fits on all of ImageNet's features (cells 44-47)",
 }
 SIZE = (32, 32)
 PRELUDE = f'''# ---- port_coverage prelude: NOT part of the course notebook ----
@@ -55,6 +78,16 @@ def _defaults(f, **new):
 _defaults(_vm.Vgg16.__init__, weights=None, size={SIZE})
 _defaults(_vu.get_batches, target_size={SIZE})
 _defaults(_vu.get_data, target_size={SIZE})
+# Sizes other than 224x224 (lesson 7's 360x640) shrink by the same factor ({SIZE[0]}/224).
+_get_data = _vu.get_data
+def _small_get_data(path, target_size={SIZE}, *args, **kwargs):
+    target_size = tuple(max(8, round(s * {SIZE[0]} / 224)) for s in target_size) if tuple(target_size) != {SIZE} else target_size
+    return _get_data(path, target_size, *args, **kwargs)
+_vu.get_data = _small_get_data
+# No MNIST download here: mnist.load_data() (`vggcourse port` makes it vggcourse.datasets.mnist) returns
+# vggcourse.sample.mnist_standin() (scikit-learn's 1,797 digits in MNIST's arrays).
+import vggcourse.datasets as _vd, vggcourse.sample as _vs
+_vd.mnist.load_data = lambda *args, **kwargs: _vs.mnist_standin()
 '''
 _METHODS = {
     "fit", "fit_generator", "predict", "predict_generator", "evaluate", "evaluate_generator",
@@ -80,7 +113,7 @@ def _link(src, dest):
     os.symlink(os.path.abspath(src), dest)
 
 
-def make_data(root, n_train=16, n_valid=8, n_test=16, redux_train=2300, source=None):
+def make_data(root, n_train=16, n_valid=8, n_test=16, redux_train=2300, source=None, notebooks=NOTEBOOKS):
     """The course-layout sample and the Kaggle-style redux folder under `root`/data, from `source`
     (a folder in the course layout: `--data`, else ../shared/data/dogscats, else the stand-in
     `vggcourse.sample` writes into `root`: only whether cells run is measured)."""
@@ -108,25 +141,62 @@ def make_data(root, n_train=16, n_valid=8, n_test=16, redux_train=2300, source=N
             _link(files[k % len(files)], redux / "train" / f"{kaggle}.{k}.jpg")
     for f in tests[:n_test]:
         _link(f, redux / "test" / f.name)
+    images = sorted((sample / "train" / "cats").glob("*.jpg")) + sorted((sample / "train" / "dogs").glob("*.jpg"))
+    if "lesson7" in notebooks:
+        _port_data.make_fish(root, images)
+    if {"statefarm", "statefarm-sample"} & set(notebooks):
+        _port_data.make_state(root, images)
+    if "imagenet_batchnorm" in notebooks:
+        _port_data.make_imagenet(root, images)
+    if {"mnist", "convolution-intro"} & set(notebooks):
+        _port_data.make_mnist(root)
 
 
-def run_notebook(path, workdir, timeout=600):
+def run_notebook(path, workdir, timeout=600, budget=None):
+    """Run the ported notebook at `path` in `workdir`, every cell even after an error (`timeout`
+    seconds a cell, then it is interrupted); after `budget` seconds in all the cells left are not
+    run (scored as failed, 'NotRun'). Returns (executed notebook, seconds)."""
     import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.source = shrink_shapes(cell.source)
     nb.cells.insert(0, nbformat.v4.new_code_cell(PRELUDE))
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(workdir)}})
+                            interrupt_on_timeout=True, resources={"metadata": {"path": str(workdir)}})
     start = time.time()
-    client.execute()
+    with client.setup_kernel():
+        for index, cell in enumerate(nb.cells):
+            if budget is not None and time.time() - start > budget:
+                break
+            client.execute_cell(cell, index)
+            cell.metadata["port_coverage_ran"] = True
     return nb, time.time() - start
 
 
+def shrink_shapes(source):
+    """`source` with the course's written-out 224x224 input shapes (`input_shape=(3,224,224)`, State
+    Farm's models) set to the run's SIZE, as the prelude does for the defaults; other code unchanged.
+
+        shrink_shapes("Dense(10, input_shape=(3,224,224))")   # -> "...input_shape=(3,32,32))"
+    """
+    return re.sub(r"\(\s*3\s*,\s*224\s*,\s*224\s*\)", f"(3,{SIZE[0]},{SIZE[1]})", source)
+
+
 def _error(cell):
+    """'Type: message' of the cell's error (Keras' first specific line, not its 'Exception
+    encountered when calling ...' header), else None."""
+    if not cell.get("metadata", {}).get("port_coverage_ran"):
+        return "NotRun: the notebook's time budget (--budget) ran out before this cell"
     for out in cell.get("outputs", []):
         if out.get("output_type") == "error":
-            return f"{out.get('ename')}: {str(out.get('evalue')).splitlines()[0][:160] if out.get('evalue') else ''}"
+            lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(out.get("evalue") or "").splitlines()]
+            lines = [line for line in lines if line]
+            if len(lines) > 1 and lines[0].startswith("Exception encountered when calling"):
+                lines = lines[1:]
+            return f"{out.get('ename')}: {lines[0][:160] if lines else ''}"
     return None
 
 
@@ -170,7 +240,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--courses", required=True, help="folder holding the course's original notebooks")
     parser.add_argument("--out", default=None, help="folder for the ported/executed notebooks and results.json")
-    parser.add_argument("--only", nargs="*", default=NOTEBOOKS, help="notebooks to run (default: all five)")
+    parser.add_argument("--notebooks", "--only", nargs="*", default=NOTEBOOKS, choices=NOTEBOOKS, metavar="NAME",
+                        help=f"notebooks to run (default: all {len(NOTEBOOKS)}: {', '.join(NOTEBOOKS)})")
+    parser.add_argument("--cell-timeout", type=int, default=600, help="seconds one cell may run (default 600)")
+    parser.add_argument("--budget", type=int, default=None, help="seconds for one notebook; the cells left "
+                        "after it are scored as not run (default: no limit)")
     parser.add_argument("--data", default=None, help="a sample in the course layout (default: "
                         "../shared/data/dogscats if present, else `vggcourse.sample`'s stand-in)")
     args = parser.parse_args(argv)
@@ -181,14 +255,14 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("KERAS_HOME", str(work / "keras"))
     os.environ.setdefault("VGGCOURSE_CACHE", str(work / "features"))
-    make_data(work, source=args.data)
+    make_data(work, source=args.data, notebooks=args.notebooks)
     api_names = _api_names()
     results, times = {}, {}
     import nbformat
 
-    for name in args.only:
+    for name in args.notebooks:
         ported = port_notebook(Path(args.courses) / f"{name}.ipynb", work / f"{name}.ipynb")
-        nb, times[name] = run_notebook(ported.path, work)
+        nb, times[name] = run_notebook(ported.path, work, timeout=args.cell_timeout, budget=args.budget)
         nbformat.write(nb, str(out / f"{name}.executed.ipynb"))
         results[name] = score(name, nb, api_names)
         failed = [r for r in results[name] if r["error"]]
@@ -199,6 +273,8 @@ def main(argv=None):
     print(table)
     print("Excepted cells:")
     for (name, cell), why in EXCEPTED.items():
+        if name not in args.notebooks:
+            continue
         print(f"  {name} cell {cell}: {why}")
     (out / "results.json").write_text(json.dumps({"results": results, "seconds": times}, indent=1))
     print(f"executed notebooks and results.json in {out}")
