@@ -35,9 +35,11 @@ RUN_SCRIPT = textwrap.dedent('''
 
     import keras
 
+    from vggcourse import workflow
     from vggcourse.workflow import finetune_directory
 
     data, out, mode, log = sys.argv[1:5]
+    workflow.write_analysis = lambda *args, **kwargs: []  # the plots take seconds and are not checked here
     keras.utils.set_random_seed(0)
 
 
@@ -132,11 +134,19 @@ def test_a_run_killed_mid_epoch_resumes_as_the_same_run(small, tmp_path):
     assert resumed_rates == whole_rates[steps:]  # the cycle went on from its position
 
 
+@pytest.fixture(autouse=True)
+def no_analysis_plots(monkeypatch):
+    """The validation plots take seconds and are not what these tests check (test_workflow does)."""
+    monkeypatch.setattr("vggcourse.workflow.write_analysis", lambda *args, **kwargs: [])
+
+
 @pytest.fixture(scope="module")
 def finished(small_shared, tmp_path_factory):
     """A finished one-epoch run."""
     out = tmp_path_factory.mktemp("finished") / "run"
-    finetune_directory(small_shared, epochs=1, out=out, **QUICK)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("vggcourse.workflow.write_analysis", lambda *args, **kwargs: [])
+        finetune_directory(small_shared, epochs=1, out=out, **QUICK)
     return out
 
 
