@@ -3,7 +3,7 @@ checkpoint from which the run resumes as the same run.
 
     with RunFolder.open("runs/dc") as run:            # locked; refused if another process holds it
         run.check_space(vgg.model)                     # room for two checkpoints, before training
-        vgg.fit(batches, val_batches, nb_epoch=3, callbacks=[run.checkpoints(vgg, record)])
+        vgg.fit(batches, val_batches, nb_epoch=3, callbacks=[EpochCheckpoints(vgg, record, run)])
 
 `last.keras` is the run's checkpoint: the model, its optimizer state and the run's record (the
 archive member `vggcourse/run.json`: settings, epochs done, history, best epoch and score), one
@@ -235,9 +235,6 @@ class RunFolder:
         _writing(path, lambda: write_atomically(path, lambda tmp: Path(tmp).write_text(text)))
         return path
 
-    def checkpoints(self, vgg, record, log=print):
-        return EpochCheckpoints(vgg, record, self, log)
-
 
 def _try_lock(fd):
     if os.name == "nt":
@@ -280,9 +277,11 @@ def _writing(path, write):
     try:
         return write()
     except OSError as error:
-        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
+        fix = {errno.ENOSPC: "make room", errno.EDQUOT: "make room", errno.EROFS: "make it writable",
+               errno.EACCES: "make it writable"}.get(error.errno)
+        if fix:
             raise OutputFolderError(f"cannot write {path}: {os.strerror(error.errno)}; the previous "
-                                    f"{path.name} is intact: make room, then continue with --resume") from error
+                                    f"{path.name} is intact: {fix}, then continue with --resume") from error
         raise
     except Exception as error:  # h5py reports a full disk as a RuntimeError or OSError of its own
         if "No space left" in str(error):
@@ -311,9 +310,9 @@ class EpochCheckpoints(keras.callbacks.Callback):
         vgg.fit(batches, val_batches, nb_epoch=3, callbacks=[EpochCheckpoints(vgg, record, run)])
     """
 
-    def __init__(self, vgg, record, run, log=print):
+    def __init__(self, vgg, record, run):
         super().__init__()
-        self.vgg, self.record, self.run, self.log = vgg, record, run, log
+        self.vgg, self.record, self.run = vgg, record, run
 
     def on_epoch_end(self, epoch, logs=None):
         record, folder = self.record, self.run.folder

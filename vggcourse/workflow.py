@@ -217,7 +217,9 @@ def _result(run):
 def _fit(run, vgg, record, batches, val_batches, result, cache, tta, callbacks, log):
     """The one `fit` of a run, from `record.epochs_done`, then the plots; fills `result`."""
     settings = record.settings
-    callbacks = [run.checkpoints(vgg, record, log), *callback_items(callbacks)]
+    from vggcourse.run_folder import EpochCheckpoints
+
+    callbacks = [EpochCheckpoints(vgg, record, run), *callback_items(callbacks)]
     fit = dict(nb_epoch=settings["epochs"], cache=cache, callbacks=callbacks, initial_epoch=record.epochs_done)
     if settings["one_cycle"]:
         vgg.fit_one_cycle(batches, val_batches, max_lr=settings["lr"], **fit)
