@@ -35,6 +35,7 @@ from vggcourse import tta as tta_lib
 from vggcourse._keras_fit import (build_compiled_metrics, callback_items, compile_like, listed_callbacks,
                                   resume_epoch, set_resume_epoch)
 from vggcourse.errors import UserInputError, UserTypeError
+from vggcourse.image import epoch_order, shuffle_seed
 from vggcourse.feature_store import cache_dir, clear_cache  # noqa: F401 - re-exported, see __all__
 from vggcourse.split import cache_boundary, split
 
@@ -228,14 +229,14 @@ def _features(body, batches, cache, verbose, digest=None):
 
 
 class _FeatureBatches(keras.utils.PyDataset):
-    """Batches of cached features (and labels). Shuffled, epoch e's order is a function of
-    (seed, e), as the image batches' is: a fit resumed at `initial_epoch` = e sees the orders an
-    uninterrupted one would."""
+    """Batches of cached features (and labels). Shuffled, epoch e's order is `image.epoch_order`,
+    the image batches' own: a fit resumed at `initial_epoch` = e sees the orders an uninterrupted
+    one would."""
 
     def __init__(self, x, y, batch_size, shuffle=False, seed=None, epoch=0):
         super().__init__()
         self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
-        self._seed = int(np.random.SeedSequence().entropy) if seed is None else int(seed)
+        self._seed = shuffle_seed(seed)
         self._epoch = epoch - 1
         self._order = np.arange(len(x))
         self.on_epoch_end()
@@ -251,7 +252,7 @@ class _FeatureBatches(keras.utils.PyDataset):
     def on_epoch_end(self):
         self._epoch += 1
         if self.shuffle:
-            self._order = np.random.default_rng([self._seed, self._epoch]).permutation(len(self.x))
+            self._order = epoch_order(self._seed, self._epoch, len(self.x))
 
 
 # -- the cached paths ----------------------------------------------------------------------------

@@ -483,6 +483,21 @@ class _Pending:
             job.cancel()
 
 
+def shuffle_seed(seed):
+    """`seed` as an int, or a fresh one from the OS when None: what `epoch_order` takes."""
+    return int(np.random.SeedSequence().entropy) if seed is None else int(seed)
+
+
+def epoch_order(seed, epoch, n):
+    """The shuffled order of `n` items in `epoch`: a pure function of (seed, epoch), so batches
+    fetched in any order, and a fit resumed at any epoch, see one consistent shuffle (the image
+    batches and the feature cache's batches use it alike).
+
+        epoch_order(7, 0, 5)    # the same permutation of range(5) every time
+    """
+    return np.random.default_rng([seed, 0, epoch]).permutation(n)
+
+
 class _BatchIterator(keras.utils.PyDataset):
     """Shared batching: a per-epoch permutation from (seed, epoch), `next()`, read-ahead.
 
@@ -498,7 +513,7 @@ class _BatchIterator(keras.utils.PyDataset):
         _check_batching(batch_size, seed)
         self.n = self.N = self.samples = self.nb_sample = n  # N: Keras 1's spelling
         self.batch_size, self.shuffle, self.seed = int(batch_size), bool(shuffle), seed
-        self._seed = int(np.random.SeedSequence().entropy) if seed is None else int(seed)
+        self._seed = shuffle_seed(seed)
         self._epoch = 0
         self._next_position = (0, 0)  # (epoch, batch) that next() returns
         self._last_key = None
@@ -541,7 +556,7 @@ class _BatchIterator(keras.utils.PyDataset):
             with self._lock:
                 order = self._orders.get(epoch)
                 if order is None:
-                    order = np.random.default_rng([self._seed, 0, epoch]).permutation(self.n)
+                    order = epoch_order(self._seed, epoch, self.n)
                     self._orders = {**dict(list(self._orders.items())[-3:]), epoch: order}
         return order[index * self.batch_size:(index + 1) * self.batch_size]
 

@@ -92,14 +92,19 @@ def read_record(path):
         read_record("runs/dc/last.keras").epochs_done
     """
     try:
-        with zipfile.ZipFile(path) as archive:
-            if RECORD_MEMBER not in archive.namelist():
-                return None
-            text = archive.read(RECORD_MEMBER).decode("utf-8")
+        text = _record_text(path)
     except (zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError) as error:
         raise UserInputError(f"{path} is a damaged checkpoint ({type(error).__name__}: {error}); the "
                              f"run cannot be resumed from it: start it again") from None
-    return RunRecord.from_json(text, path)
+    return None if text is None else RunRecord.from_json(text, path)
+
+
+def _record_text(path):
+    """The text of `RECORD_MEMBER` in the archive `path`, or None when it has none."""
+    with zipfile.ZipFile(path) as archive:
+        if RECORD_MEMBER not in archive.namelist():
+            return None
+        return archive.read(RECORD_MEMBER).decode("utf-8")
 
 
 def find_run(resume, out):
@@ -359,7 +364,7 @@ def best_epoch_on_disk(folder):
     if not path.is_file():
         return None
     try:
-        with zipfile.ZipFile(path) as archive:
-            return json.loads(archive.read(RECORD_MEMBER)).get("epoch")
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError):
+        text = _record_text(path)
+        return None if text is None else json.loads(text).get("epoch")
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):  # UnicodeDecodeError is a ValueError
         return None
