@@ -18,6 +18,7 @@ import numpy as np
 
 FISH = ["ALB", "BET", "DOL", "LAG", "NoF", "OTHER", "SHARK", "YFT"]
 FISH_TRAIN, FISH_VALID = 120, 30  # per class; sample/ takes 400 of train/, 200 of valid/
+FISH_CAMERAS = 4  # distinct images (so sizes) the fish stand-in repeats
 FISH_BOXES = {"alb": "ALB", "bet": "BET", "dol": "DOL", "lag": "LAG", "shark": "SHARK", "yft": "YFT"}
 STATE_TRAIN, STATE_VALID = 160, 110  # per class c0..c9: sample/ takes 1,500 and 1,000
 IMAGENET_CLASSES = 1000
@@ -34,7 +35,8 @@ def make_fish(root, images, test=8):
     among ALB's, the notebook shows its box), models/, annos/<class>_labels.json with one box per image of the six annotated classes (what the
     Kaggle forum's files hold, which the notebook downloads), test/test_stg1/ and test_stg1/."""
     fish = Path(root) / "data" / "fish"
-    number = 4908
+    images = images[:FISH_CAMERAS]  # few image sizes, as the boats' cameras made: the notebook looks
+    number = 4908                   # up each valid and test image's size among the training sizes
     boxes = {}
     for c, cls in enumerate(FISH):
         for k in range(FISH_TRAIN + FISH_VALID):

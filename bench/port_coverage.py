@@ -27,7 +27,10 @@ What the run changes, and why (printed in the report too):
   2,300 training names (the sample's images repeated under Kaggle names: the notebook moves 2,000
   of them to valid/) and the sample's test images.
 - The run's size also replaces the course's written-out `input_shape=(3,224,224)` (State Farm's
-  models), and lesson 7's 360x640 `get_data` shrinks by the same factor (51x91).
+  models); lesson 7's 360x640 (`get_data` and `Vgg16BN((360, 640))`) becomes 128x256, the smallest
+  size its large-image models can pool.
+- Every fit trains one epoch at most: the course's fits run up to 18 epochs (mnist trains six
+  models for 35), hours on this CPU at any size, and only whether a cell runs is measured.
 - MNIST is `vggcourse.sample.mnist_standin()` (`mnist.load_data` returns it, in the prelude), also
   saved as convolution-intro's `MNIST_data/train.npz`; lesson 7's fisheries, State Farm and an
   ImageNet-like sample are stand-ins in each notebook's layout (`bench/_port_data.py`).
@@ -67,6 +70,7 @@ EXCEPTED = {
     ("imagenet_batchnorm", 48): "fits on all of ImageNet's features (cells 44-47)",
 }
 SIZE = (32, 32)
+LARGE = (128, 256)  # lesson 7's 360x640, shrunk (see PRELUDE)
 PRELUDE = f'''# ---- port_coverage prelude: NOT part of the course notebook ----
 # No ImageNet weights can be downloaded here: Vgg16()/Vgg16BN() use random weights (weights=None),
 # and images are {SIZE[0]}x{SIZE[1]} instead of 224x224 to keep the run short. Accuracies mean nothing.
@@ -75,15 +79,34 @@ def _defaults(f, **new):
     import inspect
     names = [p.name for p in inspect.signature(f).parameters.values() if p.default is not p.empty]
     f.__defaults__ = tuple(new.get(n, d) for n, d in zip(names, f.__defaults__))
-_defaults(_vm.Vgg16.__init__, weights=None, size={SIZE})
+_defaults(_vm.Vgg16.__init__, weights=None)
 _defaults(_vu.get_batches, target_size={SIZE})
 _defaults(_vu.get_data, target_size={SIZE})
-# Sizes other than 224x224 (lesson 7's 360x640) shrink by the same factor ({SIZE[0]}/224).
+# Sizes written out in the notebook shrink too, in get_data and Vgg16/Vgg16BN alike: lesson 7's
+# 360x640 becomes {LARGE}, the smallest size whose VGG features ({LARGE[0] // 32}x{LARGE[1] // 32}) its
+# large-image models can still pool (two 2x2 max-pools, then a 1x2); other sizes shrink by {SIZE[0]}/224.
+def _small(size):
+    size = tuple(size)
+    return {{(224, 224): {SIZE}, {SIZE}: {SIZE}, (360, 640): {LARGE}}}.get(size, tuple(max(8, round(s * {SIZE[0]} / 224)) for s in size))
 _get_data = _vu.get_data
 def _small_get_data(path, target_size={SIZE}, *args, **kwargs):
-    target_size = tuple(max(8, round(s * {SIZE[0]} / 224)) for s in target_size) if tuple(target_size) != {SIZE} else target_size
-    return _get_data(path, target_size, *args, **kwargs)
+    return _get_data(path, _small(target_size), *args, **kwargs)
 _vu.get_data = _small_get_data
+# include_top is decided at the course's size, as with ImageNet weights (Vgg16's docstring):
+# no dense layers for 360x640.
+_vgg_init = _vm.Vgg16.__init__
+def _small_vgg_init(self, size=(224, 224), include_top=None, *args, **kwargs):
+    if include_top is None:
+        include_top = tuple(size) in ((224, 224), {SIZE})
+    _vgg_init(self, _small(size), include_top, *args, **kwargs)
+_vm.Vgg16.__init__ = _small_vgg_init
+# Every fit trains one epoch at most (the course's run 1-18 epochs; mnist fits six models of 35):
+# which cells run is measured, not what they learn.
+import keras as _keras
+_keras_fit = _keras.Model.fit
+def _fit_one_epoch(self, *args, epochs=1, initial_epoch=0, **kwargs):
+    return _keras_fit(self, *args, epochs=min(epochs, initial_epoch + 1), initial_epoch=initial_epoch, **kwargs)
+_keras.Model.fit = _fit_one_epoch
 # No MNIST download here: mnist.load_data() (`vggcourse port` makes it vggcourse.datasets.mnist) returns
 # vggcourse.sample.mnist_standin() (scikit-learn's 1,797 digits in MNIST's arrays).
 import vggcourse.datasets as _vd, vggcourse.sample as _vs

@@ -168,6 +168,21 @@ def test_course_h5_names_save_and_load(tmp_path):
     _assert_same_weights(nested, copy)
 
 
+def test_weights_under_any_name_are_hdf5_as_in_keras1(tmp_path):
+    """mnist.ipynb saves its models as 'cnn-mnist23-0.pkl': Keras 1 wrote HDF5 whatever the name."""
+    import h5py
+
+    model = _model()
+    model.save_weights(tmp_path / "cnn-mnist23-0.pkl")
+    assert h5py.is_hdf5(tmp_path / "cnn-mnist23-0.pkl")
+    other = _model(5)
+    other.load_weights(tmp_path / "cnn-mnist23-0.pkl")
+    _assert_same_weights(model, other)
+    model.save_weights(tmp_path / "keras3.weights.h5")  # Keras 3's own name: Keras 3's layout
+    other.load_weights(tmp_path / "keras3.weights.h5")
+    _assert_same_weights(model, other)
+
+
 def test_image_generator_keras1_arguments():
     batches = image.ImageDataGenerator(dim_ordering="tf", featurewise_center=False).flow(X, Y, batch_size=5)
     assert batches.N == 12
@@ -186,8 +201,33 @@ def test_get_file_uses_cache_packaged_file_and_downloads(tmp_path, monkeypatch):
     src.write_bytes(b"abc")
     got = get_file("weights.bin", src.as_uri(), cache_subdir="models")
     assert open(got, "rb").read() == b"abc"
-    with pytest.raises(OSError, match="by hand"):
+    with pytest.raises(OSError, match="could not be downloaded .*nope.bin"):
         get_file("missing.bin", (tmp_path / "nope.bin").as_uri(), cache_subdir="models")
+
+
+def test_get_file_checks_md5_and_never_deletes_a_copy_it_cannot_replace(tmp_path, monkeypatch):
+    """lesson 7's get_annotations: files put in annos/ by hand, md5s from 2016, no internet."""
+    import hashlib
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    annos = tmp_path / "annos"
+    annos.mkdir()
+    mine = annos / "bet_labels.json"
+    mine.write_text("[1]")
+    good = hashlib.md5(b"[1]").hexdigest()
+    nowhere = (tmp_path / "offline" / "bet_labels.json").as_uri()
+    assert get_file("bet_labels.json", nowhere, md5_hash=good, cache_subdir=str(annos)) == str(mine)
+    with pytest.raises(OSError, match="failed its hash check"):
+        get_file("bet_labels.json", nowhere, md5_hash="0" * 32, cache_subdir=str(annos))
+    assert mine.read_text() == "[1]"  # kept: Keras' own get_file deletes it here
+    server = tmp_path / "server.json"
+    server.write_text("[2]")
+    got = get_file("bet_labels.json", server.as_uri(), md5_hash=hashlib.md5(b"[2]").hexdigest(),
+                   cache_subdir=str(annos))
+    assert got == str(mine) and mine.read_text() == "[2]"
+    with pytest.raises(OSError, match="hash check"):
+        get_file("other.json", server.as_uri(), md5_hash="0" * 32, cache_subdir=str(annos))
+    assert not (annos / "other.json").exists()
 
 
 def test_get_file_uses_the_one_keras_home(tmp_path, monkeypatch):

@@ -49,6 +49,71 @@ def test_channels_first_shapes_become_channels_last():
     assert Input((4096,)).shape == (None, 4096)
 
 
+def test_channels_first_image_arrays_are_transposed_by_one_rule():
+    from vggcourse._keras1_layers import channels_last_images
+
+    first = np.arange(2 * 1 * 6 * 5, dtype="float32").reshape(2, 1, 6, 5)
+    np.testing.assert_array_equal(channels_last_images(first), first.transpose(0, 2, 3, 1))
+    last = first.transpose(0, 2, 3, 1)
+    assert channels_last_images(last) is last
+    assert channels_last_images(first, expected=(None, 5, 6, 1)) is first  # not the model's shape
+    one = first[0]
+    assert channels_last_images(one) is one  # not a batch
+
+
+def _mnist_like_model():
+    """The course's MNIST convnet, small: declared channels-first as the notebook does."""
+    keras.utils.set_random_seed(1)
+    model = Sequential([
+        Lambda(lambda x: x / 255.0, input_shape=(1, 10, 10)),
+        Convolution2D(4, 3, 3, activation="relu"),
+        BatchNormalization(axis=1),
+        Flatten(),
+        Dense(3, activation="softmax"),
+    ])
+    model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_a_channels_first_model_takes_the_courses_channels_first_arrays():
+    """mnist.ipynb: `np.expand_dims(X, 1)` (n, 1, 28, 28) arrays into a model declared (1, 28, 28):
+    every Keras 1 method gives what the channels-last arrays give."""
+    rng = np.random.default_rng(0)
+    last = (rng.random((16, 10, 10, 1)) * 255).astype("float32")
+    first = last.transpose(0, 3, 1, 2)
+    y = np.eye(3, dtype="float32")[rng.integers(0, 3, 16)]
+    model = _mnist_like_model()
+    assert model.input_shape == (None, 10, 10, 1)
+    np.testing.assert_allclose(model.predict(first, verbose=0), model.predict(last, verbose=0), rtol=1e-6)
+    np.testing.assert_allclose(model.predict_on_batch(first), model.predict_on_batch(last), rtol=1e-6)
+    np.testing.assert_allclose(model.evaluate(first, y, verbose=0), model.evaluate(last, y, verbose=0),
+                               rtol=1e-6)
+    np.testing.assert_allclose(model.test_on_batch(first, y), model.test_on_batch(last, y), rtol=1e-6)
+    other = _mnist_like_model()
+    h_first = model.fit(first, y, nb_epoch=2, batch_size=8, shuffle=False, verbose=0,
+                        validation_data=(first, y)).history
+    h_last = other.fit(last, y, nb_epoch=2, batch_size=8, shuffle=False, verbose=0,
+                       validation_data=(last, y)).history
+    for key in h_last:
+        np.testing.assert_allclose(h_first[key], h_last[key], rtol=1e-4, atol=1e-6)
+    model.train_on_batch(first, y)
+    other.train_on_batch(last, y)
+    for a, b in zip(model.get_weights(), other.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_flow_reads_channels_first_arrays_as_the_course_did():
+    from vggcourse.keras1 import image
+
+    first = np.arange(4 * 1 * 6 * 5, dtype="float32").reshape(4, 1, 6, 5)
+    batches = image.ImageDataGenerator().flow(first, np.arange(4), batch_size=4, shuffle=False)
+    x, y = batches[0]
+    np.testing.assert_array_equal(x, first.transpose(0, 2, 3, 1))
+    np.testing.assert_array_equal(y, np.arange(4))
+    rotated = image.ImageDataGenerator(rotation_range=90).flow(first, batch_size=4, seed=0)[0]
+    assert rotated.shape == (4, 6, 5, 1)
+
+
 @pytest.mark.skipif(keras.backend.backend() == "torch",
                     reason="PyTorch tensors have no negative-step slices: the course's x[:, ::-1] "
                            "needs keras.ops.flip(x, axis=1) on that backend")

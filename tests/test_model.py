@@ -112,7 +112,22 @@ def test_bad_size(size):
 
 def test_imagenet_top_needs_224():
     with pytest.raises(ValueError, match=r"needs size=\(224, 224\).*include_top=False"):
-        Vgg16(size=(64, 64))
+        Vgg16(size=(64, 64), include_top=True)
+
+
+def test_imagenet_weights_at_another_size_leave_the_top_out_as_the_course(monkeypatch):
+    """lesson 7's `Vgg16BN((360, 640)).model`: conv layers only, ImageNet's no-top file."""
+    asked = []
+
+    def fetch_weights(key):
+        asked.append(key)
+        return None  # no weights to load: only which file and which layers are checked
+
+    monkeypatch.setattr(model_module.weights_lib, "fetch_weights", fetch_weights)
+    vgg = Vgg16BN((64, 96))
+    assert not vgg.include_top and vgg.model.output_shape == (None, 2, 3, 512)
+    assert asked == [model_module.weights_lib.weights_key(True, False)]
+    assert Vgg16(SIZE, weights=None).include_top  # random weights fit any size
 
 
 def test_ft_needs_top():

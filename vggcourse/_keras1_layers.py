@@ -19,7 +19,10 @@ Channels-last translation (vggcourse's images are (height, width, channels)):
   (transposed in and back out), so the course's `vgg_preprocess` (`x - mean` with a (3, 1, 1)
   mean, `x[:, ::-1]` for RGB -> BGR) works unchanged;
 - `BatchNormalization(axis=1)` (Keras 1 + Theano: the channel axis, or the feature axis of a
-  dense output) becomes `axis=-1`.
+  dense output) becomes `axis=-1`;
+- image arrays in that order, such as MNIST's `np.expand_dims(X, 1)` `(n, 1, 28, 28)`, are
+  transposed by `channels_last_images` where Keras 1's methods and `image.ImageDataGenerator.flow`
+  take them.
 """
 import functools
 import inspect
@@ -27,6 +30,7 @@ import numbers
 import warnings
 
 import keras
+import numpy as np
 from keras import ops
 
 from vggcourse import checks
@@ -77,6 +81,26 @@ def channels_last_shape(shape):
     if len(shape) == 3 and shape[0] in (1, 3) and shape[-1] not in (1, 3):
         return shape[1:] + shape[:1]
     return shape
+
+
+def channels_last_images(x, expected=None):
+    """`x` transposed to channels-last when it is a numpy batch of channels-first images.
+
+    A 4-d array whose image shape `x.shape[1:]` is channels-first by `channels_last_shape`'s rule
+    (`(n, 1, 28, 28)`, `(n, 3, 224, 224)`) becomes `(n, 28, 28, 1)` / `(n, 224, 224, 3)`; with
+    `expected` (a model's channels-last input shape, batch axis first or not) only when the
+    transposed shape is that one. Anything else is returned unchanged.
+
+        channels_last_images(np.zeros((5, 1, 28, 28))).shape   # -> (5, 28, 28, 1)
+    """
+    if not isinstance(x, np.ndarray) or x.ndim != 4:
+        return x
+    image_shape = tuple(x.shape[1:])
+    if not _is_channels_first(image_shape):
+        return x
+    if expected is not None and channels_last_shape(image_shape) != tuple(expected)[-3:]:
+        return x
+    return x.transpose(0, 2, 3, 1)
 
 
 def _is_channels_first(shape):

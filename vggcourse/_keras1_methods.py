@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from vggcourse import checks
+from vggcourse._keras1_layers import channels_last_images
 from vggcourse.errors import UserInputError, UserTypeError
 
 __all__ = ["Keras1Methods", "translate_fit_kwargs"]
@@ -110,9 +111,45 @@ class Keras1Methods:
         class MyModel(Keras1Methods, ModelCore, keras.Sequential): ...
     """
 
-    def fit(self, *args, **kwargs):
-        """Keras 3's `fit`, also taking Keras 1's `nb_epoch=`."""
-        return super().fit(*args, **translate_fit_kwargs(kwargs))
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """Keras 3's `fit`, also taking Keras 1's `nb_epoch=` and channels-first image arrays."""
+        kwargs = translate_fit_kwargs(kwargs)
+        if isinstance(kwargs.get("validation_data"), (tuple, list)):
+            kwargs["validation_data"] = (self._channels_last(kwargs["validation_data"][0]),
+                                         *kwargs["validation_data"][1:])
+        return super().fit(self._channels_last(x), y, *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        """Keras 3's `evaluate`, also taking channels-first image arrays."""
+        return super().evaluate(self._channels_last(x), *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        """Keras 3's `predict`, also taking channels-first image arrays."""
+        return super().predict(self._channels_last(x), *args, **kwargs)
+
+    def train_on_batch(self, x, *args, **kwargs):
+        """Keras 3's `train_on_batch`, also taking channels-first image arrays."""
+        return super().train_on_batch(self._channels_last(x), *args, **kwargs)
+
+    def test_on_batch(self, x, *args, **kwargs):
+        """Keras 3's `test_on_batch`, also taking channels-first image arrays."""
+        return super().test_on_batch(self._channels_last(x), *args, **kwargs)
+
+    def predict_on_batch(self, x):
+        """Keras 3's `predict_on_batch`, also taking channels-first image arrays."""
+        return super().predict_on_batch(self._channels_last(x))
+
+    def _channels_last(self, x):
+        """`x` as the model takes it: a channels-first image array (Keras 1 + Theano's order, as
+        MNIST's `np.expand_dims(X, 1)` makes) whose transpose is the model's input shape is
+        transposed (`_keras1_layers.channels_last_images`); anything else is unchanged."""
+        try:
+            expected = self.input_shape
+        except (AttributeError, ValueError):  # not built yet, or several inputs
+            return x
+        if not isinstance(expected, tuple) or len(expected) != 4:
+            return x
+        return channels_last_images(x, expected)
 
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
         """The model's `compile`, also taking Keras 1's `sample_weight_mode=None`."""

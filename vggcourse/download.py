@@ -75,7 +75,7 @@ def fetch(url, path, digest, *, what, mirror_env, by_hand=""):
     """`path`, downloaded from `url` first unless it is there and matches `digest` (or `digest` is None).
 
     `what` names the file in messages ('weights', 'dataset'); `mirror_env` is the variable that
-    names a mirror; `by_hand` is a further way out added to the offline error
+    names a mirror (None: no mirror is offered); `by_hand` is a further way out added to the offline error
     (', or pass weights=<path to the .h5 file>').
 
         fetch(weights_url("vgg16"), cache_dir() / entry.fname, entry.md5, what="weights",
@@ -99,7 +99,8 @@ def fetch(url, path, digest, *, what, mirror_env, by_hand=""):
             f"The {what} file {path.name} is not in {path.parent}"
             + (" (the copy there failed its hash check)" if stale else "")
             + f" and could not be downloaded from {url} ({reason}). Download it yourself and put it "
-            f"at {path}, or set {mirror_env} to a folder URL that serves it{by_hand}."
+            f"at {path}" + (f", or set {mirror_env} to a folder URL that serves it" if mirror_env else "")
+            + f"{by_hand}."
         ) from e
     return path
 
@@ -138,7 +139,7 @@ def _download(url, dest, digest, mirror_env):
             raise DownloadError(
                 f"The file downloaded from {url} failed its hash check (expected {digest}): its "
                 f"{hasher.name} is {hasher.hexdigest()}. It was deleted and nothing was kept in "
-                f"{dest.parent}. Check the URL or mirror ({mirror_env})."
+                f"{dest.parent}. Check the URL" + (f" or mirror ({mirror_env})." if mirror_env else ".")
             )
 
     write_atomically(dest, fetch_and_check, suffix=".part")

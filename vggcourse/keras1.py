@@ -43,8 +43,9 @@ import numpy as np
 
 from vggcourse._keras1_layers import *  # noqa: F401,F403 (the layer signatures)
 from vggcourse._keras1_layers import __all__ as _LAYER_NAMES
+from vggcourse._keras1_layers import channels_last_images
 from vggcourse._keras1_methods import Keras1Methods, translate_fit_kwargs
-from vggcourse import checks
+from vggcourse import checks, download
 from vggcourse.datasets import cifar10, cifar100, imdb, mnist, reuters  # noqa: F401 (keras.datasets; not in __all__)
 from vggcourse.errors import UserInputError, UserTypeError
 from vggcourse.layers import layer_calls
@@ -260,10 +261,13 @@ def get_file(fname, origin, untar=False, md5_hash=None, cache_subdir="datasets",
     """Keras 1's `get_file(fname, origin, cache_subdir='models')`: the file's local path.
 
     A file already in the Keras cache (`keras_home() / cache_subdir`: `$KERAS_HOME`, default
-    `~/.keras`) is used
-    as it is; `imagenet_class_index.json` (the course's class list) ships with vggcourse and is
-    copied there rather than downloaded; anything else is downloaded by `keras.utils.get_file`
-    (`md5_hash` is checked). Offline, the error names the file, the URL and the folder to put it in.
+    `~/.keras`; an absolute `cache_subdir` is that folder) is used as it is, or, with `md5_hash` /
+    `file_hash`, when it matches. `imagenet_class_index.json` (the course's class list) ships with
+    vggcourse and is copied there rather than downloaded. Anything else is downloaded by
+    `vggcourse.download.fetch` (into a temporary file, hash-checked, then renamed: a copy that
+    fails its hash stays where it is until a good one replaces it); archives to unpack (`untar`,
+    `extract`) by `keras.utils.get_file`. Offline, the error names the file, the URL and the
+    folder to put it in.
 
         fpath = get_file("imagenet_class_index.json", "http://files.fast.ai/models/imagenet_class_index.json",
                          cache_subdir="models")
@@ -277,12 +281,13 @@ def get_file(fname, origin, untar=False, md5_hash=None, cache_subdir="datasets",
     if packaged is not None and not target.is_file():
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(packaged, target)
-    if target.is_file() and not (md5_hash or file_hash) and not (untar or extract):
-        return str(target)
+    digest = file_hash or md5_hash
+    if not (untar or extract):
+        return str(download.fetch(origin, target, digest, what="requested", mirror_env=None,
+                                  by_hand=" (or on a machine with internet access)"))
     try:
-        return keras.utils.get_file(os.fspath(fname), origin, file_hash=file_hash or md5_hash,
-                                    cache_subdir=cache_subdir, cache_dir=str(root),
-                                    extract=bool(untar or extract))
+        return keras.utils.get_file(os.fspath(fname), origin, file_hash=digest, cache_subdir=cache_subdir,
+                                    cache_dir=str(root), extract=True)
     except Exception as err:  # keras raises plain Exception for network errors
         raise OSError(f"get_file could not download {fname!r} from {origin}: {err}. Put the file in "
                       f"{folder} by hand, or download it on a machine with internet access.") from err
@@ -333,7 +338,8 @@ def _image_namespace():
     class ImageDataGenerator(image_lib.ImageDataGenerator):
         """`vggcourse.image.ImageDataGenerator` taking Keras 1's extra arguments.
 
-        `dim_ordering='tf'` (channels-last) is accepted; 'th' raises. The normalisation options
+        `dim_ordering='tf'` (channels-last) is accepted; 'th' raises (`flow` reads channels-first
+        arrays without it). The normalisation options
         Keras 1 had (featurewise_center, zca_whitening, ...) are accepted when False.
         """
 
@@ -355,6 +361,16 @@ def _image_namespace():
                               "(dogscats-ensemble passes it); it is ignored. `zoom_range` zooms "
                               "both axes.", stacklevel=2)
             super().__init__(*args, **kwargs)
+
+        def flow(self, x, y=None, batch_size=32, shuffle=True, seed=None, **pydataset_kwargs):
+            """`vggcourse.image.ImageDataGenerator.flow`, also taking the course's channels-first
+            arrays (`np.expand_dims(X, 1)`: `(n, 1, 28, 28)`): their batches come channels-last,
+            as vggcourse's models take them (`_keras1_layers.channels_last_images`).
+
+                batches = image.ImageDataGenerator(rotation_range=8).flow(X_train, y_train)
+            """
+            return super().flow(channels_last_images(np.asarray(x)), y, batch_size, shuffle, seed,
+                                **pydataset_kwargs)
 
     module = types.ModuleType("vggcourse.keras1.image", "Keras 1's keras.preprocessing.image names.")
     module.ImageDataGenerator = ImageDataGenerator

@@ -38,9 +38,10 @@ __all__ = ["VGG16_BLOCKS", "ModelCore", "VggSequential", "VggModel", "build_vgg1
 
 
 def _course_h5(filepath):
-    """True for the course's plain '.h5' names ('ft1.h5'), not Keras 3's '.weights.h5'."""
+    """True for a weight file of the course's: Keras 1 wrote HDF5 under any name ('ft1.h5', mnist's
+    'cnn-mnist23-0.pkl'); Keras 3's own are '.weights.h5' (and '.keras', a whole model, to load from)."""
     name = os.fspath(filepath)
-    return name.endswith(".h5") and not name.endswith(".weights.h5")
+    return not name.endswith((".weights.h5", ".keras"))
 
 
 def _nested(model):
@@ -198,7 +199,7 @@ class ModelCore:
             self.optimizer = optimizer
 
     def save_weights(self, filepath, overwrite=True, **kwargs):
-        """Keras 3's `save_weights`, also to the course's plain '.h5' names ('finetune1.h5').
+        """Keras 3's `save_weights`, also to the course's plain names ('finetune1.h5', 'cnn-0.pkl': HDF5 as in Keras 1).
 
         A chain of layers is written layer by layer, by name (`vggcourse.weights`); a model
         holding other models in Keras 3's own layout. Both load with `load_weights`.
@@ -296,6 +297,9 @@ class Vgg16(CourseModel):
     Args (in the course's order, so `Vgg16BN((360, 640), include_top=False)` works):
         size: (height, width) of the input images.
         include_top: keep the dense layers and the 1000-way softmax; False stops after block5_pool.
+            None (the default) is True, except with weights='imagenet' at a size other than
+            224x224: the published dense layers only fit 224x224 images, so the model stops after
+            block5_pool, as the course's `Vgg16BN((360, 640))` did.
         weights: 'imagenet' (Keras' published file, downloaded once and md5-checked; see
             `vggcourse.weights`), a path to an `.h5` weight file (Keras', the course's Keras 1 /
             Theano `vgg16.h5`, or one from `save_weights`), or None for random initialisation.
@@ -304,9 +308,11 @@ class Vgg16(CourseModel):
     batch_norm = False
     keras_name = "VGG16"
 
-    def __init__(self, size=IMAGENET_SIZE, include_top=True, weights="imagenet"):
+    def __init__(self, size=IMAGENET_SIZE, include_top=None, weights="imagenet"):
         size = _check_size(size, type(self).__name__)
         weights = checked_weights(weights)
+        if include_top is None:
+            include_top = weights != "imagenet" or size == IMAGENET_SIZE
         if weights == "imagenet" and include_top and size != IMAGENET_SIZE:
             raise UserInputError(
                 f"weights='imagenet' with include_top=True needs size={IMAGENET_SIZE}: the dense layers "
