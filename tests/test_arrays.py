@@ -162,3 +162,80 @@ def test_host_array_reads_variables_and_tensors_on_every_backend():
         out = host_array(value)
         assert isinstance(out, np.ndarray) and out.dtype == np.float32
         np.testing.assert_array_equal(out, values)
+
+
+def _write_bcolz(path, arr, chunklen=None):
+    """A bcolz folder as the course's save_array made one (`bcolz.carray(arr, rootdir=..., mode='w')`)."""
+    import bcolz
+
+    bcolz.carray(arr, rootdir=os.fspath(path), mode="w", chunklen=chunklen).flush()
+
+
+@pytest.mark.backend_free
+@pytest.mark.parametrize("arr", [
+    np.random.default_rng(0).standard_normal((1000, 50)).astype(np.float32),  # GloVe's 6B.50d.dat
+    np.random.default_rng(1).standard_normal((37, 3, 3, 512)).astype(np.float32),  # conv features
+    np.array(["cats/cat.1.jpg", "dogs/dog.2.jpg", "unknown/été.jpg"]),
+    np.array([b"cat.1.jpg", b"dog.22.jpg"]),  # Python 2's file names
+], ids=["float32-2d", "float32-4d", "str", "bytes"])
+def test_a_bcolz_folder_from_the_course_reads_back(tmp_path, arr):
+    _write_bcolz(tmp_path / "feat.dat", arr, chunklen=8)  # several chunks and a part-filled last one
+    loaded = load_array(tmp_path / "feat.dat")
+    assert type(loaded) is np.ndarray and loaded.dtype == arr.dtype and loaded.shape == arr.shape
+    assert np.array_equal(loaded, arr)
+
+
+@pytest.mark.backend_free
+def test_the_same_name_loads_an_old_bcolz_folder_then_a_new_npy_file(tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    old, new = np.arange(12, dtype=np.float32).reshape(3, 4), np.ones((2, 2), dtype=np.int16)
+    (tmp_path / "results").mkdir()
+    _write_bcolz("results/conv_feat.dat", old)
+    assert np.array_equal(load_array("results/conv_feat.dat"), old)
+    shutil.rmtree("results/conv_feat.dat")
+    save_array("results/conv_feat.dat", new)
+    loaded = load_array("results/conv_feat.dat")
+    assert loaded.dtype == np.int16 and np.array_equal(loaded, new)
+
+
+@pytest.mark.backend_free
+def test_a_folder_that_is_not_a_bcolz_array_is_named(tmp_path):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.jpg").write_bytes(b"")
+    with pytest.raises(UserInputError, match=r"photos'? is a directory but not a bcolz array .*meta/"):
+        load_array(tmp_path / "photos")
+
+
+@pytest.mark.backend_free
+@pytest.mark.parametrize("mmap", [True, "r", "c"])
+def test_a_bcolz_folder_is_not_memory_mapped_but_converts(tmp_path, mmap):
+    arr = np.arange(40, dtype=np.float32).reshape(10, 4)
+    _write_bcolz(tmp_path / "feat.dat", arr)
+    with pytest.raises(UserInputError, match=r"cannot be memory-mapped \(received mmap=.*save_array\(new_name"):
+        load_array(tmp_path / "feat.dat", mmap=mmap)
+    save_array(tmp_path / "feat.npy", load_array(tmp_path / "feat.dat"))  # what the message says
+    mapped = load_array(tmp_path / "feat.npy", mmap=True)
+    assert isinstance(mapped, np.memmap) and np.array_equal(mapped, arr)
+
+
+@pytest.mark.backend_free
+def test_a_bcolz_folder_without_the_reader_names_the_package(tmp_path, monkeypatch):
+    import sys
+
+    _write_bcolz(tmp_path / "feat.dat", np.zeros(3))
+    monkeypatch.setitem(sys.modules, "bcolz", None)  # `import bcolz` raises ImportError
+    with pytest.raises(ImportError, match="feat.dat.*pip install bcolz-zipline"):
+        load_array(tmp_path / "feat.dat")
+
+
+@pytest.mark.backend_free
+def test_a_damaged_or_pickled_bcolz_folder_is_refused(tmp_path):
+    _write_bcolz(tmp_path / "cut.dat", np.arange(100.0), chunklen=10)
+    (tmp_path / "cut.dat" / "data" / "__3.blp").unlink()
+    with pytest.raises(UserInputError, match=r"cut.dat'? is not a complete bcolz array folder"):
+        load_array(tmp_path / "cut.dat")
+    _write_bcolz(tmp_path / "objects.dat", np.array([{"a": 1}, None], dtype=object))
+    with pytest.raises(UserInputError, match="dtype object.*does not unpickle"):
+        load_array(tmp_path / "objects.dat")

@@ -1,7 +1,7 @@
 """Arrays on disk and in batches: `save_array` / `load_array`, `onehot`, `MixIterator`.
 
-The course saved arrays with bcolz, which no longer installs. An array is now one `.npy` file
-(NumPy's own format: a small header, then the raw data), whatever name it is given:
+An array is one `.npy` file (NumPy's own format: a small header, then the raw data), whatever name
+it is given:
 
     save_array("results/conv_feat.dat", conv_feat)     # written in chunks, atomically
     conv_feat = load_array("results/conv_feat.dat", mmap=True)   # opened without reading
@@ -11,6 +11,10 @@ memory-mapped (or an `h5py` dataset) of several GB is never held in memory twice
 the file once into memory, or with `mmap=True` maps it read-only: nothing is read until the values
 are used, which is what a feature array larger than memory needs. String arrays (file names) are
 stored as fixed-width unicode, never pickled.
+
+The course saved arrays as bcolz folders (`meta/` and `data/` inside, the data in compressed chunks;
+its GloVe downloads such as `6B.50d.dat` are in that format too). `load_array` reads those through
+bcolz-zipline, the maintained fork of bcolz, under the same names; `save_array` writes `.npy` only.
 """
 import os
 
@@ -101,18 +105,19 @@ def _write_chunked(path, arr, chunk_bytes):
 
 
 def load_array(fname, mmap=False):
-    """Read an array written by `save_array`.
+    """Read an array written by `save_array`, or a bcolz folder saved by the 2016 course.
 
     mmap: False reads the whole file into memory once. True opens it read-only as a
     `numpy.memmap`: nothing is read until values are used, so arrays larger than memory work
     (slice them, or pass them to `model.fit` in batches). `'r+'` / `'c'` are NumPy's other modes.
+    A bcolz folder is compressed in chunks, so it cannot be mapped: with `mmap` set it is refused
+    rather than read whole (it may not fit in memory); convert it once to a `.npy` file that can be:
+
+        save_array("results/conv_feat.npy", load_array("results/conv_feat.dat"))
     """
     fname = os.fspath(fname)
     if os.path.isdir(fname):
-        raise UserInputError(
-            f"load_array: {fname!r} is a directory, probably a bcolz array from the 2016 course. "
-            "Load it with bcolz where it still installs and save it again with save_array."
-        )
+        return _load_bcolz(fname, mmap)
     if not os.path.exists(fname):
         raise InputFileNotFoundError(f"load_array: no array file at {fname!r}; write it with save_array(fname, arr).")
     mode = "r" if mmap is True else (mmap or None)
@@ -121,6 +126,42 @@ def load_array(fname, mmap=False):
     except (EOFError, ValueError, OSError) as error:  # empty, cut off, or not a .npy file
         raise UserInputError(f"load_array: {fname!r} is not a complete array file written by save_array "
                              f"({type(error).__name__}: {error}); write it again") from error
+
+
+def _load_bcolz(fname, mmap):
+    """The folder `fname`, a bcolz carray (`meta/sizes`, `meta/storage` JSON; `data/__N.blp` Blosc
+    chunks), read whole through bcolz-zipline."""
+    if not (os.path.isdir(os.path.join(fname, "meta")) and os.path.isdir(os.path.join(fname, "data"))):
+        raise UserInputError(
+            f"load_array: {fname!r} is a directory but not a bcolz array (one holds `meta/` and "
+            "`data/` folders). Give an array file written by save_array, or a bcolz array folder."
+        )
+    if mmap:
+        raise UserInputError(
+            f"load_array: {fname!r} is a bcolz array folder, compressed in chunks, so it cannot be "
+            f"memory-mapped (received mmap={mmap!r}). Convert it once with "
+            "save_array(new_name, load_array(old_name)), then load_array(new_name, mmap=True)."
+        )
+    try:
+        import bcolz
+    except ImportError as error:
+        raise ImportError(
+            f"load_array: {fname!r} is a bcolz array folder; reading it needs bcolz-zipline, the "
+            'maintained fork of bcolz: pip install bcolz-zipline (or pip install "vggcourse[course]")'
+        ) from error
+    try:
+        carray = bcolz.carray(rootdir=fname, mode="r")
+        arr = None if carray.dtype == object else carray[:]  # objects are pickled: not read
+    except (OSError, ValueError, RuntimeError) as error:  # meta missing or garbled, a chunk lost or cut
+        raise UserInputError(f"load_array: {fname!r} is not a complete bcolz array folder "
+                             f"({type(error).__name__}: {error})") from error
+    if arr is None:
+        raise UserInputError(
+            f"load_array: the bcolz array {fname!r} holds Python objects (dtype object), which bcolz "
+            "stores pickled; load_array does not unpickle. If you trust the file, read it with "
+            "bcolz.open(fname)[:] and save it again with save_array."
+        )
+    return arr
 
 
 def onehot(x, num_classes=None):
