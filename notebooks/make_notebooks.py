@@ -2024,7 +2024,8 @@ plot(trn[0]);
     md("""
 VGG16 with batch normalisation at that size has no dense layers (they were trained on 224x224), and
 we drop its last max-pooling to keep more detail. The course's `Vgg16BN((360, 640))` dropped the
-dense layers on its own; here one says so with `include_top=False`.
+dense layers on its own, and so does vggcourse's with ImageNet weights; `include_top=False` says
+so whatever the weights (this notebook also runs with random ones).
 """),
     code("""
 vgg640 = Vgg16BN(large_size, include_top=False, weights=weights).model
