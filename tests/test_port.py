@@ -98,6 +98,22 @@ def test_dropped_lines_stay_as_comments(line):
     ast.parse(indented)
 
 
+@pytest.mark.parametrize("old, new", [
+    # the course's utils.py, which lesson 6's Theano RNN runs on
+    ("import theano", "import pytensor as theano"),
+    ("from theano import shared, tensor as T", "from pytensor import shared, tensor as T"),
+    ("from theano.tensor.nnet import conv2d, nnet", "from vggcourse.utils import conv2d, nnet"),
+    ("from theano.tensor.signal import pool", "from vggcourse.utils import pool"),
+    ("import theano.tensor as T", "import pytensor.tensor as T"),
+    ("import theano.tensor", "import pytensor as theano"),
+    ("from theano.gradient import jacobian", "from pytensor.gradient import jacobian"),
+])
+def test_theano_imports_become_pytensors(old, new):
+    ported, changes = port_source(old)
+    assert ported == new and len(changes) == 1 and ("PyTensor" in changes[0])
+    exec(ported, {})  # PyTensor has each module and name
+
+
 def test_dropped_statement_keeps_its_neighbours():
     cell = "x = 1; reload(utils)  # refresh\ndef load_array(f):\n    return bcolz.open(f)[:]\ny = 2"
     new, changes = port_source(cell)
@@ -172,7 +188,7 @@ def test_ported_notebook_runs(tmp_path):
     result = port_notebook(src)
     assert result.path == tmp_path / "course_ported.ipynb" and result.cells == 4 and result.not_converted == []
     text = "\n".join(result.changes)
-    for expected in ("cell 1: `reload` of a course module dropped", "cell 1: Theano line dropped",
+    for expected in ("cell 1: `reload` of a course module dropped", "cell 1: Theano's GPU selection dropped",
                      "cell 3: print statement", "cell 4: type(x) is C", "cell 4: x.output_shape"):
         assert expected in text
     nb = nbformat.read(result.path, as_version=4)

@@ -146,8 +146,8 @@ def test_the_course_namespace_is_there():
 
 
 @pytest.mark.parametrize("name, replacement", [
-    ("bcolz", "save_array"), ("theano", "keras.ops"), ("T", "keras.ops"), ("misc", "imread"),
-    ("Tokenizer", "TextVectorization"),
+    ("bcolz", "save_array"), ("conv2d", "keras.ops.conv"), ("pool", "keras.ops.max_pool"),
+    ("misc", "imread"), ("Tokenizer", "TextVectorization"),
 ])
 def test_gone_names_raise_naming_the_replacement(name, replacement):
     gone = getattr(utils, name)
@@ -203,9 +203,9 @@ def test_pd_is_pandas_on_first_use():
 
 
 # what the course's notebooks import besides vggcourse: pandas (utils' `pd`), skimage
-# (convolution-intro), ujson (lesson7), ipywidgets (convolution-intro)
+# (convolution-intro), ujson (lesson7), ipywidgets (convolution-intro), pytensor (utils' `theano`)
 _COURSE_IMPORTS = {"pandas": "pandas", "scikit-image": "skimage", "ujson": "ujson",
-                   "ipywidgets": "ipywidgets"}
+                   "ipywidgets": "ipywidgets", "pytensor": "pytensor"}
 
 
 def test_the_notebooks_imports_come_with_the_install():

@@ -14,7 +14,12 @@ fork of lib2to3), so comments, strings and one-line suites stay as they were:
   import <names>`, `scipy`'s removed `imread` / `imresize` -> vggcourse.utils', `scipy.ndimage.filters`
   (and its other deprecated submodules) -> `scipy.ndimage`, TensorFlow 1's MNIST tutorial reader
   `input_data` -> `vggcourse.datasets`' (`from keras.datasets import mnist` is Keras 1's rule);
-- dropped statements (left as comments): `reload(...)`, `from __future__ ...`, Theano and bcolz,
+- Theano -> PyTensor, its maintained successor: `import theano` -> `import pytensor as theano`,
+  `import theano.tensor as T` -> `import pytensor.tensor as T`, `from theano import ...` -> `from
+  pytensor import ...`; `from theano.tensor.nnet import conv2d, nnet` and `from
+  theano.tensor.signal import pool` -> `from vggcourse.utils import ...` (PyTensor has no such modules);
+- dropped statements (left as comments): `reload(...)`, `from __future__ ...`, Theano's GPU
+  selection (`from theano.sandbox import cuda`, `cuda.use(...)`), bcolz,
   `K.set_image_dim_ordering(...)` (vggcourse is channels-last), bcolz `save_array` / `load_array`
   definitions (vggcourse.utils has both);
 - what Keras 3 cannot take as it is: `type(layer) is Dense` -> `isinstance(layer, Dense)` (the
@@ -50,12 +55,19 @@ __all__ = ["PortResult", "port_notebook", "port_source"]
 MARK = "[vggcourse port]"
 
 _KERAS_MODULE = r"keras(?:\.[\w.]+)?"
+_THEANO = "Theano import -> PyTensor (Theano's maintained successor)"
 _STATEMENT_RULES = [
     # (pattern on one whole statement, replacement, description); None replacement: drop it
     (r"from __future__ import .*", None, "`from __future__` import dropped"),
     (r"import (utils|vgg16|vgg16bn)\s*;\s*reload\(\1\)", None, "`reload` of a course module dropped"),
     (r"reload\([\w.]+\)", None, "`reload` dropped (Python 3: importlib.reload)"),
-    (r"(from theano\b.*|import theano\b.*|cuda\.use\(.*\))", None, "Theano line dropped"),
+    (r"from theano\.sandbox\b.*|import theano\.sandbox\b.*|cuda\.use\(.*\)", None,
+     "Theano's GPU selection dropped (PyTensor has no CUDA backend to select)"),
+    (r"from theano\.tensor\.(?:nnet|signal)\b[\w.]* import (.+)", r"from vggcourse.utils import \1",
+     "Theano's nnet / pool -> vggcourse.utils' (PyTensor has no nnet or pool module)"),
+    (r"from theano((?:\.\w+)*) import (.+)", r"from pytensor\1 import \2", _THEANO),
+    (r"import theano((?:\.\w+)*) as (\w+)", r"import pytensor\1 as \2", _THEANO),
+    (r"import theano(?:\.tensor)?", "import pytensor as theano", _THEANO),
     (r"import bcolz", None, "bcolz import dropped (vggcourse.utils has save_array / load_array)"),
     (r"def (save_array|load_array)\(.*\):.*bcolz.*", None,
      "bcolz save_array/load_array definition dropped (vggcourse.utils' take the same names)"),

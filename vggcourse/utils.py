@@ -21,9 +21,11 @@ Each helper lives in the module that owns its concept:
 | Keras 1 names | `vggcourse.keras1` |
 
 Names with no modern meaning are objects that raise, naming the replacement, when used: `bcolz`
-(`save_array` / `load_array`), `theano`, `T`, `shared`, `conv2d`, `nnet`, `pool` (`keras.ops`),
-`misc` (`imread`, `imresize` here), `Tokenizer` (`keras.layers.TextVectorization`). `pd` imports
-pandas on first use. Unlike the course's file, importing this changes no global setting (the
+(`save_array` / `load_array`), `misc` (`imread`, `imresize` here), `Tokenizer`
+(`keras.layers.TextVectorization`), and Theano's `conv2d` and `pool`, which PyTensor dropped
+(`keras.ops`). Imported on first use: `pd` (pandas) and Theano's names on PyTensor, Theano's
+maintained successor: `theano` (`pytensor`), `T` (`pytensor.tensor`), `shared` (`pytensor.shared`)
+and `nnet` (Theano's functions, on PyTensor); see `vggcourse.course_theano`. Unlike the course's file, importing this changes no global setting (the
 course set numpy's print options; call `np.set_printoptions(precision=4, linewidth=100)` for that).
 """
 import importlib
@@ -105,33 +107,49 @@ class _Gone:
 
 
 class _Lazy:
-    """A module imported on first use (pandas: half a second of import time that few notebooks need).
+    """A module, or a name in one, imported on first use: pandas (half a second of import time that
+    few notebooks need) and PyTensor (for the one lesson that writes Theano).
 
     >>> pd.DataFrame({"a": [1]}).shape    # pandas imported here
     (1, 1)
+    >>> shared(np.zeros(2)).get_value()   # pytensor imported here
+    array([0., 0.])
     """
 
-    def __init__(self, module, install):
-        self._module, self._install = module, install
+    def __init__(self, module, install, name=None):
+        self._module, self._install, self._name = module, install, name
+
+    def _target(self):
+        try:
+            module = importlib.import_module(self._module)
+        except ImportError as err:
+            missing = err.name or self._module
+            raise ImportError(f"{missing} is not installed: {self._install}") from err
+        return module if self._name is None else getattr(module, self._name)
 
     def __getattr__(self, attr):
         if attr.startswith("__"):
             raise AttributeError(attr)
-        try:
-            module = importlib.import_module(self._module)
-        except ImportError as err:
-            raise ImportError(f"{self._module} is not installed: {self._install}") from err
-        return getattr(module, attr)
+        return getattr(self._target(), attr)
+
+    def __call__(self, *args, **kwargs):
+        return self._target()(*args, **kwargs)
 
     def __repr__(self):
-        return f"<lazy module {self._module!r}>"
+        what = self._module if self._name is None else f"{self._module}.{self._name}"
+        return f"<lazy {what!r}>"
 
 
-pd = _Lazy("pandas", 'pip install "vggcourse[course]"')
+_COURSE_EXTRA = 'pip install "vggcourse[course]"'
+pd = _Lazy("pandas", _COURSE_EXTRA)
+theano, T, shared, nnet = (_Lazy("vggcourse.course_theano", _COURSE_EXTRA, name=name)
+                           for name in ("theano", "T", "shared", "nnet"))
+conv2d = _Gone("conv2d", "Theano's conv2d is gone and PyTensor has none; use keras.ops.conv (or "
+                         "keras.layers.Conv2D).")
+pool = _Gone("pool", "Theano's pool is gone and PyTensor has none; use keras.ops.max_pool / "
+                     "keras.ops.average_pool (or keras.layers.MaxPooling2D).")
 bcolz = _Gone("bcolz", "use save_array(fname, arr) / load_array(fname), which keep the course's "
                        "'.bc' / '.dat' names (one .npy file each).")
-theano = shared = T = conv2d = nnet = pool = _Gone(
-    "theano", "Theano is gone; Keras 3's backend-neutral functions are in keras.ops (and K here).")
 misc = _Gone("scipy.misc", "scipy.misc's image functions are gone; use imread(path) and "
                            "imresize(img, size) from vggcourse.utils.")
 Tokenizer = _Gone("Tokenizer", "keras.preprocessing.text is gone; use keras.layers.TextVectorization.")
