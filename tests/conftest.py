@@ -14,6 +14,10 @@ import pytest
 from helpers import OPENED, allowed_roots, copy_sample, outside_reads, record_open
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# `pytest -n auto` runs one worker per core: on a GPU each takes memory as it needs it instead of
+# all of it at start (TensorFlow and JAX), so that the workers share the card.
+os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 REPO = Path(__file__).resolve().parents[1]
 

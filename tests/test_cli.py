@@ -64,6 +64,7 @@ def test_a_missing_data_folder_is_refused_before_keras_starts(tmp_path):
     assert "missing' does not exist" in out.stderr and "has no test/" in out.stderr
 
 
+@pytest.mark.slow
 def test_finetune_writes_models_history_and_plots(finetuned):
     for name in ("best.keras", "last.keras", "history.json", "run.json"):
         assert (finetuned / name).is_file(), name
@@ -71,6 +72,7 @@ def test_finetune_writes_models_history_and_plots(finetuned):
     assert len(pngs) >= 4 and all(p.stat().st_size > 1000 for p in pngs)
 
 
+@pytest.mark.slow
 def test_finetune_resume_continues_the_run_longer(small_shared, finetuned, tmp_path, capsys):
     run = shutil.copytree(finetuned, tmp_path / "run")
     code = main(["finetune", str(small_shared), "--resume", str(run / "last.keras"), "--epochs", "3"])
@@ -80,6 +82,7 @@ def test_finetune_resume_continues_the_run_longer(small_shared, finetuned, tmp_p
     assert len(json.loads((run / "history.json").read_text())) == 3
 
 
+@pytest.mark.slow
 def test_predict_lists_every_file(dogscats, finetuned, tmp_path):
     out = tmp_path / "preds.csv"
     assert main(["predict", str(finetuned / "best.keras"), str(dogscats / "test"), "--out", str(out)]) == 0
@@ -88,6 +91,7 @@ def test_predict_lists_every_file(dogscats, finetuned, tmp_path):
     assert len(rows) == 101 and {r[1] for r in rows[1:]} <= {"cats", "dogs"}
 
 
+@pytest.mark.slow
 def test_submit_writes_a_checked_submission_and_refuses_a_wrong_count(dogscats, finetuned, tmp_path, capsys,
                                                                      monkeypatch):
     out = tmp_path / "submission.csv"
@@ -249,6 +253,7 @@ def test_user_errors_are_exit_2_and_debug_shows_every_traceback(monkeypatch, cap
         assert "Traceback (most recent call last)" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_test_file_that_is_not_a_numeric_id_is_named(dogscats, finetuned, tmp_path, capsys):
     data = tmp_path / "data"
     shutil.copytree(dogscats / "test", data / "test")
@@ -261,6 +266,7 @@ def test_a_test_file_that_is_not_a_numeric_id_is_named(dogscats, finetuned, tmp_
 
 # ---- predict writes real CSV (issue 12, item 4)
 
+@pytest.mark.slow
 def test_predict_csv_survives_commas_quotes_and_newlines_in_file_names(dogscats, finetuned, tmp_path):
     folder = tmp_path / "odd"
     folder.mkdir()
@@ -368,6 +374,7 @@ def test_finetune_input_errors_leave_no_output_folder(small_shared, tmp_path, ca
 
 # ---- issue 18: failed files never become data
 
+@pytest.mark.slow
 def test_predict_names_a_failed_file_and_leaves_its_row_empty_with_a_warm_cache_too(
         dogscats, finetuned, tmp_path, capsys):
     from helpers import write_broken_png
@@ -388,6 +395,7 @@ def test_predict_names_a_failed_file_and_leaves_its_row_empty_with_a_warm_cache_
         assert all(0 <= float(r[2]) <= 1 for name, r in rows.items() if name not in ("file", "unknown/999.png"))
 
 
+@pytest.mark.slow
 def test_predict_writes_a_file_name_that_is_not_utf8_as_its_bytes(dogscats, finetuned, tmp_path, capfdbinary):
     folder = tmp_path / "odd"
     folder.mkdir()
@@ -403,6 +411,7 @@ def test_predict_writes_a_file_name_that_is_not_utf8_as_its_bytes(dogscats, fine
     assert b"\ncat\xff.jpg," in capfdbinary.readouterr().out
 
 
+@pytest.mark.slow
 def test_loose_test_images_beside_unknown_are_predicted_and_counted_before_predicting(
         dogscats, finetuned, tmp_path, capsys):
     data = tmp_path / "data"

@@ -32,6 +32,7 @@ def test_lesson6s_rnn_trains_with_the_course_names():
     def init_bias(rows):
         return shared(np.zeros(rows, dtype=np.float32))
 
+    np.random.seed(0)  # `normal` is NumPy's: the weights below are the same on every run
     t_inp, t_outp, t_h0, lr = T.matrix("inp"), T.matrix("outp"), T.vector("h0"), T.scalar("lr")
     W_h = (shared(np.eye(n_hidden, dtype=np.float32)), init_bias(n_hidden))
     W_x = (init_wgts(vocab_size, n_hidden), init_bias(n_hidden))
@@ -43,7 +44,6 @@ def test_lesson6s_rnn_trains_with_the_course_names():
         y = nnet.softmax(T.dot(h, W_y) + b_y)
         return h, T.flatten(y, 1)
 
-    np.random.seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # Theano's scan returns (outputs, updates) without a warning
         [v_h, v_y], _ = theano.scan(step, sequences=t_inp, outputs_info=[t_h0, None], non_sequences=w_all)
@@ -54,7 +54,7 @@ def test_lesson6s_rnn_trains_with_the_course_names():
 
     losses = [np.mean([fn(np.zeros(n_hidden), X[i], Y[i], 0.03) for i in range(len(X))]) for _ in range(8)]
     assert theano.config.floatX == "float32"  # the course's .theanorc: float32 weights update in place
-    assert losses[-1] < 0.7 * losses[0] and all(np.diff(losses) < 0), losses
+    assert losses[-1] < 0.5 * losses[0], losses  # plain SGD: falling, though not at every epoch
     f_y = theano.function([t_h0, t_inp], v_y, allow_input_downcast=True)
     assert f_y(np.zeros(n_hidden), X[0]).shape == (cs, vocab_size)
 

@@ -60,6 +60,7 @@ def test_a_broken_record_is_named(tmp_path):
         write_digits(data, size=32, limit=100, log=lambda line: None)
 
 
+@pytest.mark.slow
 def test_run_demo_tiny(tmp_path, monkeypatch):
     """The whole recipe on 200 images for one epoch: every output is written."""
     monkeypatch.setenv("VGGCOURSE_CACHE", str(tmp_path / "features"))

@@ -89,6 +89,7 @@ def _log(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_epoch_resumes_as_the_same_run(small, tmp_path):
     script = tmp_path / "run.py"
     script.write_text(RUN_SCRIPT)

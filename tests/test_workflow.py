@@ -22,6 +22,7 @@ def small(small_shared):
 
 
 
+@pytest.mark.slow
 def test_one_fit_with_checkpoints_lr_find_and_unfreeze(small, tmp_path, computed, monkeypatch):
     feature_store.clear_memory()
     found = []
@@ -51,6 +52,7 @@ def test_one_fit_with_checkpoints_lr_find_and_unfreeze(small, tmp_path, computed
     assert not list((tmp_path / "run").glob(".*tmp*"))  # every write renamed into place
 
 
+@pytest.mark.slow
 def test_one_cycle_and_tta_reach_their_calls(small, tmp_path, monkeypatch):
     seen = {}
     original_cycle, original_test = Vgg16.fit_one_cycle, Vgg16.test
