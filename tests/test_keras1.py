@@ -1,5 +1,7 @@
 """Keras 1's calls on Keras 3 (vggcourse/keras1.py, and the model methods of _keras1_methods.py it
 exports): each adapter against the Keras 3 call it stands for. Layer signatures: test_keras1_layers.py."""
+from pathlib import Path
+
 import h5py
 import keras
 import numpy as np
@@ -342,3 +344,51 @@ def test_a_fractional_number_of_epochs_is_refused_not_truncated(call):
             model.fit_generator(iter([(x, y)] * 8), samples_per_epoch=4, nb_epoch=2.5)
         else:
             model.fit(x, y, verbose=0, **{name: 2.5})
+
+
+def test_get_file_untar_unpacks_beside_the_archive_and_returns_the_courses_path(tmp_path):
+    """lesson 5's get_glove_dataset: `<name>.tgz` holding `<name>.dat/`, `<name>_words.pkl`; the
+    course's path is `<folder>/<name>`, which itself need not exist."""
+    import hashlib
+    import tarfile
+
+    content = tmp_path / "content"
+    (content / "6B.50d.dat").mkdir(parents=True)
+    (content / "6B.50d.dat" / "meta").write_text("m")
+    (content / "6B.50d_words.pkl").write_bytes(b"w")
+    tgz = tmp_path / "served" / "6B.50d.tgz"
+    tgz.parent.mkdir()
+    with tarfile.open(tgz, "w:gz") as tar:
+        for entry in ("6B.50d.dat", "6B.50d_words.pkl"):
+            tar.add(content / entry, arcname=entry)
+    results = tmp_path / "glove" / "results"
+    loc = get_file("6B.50d", tgz.as_uri(), cache_subdir=str(results), untar=True,
+                   md5_hash=hashlib.md5(tgz.read_bytes()).hexdigest())
+    assert loc == str(results / "6B.50d")
+    assert (results / "6B.50d.dat" / "meta").read_text() == "m" and Path(loc + "_words.pkl").read_bytes() == b"w"
+    assert (results / "6B.50d.tar.gz").is_file() and not list(results.glob(".unpack-*"))
+    (results / "6B.50d_words.pkl").write_bytes(b"mine")
+    assert get_file("6B.50d", tgz.as_uri(), cache_subdir=str(results), untar=True) == loc
+    assert (results / "6B.50d_words.pkl").read_bytes() == b"mine"  # unpacking again keeps what is there
+    archive = get_file("data.tgz", tgz.as_uri(), cache_subdir=str(tmp_path / "k2"), extract=True)  # Keras 2's
+    assert archive == str(tmp_path / "k2" / "data.tgz") and (tmp_path / "k2" / "6B.50d_words.pkl").is_file()
+
+
+def test_get_file_refuses_to_unpack_what_is_not_an_archive_or_leaves_its_folder(tmp_path):
+    import io
+    import tarfile
+
+    from vggcourse.errors import UserInputError
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not an archive")
+    with pytest.raises(UserInputError, match=r"neither a tar nor a zip archive.*download it again"):
+        get_file("notes", text.as_uri(), cache_subdir=str(tmp_path / "a"), untar=True)
+    evil = tmp_path / "evil.tar.gz"
+    with tarfile.open(evil, "w:gz") as tar:
+        info = tarfile.TarInfo("../outside.txt")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    with pytest.raises(UserInputError, match="could not be unpacked"):
+        get_file("evil", evil.as_uri(), cache_subdir=str(tmp_path / "b"), untar=True)
+    assert not (tmp_path / "outside.txt").exists()

@@ -217,3 +217,74 @@ def test_batch_norm_axis_outside_the_input_is_refused_at_build(build):
 def test_batch_norm_axis_inside_the_input_builds():
     assert BatchNormalization(axis=2)(X).shape == X.shape
     assert Sequential([Dense(3, input_dim=2), BatchNormalization(axis=1)]).output_shape == (None, 3)
+
+
+# ---- issue 20: merge modes, Merge, consume_less, stateful recurrent layers
+
+def test_merge_modes_give_the_keras3_layers_outputs():
+    from vggcourse.keras1 import Merge, merge
+
+    rng = np.random.default_rng(1)
+    a, b = (rng.normal(size=(4, 5)).astype("float32") for _ in range(2))
+    ta, tb = keras.Input((5,)), keras.Input((5,))
+    for mode, want in [("sum", a + b), ("mul", a * b), ("ave", (a + b) / 2), ("max", np.maximum(a, b)),
+                       ("concat", np.concatenate([a, b], axis=-1)),
+                       ("dot", (a * b).sum(axis=1, keepdims=True)),
+                       ("cos", (a * b).sum(axis=1, keepdims=True)
+                        / np.linalg.norm(a, axis=1, keepdims=True) / np.linalg.norm(b, axis=1, keepdims=True))]:
+        for made in (merge([ta, tb], mode=mode, dot_axes=1), Merge(mode=mode, dot_axes=1)([ta, tb])):
+            got = keras.Model([ta, tb], made).predict([a, b], verbose=0)
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=mode)
+
+
+def test_lesson5s_merge_layer_joins_the_convolutions():
+    from vggcourse.keras1 import Merge, Model
+
+    graph_in = Input((10, 6))
+    convs = [Flatten()(MaxPooling1D()(Convolution1D(4, size, border_mode="same")(graph_in))) for size in (3, 4)]
+    graph = Model(graph_in, Merge(mode="concat")(convs))
+    assert graph.output_shape == (None, 2 * 5 * 4)
+
+
+@pytest.mark.parametrize("call, text", [
+    (lambda: __import__("vggcourse.keras1", fromlist=["Merge"]).Merge(mode="bogus"),
+     r"Merge: `mode` must be one of 'ave', 'concat', 'cos', 'dot', 'max', 'mul', 'sum'\. Received: mode='bogus'"),
+    (lambda: LSTM(3, consume_less="bogus"),
+     r"LSTM: `consume_less` must be one of 'cpu', 'gpu', 'mem'\. Received: consume_less='bogus'"),
+])
+def test_a_bad_merge_mode_or_consume_less_names_the_argument_and_the_choices(call, text):
+    with pytest.raises(UserInputError, match=text):
+        call()
+
+
+def test_merging_models_in_a_sequential_is_refused_naming_the_functional_api():
+    from vggcourse.keras1 import Merge
+
+    with pytest.raises(TypeError, match=r"Merge: merging models .*Model\(\[model_a.input, model_b.input\], x\)"):
+        Merge([Sequential([Dense(2, input_dim=3)]), Sequential([Dense(2, input_dim=3)])], mode="concat")
+
+
+def test_the_courses_recurrent_arguments_are_keras3s():
+    old = LSTM(3, return_sequences=True, dropout_W=0.2, dropout_U=0.1, consume_less="gpu", inner_init="orthogonal",
+               U_regularizer=l2(1e-4))
+    assert (old.return_sequences, old.dropout, old.recurrent_dropout) == (True, 0.2, 0.1)
+    assert old.cell.recurrent_regularizer.l2 == pytest.approx(1e-4)
+    x = np.random.default_rng(2).normal(size=(2, 4, 3)).astype("float32")
+    _same_output(LSTM(3, consume_less="mem"), keras.layers.LSTM(3), x)
+
+
+def test_a_stateful_lstm_keeps_its_state_and_reset_states_clears_it():
+    # lesson 6's stateful model, small: Keras 1's batch_input_shape, then model.reset_states()
+    model = Sequential([Embedding(6, 3, input_length=4, batch_input_shape=(2, 4)),
+                        LSTM(5, return_sequences=True, stateful=True)])
+    assert model.input_shape == (2, 4)
+    x = np.array([[1, 2, 3, 4], [5, 4, 3, 2]])
+    passes = [lambda: keras.ops.convert_to_numpy(model(x))]
+    if keras.backend.backend() != "jax":  # Keras 3's JAX trainer does not carry an RNN's state from one predict to the next
+        passes.append(lambda: model.predict(x, batch_size=2, verbose=0))
+    for run in passes:
+        model.reset_states()
+        first = run()
+        assert not np.allclose(run(), first)  # the second pass starts from the state the first left
+        model.reset_states()
+        np.testing.assert_allclose(run(), first, rtol=1e-5, atol=1e-6)

@@ -40,7 +40,7 @@ __all__ = [
     "Dense", "Convolution1D", "Convolution2D", "MaxPooling1D", "MaxPooling2D", "AveragePooling2D",
     "ZeroPadding2D", "UpSampling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
     "BatchNormalization", "Dropout", "Flatten", "Activation", "Reshape", "Lambda", "Embedding",
-    "LSTM", "GRU", "SimpleRNN", "TimeDistributed", "Bidirectional", "Input", "merge",
+    "LSTM", "GRU", "SimpleRNN", "TimeDistributed", "Bidirectional", "Input", "merge", "Merge",
     "channels_last_shape",
 ]
 
@@ -66,7 +66,7 @@ _INITIALIZERS = {
     "uniform": keras.initializers.RandomUniform(-0.05, 0.05),
     "normal": keras.initializers.RandomNormal(stddev=0.05),
 }
-_LAYER_ARGS = {"name", "trainable", "dtype", "input_shape", "batch_size", "activity_regularizer"}
+_LAYER_ARGS = {"name", "trainable", "dtype", "input_shape", "activity_regularizer"}
 
 
 def channels_last_shape(shape):
@@ -151,6 +151,8 @@ def _check_values(layer, kwargs, rank):
             _check_size(layer, name, value, rank)
         elif isinstance(value, str) and (name == "init" or name.endswith(("_init", "_initializer"))):
             _check_initializer(layer, name, value)
+        elif name == "consume_less":
+            _check_choice(layer, name, value, {"cpu", "mem", "gpu"})
         elif name == "border_mode":
             _check_choice(layer, name, value, {"valid", "same"},
                           " Keras 1's 'full' has no Keras 3 equivalent: add ZeroPadding2D(k - 1) "
@@ -180,11 +182,11 @@ def _translate_common(layer, kwargs, renames, input_dim_is_shape=True, takes_wei
         kwargs["input_shape"] = (kwargs.pop("input_dim"),)
     if "batch_input_shape" in kwargs:
         shape = tuple(kwargs.pop("batch_input_shape"))
-        kwargs["input_shape"], kwargs["batch_size"] = shape[1:], shape[0]
+        kwargs["input_shape"] = shape[1:]
+        if shape[0] is not None:
+            kwargs["batch_size"] = shape[0]  # taken off again in _Keras1Layer.__call__ (see there)
     if "input_shape" in kwargs:
         kwargs["input_shape"] = channels_last_shape(kwargs["input_shape"])
-    if kwargs.get("batch_size", 0) is None:
-        kwargs.pop("batch_size")
 
 
 def _allowed(keras_class):
@@ -226,7 +228,12 @@ class _Keras1Layer(type):
         cls.translate(kwargs)
         _translate_common(cls.__name__, kwargs, {**_COMMON_RENAMES, **cls.renames}, cls.input_dim_is_shape,
                           "weights" in _allowed(cls.keras_class))
-        return cls.finish(_build(cls.keras_class, cls.__name__, kwargs))
+        # A Keras 3 layer takes no batch size; a Sequential made of these layers reads it back
+        # (`keras1.Sequential`: a fixed batch, as a stateful RNN needs).
+        batch_size = kwargs.pop("batch_size", None)
+        layer = cls.finish(_build(cls.keras_class, cls.__name__, kwargs))
+        layer.keras1_batch_size = batch_size
+        return layer
 
     def __instancecheck__(cls, obj):
         return isinstance(obj, cls.keras_class)
@@ -417,7 +424,9 @@ class _Recurrent(_Layer):
 
     @staticmethod
     def translate(kwargs):
-        kwargs.pop("consume_less", None)  # a Theano speed hint
+        # Keras 1's speed hint (how the gates' products were grouped): no effect on the numbers,
+        # and Keras 3 picks its own kernels. Its value is checked in _check_values.
+        kwargs.pop("consume_less", None)
 
 
 LSTM = _declare("LSTM", keras.layers.LSTM, _Recurrent.keras1_args, _Recurrent)
@@ -442,13 +451,42 @@ _MERGE_MODES = {
 }
 
 
+def _merge_layer(caller, mode, concat_axis, dot_axes, name):
+    """The Keras 3 layer of Keras 1's merge `mode` ('dot' and 'cos': keras.layers.Dot, the latter
+    with normalize=True, which is Keras 1's cosine of the two inputs)."""
+    _check_choice(caller, "mode", mode, [*_MERGE_MODES, "dot", "cos"],
+                  " For another function use keras.layers.Lambda.")
+    if mode in ("dot", "cos"):
+        axes = list(dot_axes) if isinstance(dot_axes, (tuple, list)) else dot_axes
+        return keras.layers.Dot(axes=axes, normalize=mode == "cos", name=name)
+    kwargs = {"axis": -1 if concat_axis == 1 else concat_axis} if mode == "concat" else {}
+    return _MERGE_MODES[mode](name=name, **kwargs)
+
+
 def merge(inputs, mode="sum", concat_axis=-1, dot_axes=-1, name=None):
-    """Keras 1's functional `merge([a, b], mode='concat')`: the Keras 3 merge layer of that mode.
+    """Keras 1's functional `merge([a, b], mode='concat')`: the Keras 3 merge layer of that mode,
+    called on `inputs` (modes: sum, mul, ave, max, concat, dot, cos).
 
         x = merge([a, b], mode="concat")      # keras.layers.Concatenate()([a, b])
+        sim = merge([u, v], mode="cos", dot_axes=1)   # keras.layers.Dot(axes=1, normalize=True)
     """
-    if mode == "dot":
-        return keras.layers.Dot(axes=dot_axes, name=name)(list(inputs))
-    _check_choice("merge", "mode", mode, [*_MERGE_MODES, "dot"], " For another function use keras.layers.Lambda.")
-    kwargs = {"axis": -1 if concat_axis == 1 else concat_axis} if mode == "concat" else {}
-    return _MERGE_MODES[mode](name=name, **kwargs)(list(inputs))
+    return _merge_layer("merge", mode, concat_axis, dot_axes, name)(list(inputs))
+
+
+def Merge(layers=None, mode="sum", concat_axis=-1, dot_axes=-1, name=None):
+    """Keras 1's `Merge(mode='concat')` layer: the Keras 3 merge layer of that mode, to call on a
+    list of tensors (lesson 5's `Merge(mode="concat")(convs)`).
+
+        out = Merge(mode="concat")(convs)     # keras.layers.Concatenate()(convs)
+
+    Keras 1 also took `Merge([model_a, model_b])` as the first layer of a Sequential, a model with
+    several inputs; Keras 3's Sequential has one input, so that form is refused, naming the
+    functional API that replaces it.
+    """
+    if layers is not None:
+        raise UserTypeError(
+            "Merge: merging models (Merge([model_a, model_b], mode=...) as a Sequential's first layer) "
+            "has no Keras 3 equivalent: a Sequential has one input. Use the functional API: "
+            "x = merge([model_a.output, model_b.output], mode=...) and "
+            "Model([model_a.input, model_b.input], x), or call Merge(mode=...) on a list of tensors.")
+    return _merge_layer("Merge", mode, concat_axis, dot_axes, name)

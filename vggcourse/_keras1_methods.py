@@ -245,6 +245,16 @@ class Keras1Methods:
             return self.predict(x, verbose=verbose)
         return self.predict(x, batch_size=batch_size, verbose=verbose)
 
+    def reset_states(self):
+        """Keras 1's `model.reset_states()`: zero the state of every stateful recurrent layer (a
+        Keras 3 model has no such method; its RNN layers do).
+
+            model.reset_states()    # between two passes over the text of a stateful LSTM
+        """
+        for layer in self._flatten_layers(include_self=False):
+            if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional)) and getattr(layer, "stateful", False):
+                layer.reset_states()
+
     def predict_classes(self, x, batch_size=32, verbose=1):
         """Keras 1's `predict_classes`: argmax of the outputs, or output > 0.5 for one output."""
         probs = np.asarray(self.predict_proba(x, batch_size=batch_size, verbose=verbose))

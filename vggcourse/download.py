@@ -13,7 +13,11 @@ where to put the file by hand and the mirror variable.
 import hashlib
 import http.client
 import os
+import shutil
 import sys
+import tarfile
+import tempfile
+import zipfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,7 +25,7 @@ from pathlib import Path
 from vggcourse._atomic import write_atomically
 from vggcourse.errors import InputFileNotFoundError, UserInputError, VggcourseError
 
-__all__ = ["DownloadError", "hash_algorithm", "file_digest", "matches", "mirrored_url", "fetch"]
+__all__ = ["DownloadError", "hash_algorithm", "file_digest", "matches", "mirrored_url", "fetch", "unpack"]
 
 _ALGORITHMS = {32: "md5", 64: "sha256"}
 _CHUNK = 1 << 20
@@ -103,6 +107,39 @@ def fetch(url, path, digest, *, what, mirror_env, by_hand=""):
             + f"{by_hand}."
         ) from e
     return path
+
+
+def unpack(archive, folder):
+    """Unpack the tar (any compression) or zip file `archive` into `folder`; the entries it holds.
+
+    The archive is unpacked into a temporary folder inside `folder` first (tarfile's 'data'
+    filter: members that would land outside it, or links out of it, are refused), then each
+    top-level entry is renamed into place; an entry already in `folder` is kept as it is.
+
+        unpack("data/glove/results/6B.50d.tar.gz", "data/glove/results")   # [.../6B.50d.dat, ...]
+    """
+    archive, folder = Path(archive), Path(folder)
+    if tarfile.is_tarfile(archive):
+        kind = "tar"
+    elif zipfile.is_zipfile(archive):
+        kind = "zip"
+    else:
+        raise UserInputError(f"{archive} is neither a tar nor a zip archive, so it cannot be unpacked. "
+                             f"Remove it and download it again.")
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = []
+    with tempfile.TemporaryDirectory(prefix=".unpack-", dir=folder) as tmp:
+        try:
+            shutil.unpack_archive(archive, tmp, format=kind, filter="data")
+        except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as error:
+            raise UserInputError(f"{archive} could not be unpacked ({type(error).__name__}: {error}): "
+                                 f"it may be cut off. Remove it and download it again.") from None
+        for entry in sorted(Path(tmp).iterdir()):
+            dest = folder / entry.name
+            if not dest.exists():
+                os.replace(entry, dest)
+            entries.append(dest)
+    return entries
 
 
 def _download(url, dest, digest, mirror_env):

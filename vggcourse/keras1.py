@@ -77,7 +77,8 @@ class Sequential(VggSequential):
     file after its class, so files saved with a model inside a `Sequential` keep loading).
 
     Built at once when its first layer already belongs to another model (the course's
-    `Sequential(conv_layers)`), so its shapes can be read before it sees data.
+    `Sequential(conv_layers)`), so its shapes can be read before it sees data, or has Keras 1's
+    `batch_input_shape=(batch, ...)` (a fixed batch size, as lesson 6's stateful LSTM needs).
 
         conv_model = Sequential(vgg.model.layers[:last_conv_idx + 1])
     """
@@ -85,6 +86,8 @@ class Sequential(VggSequential):
     def __init__(self, layers=None, trainable=True, name=None):
         layers = list(layers) if layers else []
         shape = _input_shape_of_used_layer(layers[0]) if layers else None
+        if shape is None and layers and getattr(layers[0], "keras1_batch_size", None) is not None:
+            shape = (layers[0].keras1_batch_size, *layers[0]._input_shape_arg)  # batch_input_shape=
         if shape is not None:
             layers = [keras.Input(batch_shape=shape), *layers]
         super().__init__(layers, trainable=trainable, name=name)
@@ -265,12 +268,19 @@ def get_file(fname, origin, untar=False, md5_hash=None, cache_subdir="datasets",
     `file_hash`, when it matches. `imagenet_class_index.json` (the course's class list) ships with
     vggcourse and is copied there rather than downloaded. Anything else is downloaded by
     `vggcourse.download.fetch` (into a temporary file, hash-checked, then renamed: a copy that
-    fails its hash stays where it is until a good one replaces it); archives to unpack (`untar`,
-    `extract`) by `keras.utils.get_file`. Offline, the error names the file, the URL and the
-    folder to put it in.
+    fails its hash stays where it is until a good one replaces it). Offline, the error names the
+    file, the URL and the folder to put it in.
+
+    `untar=True` is Keras 1's: `origin` is a .tar.gz, saved as `<fname>.tar.gz` (the hash is the
+    archive's), unpacked into the same folder unless `<fname>` is there already, and the path
+    returned is `<folder>/<fname>` (lesson 5's GloVe files: `<fname>.dat`, `<fname>_words.pkl`
+    beside it). `extract=True` is Keras 2's: `fname` is the archive, unpacked beside itself, and
+    its path is returned. Both unpack with `vggcourse.download.unpack`.
 
         fpath = get_file("imagenet_class_index.json", "http://files.fast.ai/models/imagenet_class_index.json",
                          cache_subdir="models")
+        loc = get_file("6B.50d", "http://files.fast.ai/models/glove/6B.50d.tgz", untar=True,
+                       cache_subdir=os.path.abspath("data/glove/results"))
     """
     if not isinstance(fname, (str, os.PathLike)) or not str(fname):
         raise UserInputError(f"get_file: `fname` must be a file name. Received: fname={fname!r}")
@@ -282,15 +292,12 @@ def get_file(fname, origin, untar=False, md5_hash=None, cache_subdir="datasets",
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(packaged, target)
     digest = file_hash or md5_hash
-    if not (untar or extract):
-        return str(download.fetch(origin, target, digest, what="requested", mirror_env=None,
-                                  by_hand=" (or on a machine with internet access)"))
-    try:
-        return keras.utils.get_file(os.fspath(fname), origin, file_hash=digest, cache_subdir=cache_subdir,
-                                    cache_dir=str(root), extract=True)
-    except Exception as err:  # keras raises plain Exception for network errors
-        raise OSError(f"get_file could not download {fname!r} from {origin}: {err}. Put the file in "
-                      f"{folder} by hand, or download it on a machine with internet access.") from err
+    archive = target.with_name(target.name + ".tar.gz") if untar else target
+    download.fetch(origin, archive, digest, what="requested", mirror_env=None,
+                   by_hand=" (or on a machine with internet access)")
+    if (untar and not target.exists()) or extract:
+        download.unpack(archive, folder)
+    return str(target)
 
 
 def to_categorical(y, nb_classes=None, num_classes=None):
