@@ -50,6 +50,11 @@ from vggcourse.port import port_notebook, port_source
     ("from skimage.measure import block_reduce", "from skimage.measure import block_reduce"),
     ("import ujson as json", "import ujson as json"),
     ("loss = log_loss(y, p, eps=1e-15)", "loss = log_loss(y, p)"),
+    # lessons 5 and 6 under NumPy 2: stack functions take a sequence, not a generator
+    ("vecs = np.stack(np.array(d[1:]) for d in lines)", "vecs = np.stack([np.array(d[1:]) for d in lines])"),
+    ("z = numpy.vstack(x * 2 for x in xs).T", "z = numpy.vstack([x * 2 for x in xs]).T"),
+    ("x1 = np.stack(c1_dat[:-2])", "x1 = np.stack(c1_dat[:-2])"),
+    ("lens = np.array(map(len, trn))", "lens = np.array(list(map(len, trn)))"),
     ("for k, v in d.iteritems(): pass", "for k, v in d.items(): pass"),
     ("try:\n    f()\nexcept IOError, e:\n    pass", "try:\n    f()\nexcept IOError as e:\n    pass"),
     ("%matplotlib inline", "%matplotlib inline"),
@@ -87,7 +92,7 @@ def test_port_source(old, new):
     "import utils; reload(utils)", "from __future__ import division, print_function",
     "from theano.sandbox import cuda", "cuda.use('gpu0')", "import bcolz",
     "def save_array(fname, arr): c=bcolz.carray(arr, rootdir=fname, mode='w'); c.flush()",
-    "K.set_image_dim_ordering('th')",
+    "K.set_image_dim_ordering('th')", "sys.setdefaultencoding('utf8')",
 ])
 def test_dropped_lines_stay_as_comments(line):
     new, changes = port_source(line)
@@ -149,6 +154,10 @@ RUNS = [
     ("print 0777, 10L + 1", "511 11\n"),
     ("try:\n    int('x')\nexcept (ValueError, TypeError), e:\n    print 'bad'", "bad\n"),
     ("try:\n    raise KeyError, 'm'\nexcept KeyError, e:\n    print e.args[0]", "m\n"),
+    # lesson 5's GloVe reader and lengths, lesson 4's utf-8 default, run under NumPy 2
+    ("import sys\nreload(sys)\nsys.setdefaultencoding('utf8')\nlines = [['a', '1', '2'], ['b', '3', '4']]\n"
+     "print np.stack(np.array(d[1:], dtype=np.float32) for d in lines).sum(), np.array(map(len, lines)).sum()",
+     "10.0 6\n"),
     # convolution-intro's imports: scipy's removed imread, ndimage.filters, scikit-image, ipywidgets
     ("from scipy.ndimage import imread\nfrom skimage.measure import block_reduce\n"
      "from scipy.ndimage.filters import correlate, convolve\nfrom ipywidgets import interact\n"

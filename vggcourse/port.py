@@ -24,7 +24,9 @@ fork of lib2to3), so comments, strings and one-line suites stay as they were:
   definitions (vggcourse.utils has both);
 - what Keras 3 cannot take as it is: `type(layer) is Dense` -> `isinstance(layer, Dense)` (the
   course's layer names are Keras 1 signatures over Keras 3 classes), `layer.output_shape` ->
-  `output_shape_of(layer)`, `tensor.eval()` -> `K.eval(tensor)`.
+  `output_shape_of(layer)`, `tensor.eval()` -> `K.eval(tensor)`;
+- what NumPy 2 and Python 3 refuse: `np.stack(<generator>)` (and vstack, hstack, concatenate, ...)
+  -> `np.stack([...])`; `sys.setdefaultencoding(...)` dropped (Python 3's strings are Unicode).
 
 IPython lines (`%matplotlib inline`, `!ls`, `x?`) are kept as they are. A cell that does not parse
 as Python 2 (a syntax error, tabs mixed with spaces), or whose result would not parse as Python 3,
@@ -61,6 +63,7 @@ _STATEMENT_RULES = [
     (r"from __future__ import .*", None, "`from __future__` import dropped"),
     (r"import (utils|vgg16|vgg16bn)\s*;\s*reload\(\1\)", None, "`reload` of a course module dropped"),
     (r"reload\([\w.]+\)", None, "`reload` dropped (Python 3: importlib.reload)"),
+    (r"sys\.setdefaultencoding\(.*\)", None, "sys.setdefaultencoding dropped (Python 3's strings are Unicode)"),
     (r"from theano\.sandbox\b.*|import theano\.sandbox\b.*|cuda\.use\(.*\)", None,
      "Theano's GPU selection dropped (PyTensor has no CUDA backend to select)"),
     (r"from theano\.tensor\.(?:nnet|signal)\b[\w.]* import (.+)", r"from vggcourse.utils import \1",
@@ -278,6 +281,23 @@ class _FixLogLossEps(_OwnFix):
         return None
 
 
+class _FixStackGenerator(_OwnFix):
+    """`np.stack(f(d) for d in lines)` -> `np.stack([f(d) for d in lines])`: NumPy 2's stack and
+    concatenate functions take a sequence, no longer a generator."""
+
+    order = "post"
+    PATTERN = """power< ('np' | 'numpy') trailer< '.' ('stack' | 'vstack' | 'hstack' | 'dstack' | 'column_stack'
+                                                  | 'concatenate') >
+                        trailer< '(' gen=argument< any comp_for< any* > > ')' > any* >"""
+
+    def transform(self, node, results):
+        gen = results["gen"]
+        self.report("np.stack(<generator>) -> np.stack([...]) (NumPy 2 takes a sequence)")
+        items = Node(syms.listmaker, [kid.clone() for kid in gen.children])
+        gen.replace(Node(syms.atom, [Leaf(token.LSQB, "["), items, Leaf(token.RSQB, "]")]))
+        return None
+
+
 class _FixPrintQuoted(FixPrint):
     """2to3's print fixer, writing `end=" "` as the course's ported notebooks do."""
 
@@ -288,7 +308,7 @@ class _FixPrintQuoted(FixPrint):
 
 
 
-_OWN_FIXERS = [_FixStatements, _FixTypeIs, _FixPostfix, _FixLogLossEps]
+_OWN_FIXERS = [_FixStatements, _FixTypeIs, _FixPostfix, _FixLogLossEps, _FixStackGenerator]
 
 
 def _code(*nodes):
