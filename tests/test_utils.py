@@ -147,7 +147,7 @@ def test_the_course_namespace_is_there():
 
 @pytest.mark.parametrize("name, replacement", [
     ("bcolz", "save_array"), ("conv2d", "keras.ops.conv"), ("pool", "keras.ops.max_pool"),
-    ("misc", "imread"), ("Tokenizer", "TextVectorization"),
+    ("misc", "imread"),
 ])
 def test_gone_names_raise_naming_the_replacement(name, replacement):
     gone = getattr(utils, name)

@@ -45,17 +45,18 @@ from vggcourse._keras1_layers import *  # noqa: F401,F403 (the layer signatures)
 from vggcourse._keras1_layers import __all__ as _LAYER_NAMES
 from vggcourse._keras1_layers import channels_last_images
 from vggcourse._keras1_methods import Keras1Methods, translate_fit_kwargs
-from vggcourse import checks, download
+from vggcourse import checks, download, text  # noqa: F401 (keras.preprocessing.text; not in __all__)
 from vggcourse.datasets import cifar10, cifar100, imdb, mnist, reuters  # noqa: F401 (keras.datasets; not in __all__)
 from vggcourse.errors import UserInputError, UserTypeError
 from vggcourse.layers import layer_calls
 from vggcourse.model import VggModel, VggSequential
 from vggcourse.optimizers import SGD, Adam, RMSprop
+from vggcourse.text import Tokenizer
 from vggcourse._console import keras_home
 
 __all__ = [
     "Keras1Methods", "Sequential", "Model", "K", "get_file", "to_categorical", "np_utils", "image",
-    "sequence",
+    "sequence", "Tokenizer",
     "output_shape_of", "translate_fit_kwargs", "SGD", "RMSprop", "Adam", "l1", "l2", "activity_l1",
     "activity_l2", "categorical_crossentropy", "categorical_accuracy", "layer_from_config",
     *_LAYER_NAMES,

@@ -21,8 +21,7 @@ Each helper lives in the module that owns its concept:
 | Keras 1 names | `vggcourse.keras1` |
 
 Names with no modern meaning are objects that raise, naming the replacement, when used: `bcolz`
-(`save_array` / `load_array`), `misc` (`imread`, `imresize` here), `Tokenizer`
-(`keras.layers.TextVectorization`), and Theano's `conv2d` and `pool`, which PyTensor dropped
+(`save_array` / `load_array`), `misc` (`imread`, `imresize` here), and Theano's `conv2d` and `pool`, which PyTensor dropped
 (`keras.ops`). Imported on first use: `pd` (pandas) and Theano's names on PyTensor, Theano's
 maintained successor: `theano` (`pytensor`), `T` (`pytensor.tensor`), `shared` (`pytensor.shared`)
 and `nnet` (Theano's functions, on PyTensor); see `vggcourse.course_theano`. Unlike the course's file, importing this changes no global setting (the
@@ -81,7 +80,7 @@ _IMPORTED = [
     "itemgetter", "attrgetter", "methodcaller", "np", "plt", "pd", "PIL", "Image", "scipy",
     "ndimage", "zoom", "misc", "random", "permutation", "randn", "normal", "uniform", "choice",
     "newaxis", "confusion_matrix", "OneHotEncoder", "TSNE", "FileLink", "keras",
-    "bcolz", "theano", "shared", "T", "conv2d", "nnet", "pool", "Tokenizer",
+    "bcolz", "theano", "shared", "T", "conv2d", "nnet", "pool",
 ]
 __all__ = _COURSE_HELPERS + _IMPORTED + list(keras1.__all__)
 
@@ -152,7 +151,6 @@ bcolz = _Gone("bcolz", "use save_array(fname, arr) / load_array(fname), which ke
                        "'.bc' / '.dat' names (one .npy file each).")
 misc = _Gone("scipy.misc", "scipy.misc's image functions are gone; use imread(path) and "
                            "imresize(img, size) from vggcourse.utils.")
-Tokenizer = _Gone("Tokenizer", "keras.preprocessing.text is gone; use keras.layers.TextVectorization.")
 
 
 def FileLink(path, *args, **kwargs):
