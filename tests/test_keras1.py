@@ -372,6 +372,13 @@ def test_get_file_untar_unpacks_beside_the_archive_and_returns_the_courses_path(
     assert (results / "6B.50d_words.pkl").read_bytes() == b"mine"  # unpacking again keeps what is there
     archive = get_file("data.tgz", tgz.as_uri(), cache_subdir=str(tmp_path / "k2"), extract=True)  # Keras 2's
     assert archive == str(tmp_path / "k2" / "data.tgz") and (tmp_path / "k2" / "6B.50d_words.pkl").is_file()
+    import zipfile
+
+    zipped = tmp_path / "served" / "words.zip"
+    with zipfile.ZipFile(zipped, "w") as archive_file:
+        archive_file.write(content / "6B.50d_words.pkl", "6B.50d_words.pkl")
+    archive = get_file("words.zip", zipped.as_uri(), cache_subdir=str(tmp_path / "k3"), extract=True)
+    assert archive == str(tmp_path / "k3" / "words.zip") and (tmp_path / "k3" / "6B.50d_words.pkl").read_bytes() == b"w"
 
 
 def test_get_file_refuses_to_unpack_what_is_not_an_archive_or_leaves_its_folder(tmp_path):

@@ -112,17 +112,18 @@ def fetch(url, path, digest, *, what, mirror_env, by_hand=""):
 def unpack(archive, folder):
     """Unpack the tar (any compression) or zip file `archive` into `folder`; the entries it holds.
 
-    The archive is unpacked into a temporary folder inside `folder` first (tarfile's 'data'
-    filter: members that would land outside it, or links out of it, are refused), then each
-    top-level entry is renamed into place; an entry already in `folder` is kept as it is.
+    The archive is unpacked into a temporary folder inside `folder` first (a tar through tarfile's
+    'data' filter: members that would land outside it, or links out of it, are refused; a zip's
+    such members are left out by shutil's unpacker), then each top-level entry is renamed into
+    place; an entry already in `folder` is kept as it is.
 
         unpack("data/glove/results/6B.50d.tar.gz", "data/glove/results")   # [.../6B.50d.dat, ...]
     """
     archive, folder = Path(archive), Path(folder)
     if tarfile.is_tarfile(archive):
-        kind = "tar"
+        kind, options = "tar", {"filter": "data"}
     elif zipfile.is_zipfile(archive):
-        kind = "zip"
+        kind, options = "zip", {}  # shutil's zip unpacker takes no filter
     else:
         raise UserInputError(f"{archive} is neither a tar nor a zip archive, so it cannot be unpacked. "
                              f"Remove it and download it again.")
@@ -130,7 +131,7 @@ def unpack(archive, folder):
     entries = []
     with tempfile.TemporaryDirectory(prefix=".unpack-", dir=folder) as tmp:
         try:
-            shutil.unpack_archive(archive, tmp, format=kind, filter="data")
+            shutil.unpack_archive(archive, tmp, format=kind, **options)
         except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as error:
             raise UserInputError(f"{archive} could not be unpacked ({type(error).__name__}: {error}): "
                                  f"it may be cut off. Remove it and download it again.") from None
