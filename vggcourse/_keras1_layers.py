@@ -228,11 +228,12 @@ class _Keras1Layer(type):
         cls.translate(kwargs)
         _translate_common(cls.__name__, kwargs, {**_COMMON_RENAMES, **cls.renames}, cls.input_dim_is_shape,
                           "weights" in _allowed(cls.keras_class))
-        # A Keras 3 layer takes no batch size; a Sequential made of these layers reads it back
-        # (`keras1.Sequential`: a fixed batch, as a stateful RNN needs).
+        # A Keras 3 layer takes no batch size; a Sequential made of these layers reads the whole
+        # batch input shape back (`keras1.Sequential`: a fixed batch, as a stateful RNN needs).
         batch_size = kwargs.pop("batch_size", None)
         layer = cls.finish(_build(cls.keras_class, cls.__name__, kwargs))
-        layer.keras1_batch_size = batch_size
+        has_shape = batch_size is not None and "input_shape" in kwargs
+        layer.keras1_batch_input_shape = (batch_size, *kwargs["input_shape"]) if has_shape else None
         return layer
 
     def __instancecheck__(cls, obj):

@@ -87,8 +87,8 @@ class Sequential(VggSequential):
     def __init__(self, layers=None, trainable=True, name=None):
         layers = list(layers) if layers else []
         shape = _input_shape_of_used_layer(layers[0]) if layers else None
-        if shape is None and layers and getattr(layers[0], "keras1_batch_size", None) is not None:
-            shape = (layers[0].keras1_batch_size, *layers[0]._input_shape_arg)  # batch_input_shape=
+        if shape is None and layers:
+            shape = getattr(layers[0], "keras1_batch_input_shape", None)  # Keras 1's batch_input_shape=
         if shape is not None:
             layers = [keras.Input(batch_shape=shape), *layers]
         super().__init__(layers, trainable=trainable, name=name)

@@ -63,6 +63,9 @@ class Tokenizer:
         self.word_index, self.index_word = {}, {}
 
     def _words(self, text):
+        """The words of one text (a list of words is taken as it is, as Keras takes it)."""
+        if isinstance(text, list):
+            return text
         if self.char_level:
             return list(text.lower() if self.lower else text)
         return text_to_word_sequence(text, self.filters, self.lower, self.split)
@@ -71,7 +74,7 @@ class Tokenizer:
         """Count the words of `texts` (strings, or lists of words) and number them again."""
         for text in _texts(texts):
             self.document_count += 1
-            words = text if isinstance(text, list) else self._words(text)
+            words = self._words(text)
             for word in words:
                 self.word_counts[word] = self.word_counts.get(word, 0) + 1
             for word in dict.fromkeys(words):
@@ -97,12 +100,12 @@ class Tokenizer:
     def texts_to_sequences_generator(self, texts):
         """`texts_to_sequences`, one text at a time."""
         self._check_fitted("texts_to_sequences")
-        oov = self.word_index.get(self.oov_token) if self.oov_token is not None else None
+        oov = self._oov_index()
         for text in _texts(texts):
             seq = []
-            for word in (text if isinstance(text, list) else self._words(text)):
+            for word in self._words(text):
                 i = self.word_index.get(word)
-                if i is not None and (self.num_words is None or i < self.num_words):
+                if self._kept(i):
                     seq.append(i)
                 elif oov is not None:
                     seq.append(oov)
@@ -110,14 +113,13 @@ class Tokenizer:
 
     def sequences_to_texts(self, sequences):
         """Each of `sequences` as its words joined by spaces (indices not kept are left out)."""
-        oov = self.word_index.get(self.oov_token) if self.oov_token is not None else None
+        oov = self._oov_index()
         texts = []
         for seq in sequences:
             words = []
             for i in seq:
-                word = self.index_word.get(i)
-                if word is not None and (self.num_words is None or i < self.num_words):
-                    words.append(word)
+                if i in self.index_word and self._kept(i):
+                    words.append(self.index_word[i])
                 elif oov is not None:
                     words.append(self.index_word[oov])
             texts.append(" ".join(words))
@@ -154,6 +156,13 @@ class Tokenizer:
                     x[row, i] = (1 + math.log(count)) * math.log(1 + self.document_count
                                                                  / (1 + self.index_docs.get(i, 0)))
         return x
+
+    def _oov_index(self):
+        return self.word_index.get(self.oov_token) if self.oov_token is not None else None
+
+    def _kept(self, i):
+        """True for a word's index that the conversions keep (below `num_words`, when set)."""
+        return i is not None and (self.num_words is None or i < self.num_words)
 
     def _check_fitted(self, method):
         if not self.word_index:
