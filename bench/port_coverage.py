@@ -5,9 +5,10 @@
 
 PATH is a checkout of https://github.com/fastai/courses (`deeplearning1/nbs/` holds lesson1,
 lesson2, lesson3, dogs_cats_redux and dogscats-ensemble, issue 10's; lesson7, statefarm,
-statefarm-sample, mnist, imagenet_batchnorm and convolution-intro, issue 19's), e.g.
+statefarm-sample, mnist, imagenet_batchnorm and convolution-intro, issue 19's; lesson4, lesson5,
+lesson6, char-rnn, wordvectors and sgd-intro, issue 20's), e.g.
 `git --git-dir=/work/.mirror/fastai+courses/repo archive HEAD deeplearning1/nbs | tar -x -C DIR`.
-`--notebooks` picks some (default: all eleven). Each notebook is ported
+`--notebooks` picks some (default: all seventeen). Each notebook is ported
 (`vggcourse.port.port_notebook`), run top to bottom with every cell executed even after a failure,
 and each code cell counted as run OK or not. Cells "calling the course's API" are those that use
 a name of `vggcourse.utils` (the course's helpers and Keras 1 names) or a Keras 1 model method.
@@ -34,6 +35,12 @@ What the run changes, and why (printed in the report too):
 - MNIST is `vggcourse.sample.mnist_standin()` (`mnist.load_data` returns it, in the prelude), also
   saved as convolution-intro's `MNIST_data/train.npz`; lesson 7's fisheries, State Farm and an
   ImageNet-like sample are stand-ins in each notebook's layout (`bench/_port_data.py`).
+- The text notebooks' data is `vggcourse.text_standins`' (bench/_port_text_data.py): MovieLens'
+  CSVs and GloVe's text files where the notebooks read them, and their downloads (Keras' IMDB word
+  index, the course's imdb_full.pkl, files.fast.ai's GloVe archive of bcolz arrays, nietzsche.txt)
+  served by a real HTTP server on 127.0.0.1, fetched and hash-checked by vggcourse's own download
+  code: the prelude points the course's URLs there, with the stand-ins' hashes for the course's.
+  char-rnn's text is 3,000 characters (its two 512-unit LSTMs, six fits), lesson 6's 100,000.
 - Cells that need the internet or another dataset are listed in EXCEPTED and left out of the
   percentages (they still run).
 - Cells that fail in the original notebook too, run top to bottom on any machine (a name the
@@ -56,9 +63,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 import _port_data  # noqa: E402
+import _port_text_data  # noqa: E402
 SHARED_SAMPLE = REPO.parent / "shared" / "data" / "dogscats"
 NOTEBOOKS = ["lesson1", "lesson2", "lesson3", "dogs_cats_redux", "dogscats-ensemble",
-             "lesson7", "statefarm", "statefarm-sample", "mnist", "imagenet_batchnorm", "convolution-intro"]
+             "lesson7", "statefarm", "statefarm-sample", "mnist", "imagenet_batchnorm", "convolution-intro",
+             "lesson4", "lesson5", "lesson6", "char-rnn", "wordvectors", "sgd-intro"]
 # (notebook, code cell number from 1) -> why it is excepted
 EXCEPTED = {
     ("lesson1", 26): "downloads the course's vgg16.h5 from files.fast.ai (internet)",
@@ -111,6 +120,9 @@ COURSE_BUGS = {
     ("imagenet_batchnorm", 13): "loads results/trn.dat, which cell 12 could not save",
     ("imagenet_batchnorm", 30): f"`val` {_NEVER} (`samp_val` is)",
     ("imagenet_batchnorm", 31): f"`conv_feat` {_NEVER} (`samp_conv_feat` is)",
+    ("lesson6", 68): "`np.concatenate(xs, axis=1)` of cell 45's 1-d `xs` (shape (75110,) in the notebook's own "
+                     "output): NumPy raises, and the NumPy of 2016, which joined 1-d arrays along axis 0, "
+                     "made 601,000 samples for 75,110 labels (the author's `xs` were columns)",
 }
 SIZE = (32, 32)
 LARGE = (128, 256)  # lesson 7's 360x640, shrunk (see PRELUDE)
@@ -154,6 +166,28 @@ _keras.Model.fit = _fit_one_epoch
 # vggcourse.sample.mnist_standin() (scikit-learn's 1,797 digits in MNIST's arrays).
 import vggcourse.datasets as _vd, vggcourse.sample as _vs
 _vd.mnist.load_data = lambda *args, **kwargs: _vs.mnist_standin()
+'''
+
+
+def download_prelude(base_url, served, notebook):
+    """The prelude's lines for the notebooks' downloads: each goes to the stand-in that `base_url` (a
+    local HTTP server on `served`) has, through vggcourse's real download code; the course's md5
+    hashes are the real files', so the stand-ins' own hashes are checked instead."""
+    standins = {url: (base_url + name, _port_text_data.md5(served / name))
+                for url, name in _port_text_data.downloads(notebook).items()}
+    word_index = _port_text_data.md5(served / "imdb_word_index.json")
+    return f'''# The downloads (IMDB, GloVe, Nietzsche) are stand-ins served on 127.0.0.1 (bench/_port_text_data.py),
+# fetched and hash-checked by vggcourse's own code: the course's URLs point there, with the stand-ins' hashes.
+import os as _os, vggcourse.keras1 as _vk1
+_os.environ["VGGCOURSE_DATASETS_URL"] = {base_url!r}
+_vd.DATASET_FILES["imdb_word_index"] = _vd.DATASET_FILES["imdb_word_index"]._replace(hash={word_index!r})
+_standins = {standins!r}
+_get_file = _vk1.get_file
+def _standin_get_file(fname, origin, *args, md5_hash=None, **kwargs):
+    if origin in _standins:
+        origin, md5_hash = _standins[origin][0], _standins[origin][1] if md5_hash else None
+    return _get_file(fname, origin, *args, md5_hash=md5_hash, **kwargs)
+_vk1.get_file = _vu.get_file = _standin_get_file
 '''
 _METHODS = {
     "fit", "fit_generator", "predict", "predict_generator", "evaluate", "evaluate_generator",
@@ -218,7 +252,7 @@ def make_data(root, n_train=16, n_valid=8, n_test=16, redux_train=2300, source=N
         _port_data.make_mnist(root)
 
 
-def run_notebook(path, workdir, timeout=600, budget=None):
+def run_notebook(path, workdir, timeout=600, budget=None, prelude=PRELUDE):
     """Run the ported notebook at `path` in `workdir`, every cell even after an error (`timeout`
     seconds a cell, then it is interrupted); after `budget` seconds in all the cells left are not
     run (scored as failed, 'NotRun'). Returns (executed notebook, seconds)."""
@@ -229,7 +263,7 @@ def run_notebook(path, workdir, timeout=600, budget=None):
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.source = shrink_shapes(cell.source)
-    nb.cells.insert(0, nbformat.v4.new_code_cell(PRELUDE))
+    nb.cells.insert(0, nbformat.v4.new_code_cell(prelude))
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                             interrupt_on_timeout=True, resources={"metadata": {"path": str(workdir)}})
     start = time.time()
@@ -335,20 +369,23 @@ def main(argv=None):
     os.environ.setdefault("KERAS_HOME", str(work / "keras"))
     os.environ.setdefault("VGGCOURSE_CACHE", str(work / "features"))
     make_data(work, source=args.data, notebooks=args.notebooks)
+    served = _port_text_data.make_text(work, args.notebooks)
     api_names = _api_names()
     results, times = {}, {}
     import nbformat
 
-    for name in args.notebooks:
-        ported = port_notebook(Path(args.courses) / f"{name}.ipynb", work / f"{name}.ipynb")
-        nb, times[name] = run_notebook(ported.path, work, timeout=args.cell_timeout, budget=args.budget)
-        nbformat.write(nb, str(out / f"{name}.executed.ipynb"))
-        results[name] = score(name, nb, api_names)
-        failed = [r for r in results[name] if r["error"]]
-        print(f"{name}: {times[name]:.0f} s, {len(failed)} cells failed", flush=True)
-        for r in failed:
-            tag = " (excepted)" if r["excepted"] else " (course bug)" if r["course_bug"] else ""
-            print(f"    cell {r['cell']}{tag}: {r['error']}", flush=True)
+    with _port_text_data.serve(served) as base_url:
+        for name in args.notebooks:
+            ported = port_notebook(Path(args.courses) / f"{name}.ipynb", work / f"{name}.ipynb")
+            nb, times[name] = run_notebook(ported.path, work, timeout=args.cell_timeout, budget=args.budget,
+                                           prelude=PRELUDE + download_prelude(base_url, served, name))
+            nbformat.write(nb, str(out / f"{name}.executed.ipynb"))
+            results[name] = score(name, nb, api_names)
+            failed = [r for r in results[name] if r["error"]]
+            print(f"{name}: {times[name]:.0f} s, {len(failed)} cells failed", flush=True)
+            for r in failed:
+                tag = " (excepted)" if r["excepted"] else " (course bug)" if r["course_bug"] else ""
+                print(f"    cell {r['cell']}{tag}: {r['error']}", flush=True)
     table = summarise(results)
     print(table)
     print("Excepted cells:")

@@ -1,5 +1,6 @@
 """Writes the course's notebooks from the cell lists below: lesson1, lesson2, lesson3,
-dogscats_ensemble, dogs_cats_redux, mnist, statefarm and lesson7; and finetune_today (today's fine-tuning calls).
+dogscats_ensemble, dogs_cats_redux, mnist, statefarm and lesson7; and finetune_today (today's fine-tuning calls);
+and from `text_lessons.py` beside it: lesson4, lesson5 and lesson6.
 
     python notebooks/make_notebooks.py      # after editing a cell here
 
@@ -11,12 +12,16 @@ first code cell of each is tagged `parameters`; tests/test_notebooks.py replaces
 quickly (small images, random weights) and fails on any cell error.
 """
 import hashlib
+import sys
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_notebook
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # the cell makers and the text lessons beside this file
+from _cells import code, md  # noqa: E402
+from text_lessons import LESSON4, LESSON5, LESSON6  # noqa: E402
 
 
 # Where the notebooks' data is by default: said once, in every notebook's first cell.
@@ -24,17 +29,6 @@ SAMPLE_NOTE = """\
 As it is, the notebook reads `../data/sample/`, a small stand-in that one command writes (from the
 repository root): `vggcourse sample data/sample`. It is cut from the two photographs scikit-learn
 ships, in the course layout, so every cell runs as it is; accuracy on it means nothing."""
-
-
-def md(text):
-    return new_markdown_cell(text.strip())
-
-
-def code(text, tags=()):
-    cell = new_code_cell(text.strip())
-    if tags:
-        cell.metadata["tags"] = list(tags)
-    return cell
 
 
 LESSON1 = [
@@ -2267,3 +2261,6 @@ if __name__ == "__main__":
     write("mnist.ipynb", MNIST)
     write("statefarm.ipynb", STATEFARM)
     write("lesson7.ipynb", LESSON7)
+    write("lesson4.ipynb", LESSON4)
+    write("lesson5.ipynb", LESSON5)
+    write("lesson6.ipynb", LESSON6)

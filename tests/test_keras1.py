@@ -43,6 +43,20 @@ def test_fit_nb_epoch_is_fit_epochs():
         a.fit(X, Y, nb_epoch=1, epochs=1)
 
 
+def test_plain_lists_of_numbers_are_arrays_as_keras1_read_them():
+    """Lesson 5's labels are a list of ints: Keras 1 took it as one array, Keras 3's fit refuses it."""
+    a, b = _twins()
+    labels = [list(row) for row in Y.tolist()]  # lists of numbers, as a pickle gives them
+    a.fit(X, labels, nb_epoch=1, batch_size=4, shuffle=False, verbose=0, validation_data=(X, labels))
+    b.fit(X, Y, epochs=1, batch_size=4, shuffle=False, verbose=0, validation_data=(X, Y))
+    _assert_same_weights(a, b)
+    assert a.evaluate(X, labels, verbose=0) == pytest.approx(b.evaluate(X, Y, verbose=0))
+    assert a.train_on_batch(X, labels) == pytest.approx(b.train_on_batch(X, Y))
+    flat = Sequential([Dense(1, input_dim=3)])
+    np.testing.assert_allclose(flat.predict([[1.0, 2.0, 3.0]], verbose=0),
+                               flat.predict(np.array([[1.0, 2.0, 3.0]]), verbose=0))
+
+
 def _flow(shuffle=False, batch_size=4):
     return image.ImageDataGenerator().flow(X, Y, batch_size=batch_size, shuffle=shuffle)
 

@@ -154,11 +154,32 @@ def test_embedding_takes_the_course_weights_and_mask_zero():
     assert layer.mask_zero and not layer.trainable
 
 
-def test_embedding_dropout_is_refused_naming_its_replacement():
-    with pytest.raises(UserInputError, match=r"Embedding: `dropout` must be 0 .*Received: dropout=0\.2\. "
-                                             r"Leave it out and add keras.layers.SpatialDropout1D\(0\.2\)"):
-        Embedding(50, 4, dropout=0.2)
-    assert Embedding(50, 4, dropout=0).output_dim == 4  # Keras 1's default: nothing to drop
+def test_embedding_dropout_drops_whole_words_in_training_only(tmp_path):
+    """Keras 1's `Embedding(..., dropout=p)` (lesson 5): in training each word of the vocabulary is
+    dropped for the batch (every occurrence zeroed) with probability p, the others scaled by
+    1 / (1 - p); in inference it is keras.layers.Embedding on the same weights."""
+    from vggcourse.keras1 import WordDropoutEmbedding
+
+    vectors = np.random.default_rng(2).random((1000, 3)).astype("float32") + 0.5
+    layer = Embedding(1000, 3, dropout=0.25, weights=[vectors], seed=7)
+    assert isinstance(layer, WordDropoutEmbedding) and isinstance(layer, keras.layers.Embedding)
+    words = np.tile(np.arange(1000), (2, 1))  # every word twice, in two samples
+    plain = keras.layers.Embedding(1000, 3)
+    _same_output(layer, plain, words)  # inference: the Keras 3 layer's output
+    out = keras.ops.convert_to_numpy(layer(words, training=True))
+    ratio = out / vectors[words]
+    kept = np.isclose(ratio, 1 / 0.75).all(axis=-1)
+    assert (kept | np.isclose(ratio, 0).all(axis=-1)).all()  # a vector is all dropped or all scaled
+    assert (kept[0] == kept[1]).all()  # a word is dropped everywhere in the batch, as its row was
+    assert 0.2 < 1 - kept[0].mean() < 0.3
+    assert Embedding(50, 4, dropout=0).__class__ is keras.layers.Embedding  # Keras 1's default: nothing to drop
+    model = keras.Sequential([keras.Input((4,)), Embedding(1000, 3, dropout=0.25)])
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert loaded.layers[0].dropout == 0.25
+    np.testing.assert_allclose(loaded.predict(words[:, :4], verbose=0), model.predict(words[:, :4], verbose=0))
+    with pytest.raises(UserInputError, match=r"Embedding: `dropout` must be a number in \[0, 1\)\. Received: dropout=1"):
+        Embedding(50, 4, dropout=1)
 
 
 @pytest.mark.parametrize("call, text", [

@@ -1,6 +1,7 @@
 """The course's notebooks run top to bottom on the shared sample (small images, random weights)."""
 import gzip
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -38,7 +39,8 @@ def test_notebooks_have_a_parameters_cell_and_match_their_generator(tmp_path):
                  "lesson3.ipynb": module["LESSON3"], "dogscats_ensemble.ipynb": module["ENSEMBLE"],
                  "dogs_cats_redux.ipynb": module["REDUX"], "finetune_today.ipynb": module["TODAY"],
                  "mnist.ipynb": module["MNIST"], "statefarm.ipynb": module["STATEFARM"],
-                 "lesson7.ipynb": module["LESSON7"]}
+                 "lesson7.ipynb": module["LESSON7"], "lesson4.ipynb": module["LESSON4"],
+                 "lesson5.ipynb": module["LESSON5"], "lesson6.ipynb": module["LESSON6"]}
     for name in generated:
         committed = nbformat.read(NOTEBOOKS / name, as_version=4)
         tags = [c.metadata.get("tags", []) for c in committed.cells]
@@ -172,3 +174,37 @@ def test_lesson7_runs_top_to_bottom(dogscats, tmp_path):
     assert len([o for o in _outputs(nb) if "image/png" in o.get("data", {})]) >= 5
     lines = gzip.decompress((data / "results" / "subm_bb.gz").read_bytes()).decode().splitlines()
     assert lines[0] == "image," + ",".join(FISH_CLASSES) and len(lines) == 5
+
+
+@pytest.mark.slow
+def test_lesson4_runs_top_to_bottom(tmp_path):
+    nb = _run("lesson4.ipynb", {"standin": True, "path": "unused/", "n_factors": 8, "batch_size": 256,
+                                "max_epochs": 1}, tmp_path)
+    text = _text(nb)
+    for model in ("dot product", "with biases", "neural net"):
+        assert f"{model}: validation mse" in text
+    assert (tmp_path / "data" / "ml-standin" / "models" / "bias.h5").is_file()
+    assert re.search(r"\(\((\d+), 8\), \(3, \1\)\)", text)  # 8 factors per movie; PCA's 3 components
+    assert len([o for o in _outputs(nb) if "image/png" in o.get("data", {})]) >= 1
+
+
+@pytest.mark.slow
+def test_lesson5_runs_top_to_bottom(tmp_path):
+    nb = _run("lesson5.ipynb", {"standin": True, "vocab_size": 5000, "seq_len": 60, "batch_size": 128,
+                                "max_epochs": 1, "model_path": f"{tmp_path}/models/"}, tmp_path)
+    text = _text(nb)
+    assert "(600, 60)" in text  # the padded reviews
+    for model in ("conv1", "multi-size CNN", "LSTM"):
+        assert f"{model}: validation accuracy" in text
+    assert (tmp_path / "models" / "glove50.h5").is_file()
+
+
+@pytest.mark.slow
+def test_lesson6_runs_top_to_bottom(tmp_path):
+    nb = _run("lesson6.ipynb", {"standin": True, "n_chars": 6000, "max_epochs": 1, "n_hidden": 16,
+                                "batch_size": 64}, tmp_path)
+    text = _text(nb)
+    assert "corpus length: 6000" in text
+    assert "(747, 8) (747, 8, 1)" in text  # the sequences for return_sequences
+    assert "True" in text  # softmax's derivative checked against the closed form
+    assert "Theano GRU: mean error" in text

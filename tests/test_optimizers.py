@@ -45,6 +45,20 @@ def test_the_lr_property_takes_numpy_scalars_and_refuses_bools():
         assert _value(opt.lr) == 0.25
 
 
+def test_lr_has_theanos_set_value_and_get_value():
+    """Keras 1's `opt.lr` was a Theano shared variable: lesson 6 calls `model.optimizer.lr.set_value(x)`."""
+    variable = keras.Variable(0.0)
+    for opt in (optimizers.SGD(lr=1.0), optimizers.LossScaleOptimizer(optimizers.SGD(lr=1.0))):
+        opt.lr.set_value(0.5)
+        assert opt.lr.get_value() == pytest.approx(0.5) and _value(optimizers.unwrap(opt).learning_rate) == 0.5
+        with pytest.raises(UserInputError, match=r"`lr` must be a positive number\. Received: lr=-1"):
+            opt.lr.set_value(-1)
+        assert opt.lr.get_value() == pytest.approx(0.5)
+    opt = optimizers.SGD(lr=1.0)
+    opt.lr.set_value(0.25)
+    assert _steps(opt, [variable], steps=1)[0, 0] == pytest.approx(-0.25)  # the step uses the new rate
+
+
 def test_decay_divides_the_rate_by_one_plus_decay_times_the_update():
     variable = keras.Variable(0.0)
     moves = _steps(optimizers.SGD(lr=1.0, decay=1.0), [variable])

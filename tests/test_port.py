@@ -128,6 +128,27 @@ def test_dropped_statement_keeps_its_neighbours():
     ast.parse(new)
 
 
+@pytest.mark.parametrize("old", ["rc('animation', html='html5')", 'rc("animation", html="html5")',
+                                 "matplotlib.rcParams['animation.html'] = 'html5'"])
+def test_html5_animations_become_jshtml_which_needs_no_ffmpeg(old, monkeypatch):
+    """sgd-intro sets html5 animations: a video that needs the ffmpeg program, which a fresh machine
+    lacks. Ported, the same animation shows in matplotlib's own JavaScript player."""
+    import matplotlib
+    from matplotlib import animation, pyplot as plt, rc  # noqa: F401 (the ported cell uses them)
+
+    new, changes = port_source(old)
+    assert "jshtml" in new and "html5" not in new and len(changes) == 1 and "ffmpeg" in changes[0]
+    monkeypatch.setitem(matplotlib.rcParams, "animation.ffmpeg_path", "/nonexistent/ffmpeg")
+    with matplotlib.rc_context():
+        exec(new, {"rc": rc, "matplotlib": matplotlib})
+        fig = plt.figure()
+        line, = plt.plot([0, 1], [0, 1])
+        ani = animation.FuncAnimation(fig, lambda i: (line,), frames=3)
+        html = ani._repr_html_()  # what the notebook shows for `ani`
+        plt.close(fig)
+    assert "<script" in html and "Animation" in html
+
+
 # Small Python 2 cells, one per construct the course's notebooks use (print with %-formatting and a
 # trailing comma, xrange, dict views, map/zip as lists, cPickle, type(x) is C, it.next()) and those
 # the issue listed; each must parse and print the same as under Python 2.

@@ -41,7 +41,7 @@ __all__ = [
     "ZeroPadding2D", "UpSampling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
     "BatchNormalization", "Dropout", "Flatten", "Activation", "Reshape", "Lambda", "Embedding",
     "LSTM", "GRU", "SimpleRNN", "TimeDistributed", "Bidirectional", "Input", "merge", "Merge",
-    "channels_last_shape",
+    "channels_last_shape", "WordDropoutEmbedding",
 ]
 
 # Keras 1 argument -> Keras 3 argument, shared by every layer.
@@ -190,8 +190,13 @@ def _translate_common(layer, kwargs, renames, input_dim_is_shape=True, takes_wei
 
 
 def _allowed(keras_class):
+    """The keyword arguments `keras_class` takes: its own, and its Keras base's for one of ours
+    (`WordDropoutEmbedding` passes the others on to keras.layers.Embedding)."""
     params = inspect.signature(keras_class.__init__).parameters
-    return {n for n, p in params.items() if n != "self" and p.kind != p.VAR_KEYWORD} | _LAYER_ARGS
+    own = {n for n, p in params.items() if n != "self" and p.kind != p.VAR_KEYWORD} | _LAYER_ARGS
+    if keras_class.__module__ == __name__:
+        own |= _allowed(keras_class.__base__)
+    return own
 
 
 def _build(keras_class, layer, kwargs):
@@ -231,7 +236,7 @@ class _Keras1Layer(type):
         # A Keras 3 layer takes no batch size; a Sequential made of these layers reads the whole
         # batch input shape back (`keras1.Sequential`: a fixed batch, as a stateful RNN needs).
         batch_size = kwargs.pop("batch_size", None)
-        layer = cls.finish(_build(cls.keras_class, cls.__name__, kwargs))
+        layer = cls.finish(_build(cls.layer_class(kwargs), cls.__name__, kwargs))
         has_shape = batch_size is not None and "input_shape" in kwargs
         layer.keras1_batch_input_shape = (batch_size, *kwargs["input_shape"]) if has_shape else None
         return layer
@@ -252,6 +257,12 @@ class _Layer(metaclass=_Keras1Layer):
     @staticmethod
     def translate(kwargs):
         """Layer-specific Keras 1 -> Keras 3 changes to `kwargs` (in place), after the value checks."""
+
+    @classmethod
+    def layer_class(cls, kwargs):
+        """The Keras class to build from the translated `kwargs`: `keras_class`, unless a Keras 1
+        argument needs a subclass of it (Embedding's `dropout`)."""
+        return cls.keras_class
 
     @staticmethod
     def finish(layer):
@@ -391,9 +402,8 @@ class Embedding(_Layer):
         Embedding(5000, 32, input_length=100, W_regularizer=l2(1e-4))   # (None, 100) -> (None, 100, 32)
 
     `input_length=n` is `input_shape=(n,)` (Keras 3's Embedding has no input_length).
-    `dropout` (Keras 1's word dropout, which zeroed whole rows of the embedding matrix) has no
-    Keras 3 argument: a non-zero one is refused, naming keras.layers.SpatialDropout1D, the
-    Keras 2+ replacement that drops whole embedding dimensions after the layer.
+    `dropout` is Keras 1's word dropout, which Keras 3's Embedding lacks: a non-zero one builds a
+    `WordDropoutEmbedding` (below), a keras.layers.Embedding that drops whole words in training.
     """
     keras_class = keras.layers.Embedding
     keras1_args = ("input_dim", "output_dim", "init")
@@ -410,12 +420,49 @@ class Embedding(_Layer):
             length = kwargs.pop("input_length")
             if length is not None:
                 kwargs["input_shape"] = (length,)
-        dropout = kwargs.pop("dropout", 0)
-        if dropout != 0:
-            raise UserInputError(
-                f"Embedding: `dropout` must be 0 (Keras 3's Embedding has no dropout). Received: "
-                f"dropout={dropout!r}. Leave it out and add keras.layers.SpatialDropout1D({dropout!r}) "
-                f"after the embedding.")
+        if "dropout" in kwargs:
+            dropout = checks.fraction("dropout", kwargs.pop("dropout"), caller="Embedding")
+            if dropout:
+                kwargs["dropout"] = dropout
+
+    @staticmethod
+    def layer_class(kwargs):
+        return WordDropoutEmbedding if "dropout" in kwargs else keras.layers.Embedding
+
+
+@keras.saving.register_keras_serializable(package="vggcourse")
+class WordDropoutEmbedding(keras.layers.Embedding):
+    """keras.layers.Embedding with Keras 1's `dropout`: in training, each word of the vocabulary is
+    dropped for the whole batch with probability `dropout` (every occurrence's vector zeroed, as
+    Keras 1 zeroed the word's row of the matrix) and the kept words' vectors are scaled by
+    1 / (1 - dropout); in inference it is keras.layers.Embedding.
+
+        WordDropoutEmbedding(5000, 32, dropout=0.2)    # what keras1.Embedding(5000, 32, dropout=0.2) builds
+    """
+
+    def __init__(self, input_dim, output_dim, dropout=0.0, seed=None, weights=None, **kwargs):
+        super().__init__(input_dim, output_dim, **kwargs)
+        self.dropout = checks.fraction("dropout", dropout, caller="WordDropoutEmbedding")
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        if weights is not None:  # as keras.layers.Embedding does, once the layer's state is all made
+            self.build()
+            self.set_weights(weights if isinstance(weights, list) and len(weights) == 1 else [weights])
+
+    def call(self, inputs, training=False):
+        outputs = super().call(inputs)
+        if not training or not self.dropout:
+            return outputs
+        retain = 1.0 - self.dropout
+        kept = keras.random.uniform((self.input_dim,), seed=self.seed_generator) < retain
+        scale = ops.cast(kept, outputs.dtype) / ops.cast(retain, outputs.dtype)
+        return outputs * ops.expand_dims(ops.take(scale, ops.cast(inputs, "int32")), -1)
+
+    def compute_output_spec(self, inputs, training=False):
+        return super().compute_output_spec(inputs)
+
+    def get_config(self):
+        return {**super().get_config(), "dropout": self.dropout, "seed": self.seed}
 
 
 class _Recurrent(_Layer):

@@ -100,6 +100,18 @@ def _take(method, kwargs, names):
     return {name: kwargs[name] for name in names if kwargs.get(name) is not None}
 
 
+def _as_array(data):
+    """Keras 1's reading of a plain list of numbers (or of lists of them) as one array: lesson 5's
+    labels `[0, 1, 1, ...]`, which Keras 3's fit refuses ("Unrecognized data type"). A list of
+    arrays (several inputs or outputs) and anything else are returned as they are.
+
+        _as_array([0, 1, 1])    # -> np.array([0, 1, 1])
+    """
+    if isinstance(data, list) and data and not hasattr(data[0], "shape"):
+        return np.asarray(data)
+    return data
+
+
 def _is_sized_batches(x):
     return isinstance(x, keras.utils.PyDataset) or (hasattr(x, "__next__") and not hasattr(x, "shape"))
 
@@ -112,28 +124,29 @@ class Keras1Methods:
     """
 
     def fit(self, x=None, y=None, *args, **kwargs):
-        """Keras 3's `fit`, also taking Keras 1's `nb_epoch=` and channels-first image arrays."""
+        """Keras 3's `fit`, also taking Keras 1's `nb_epoch=`, channels-first image arrays and
+        plain lists of numbers (`_as_array`)."""
         kwargs = translate_fit_kwargs(kwargs)
         if isinstance(kwargs.get("validation_data"), (tuple, list)):
-            kwargs["validation_data"] = (self._channels_last(kwargs["validation_data"][0]),
-                                         *kwargs["validation_data"][1:])
-        return super().fit(self._channels_last(x), y, *args, **kwargs)
+            x_val, *rest = kwargs["validation_data"]
+            kwargs["validation_data"] = (self._channels_last(x_val), *map(_as_array, rest))
+        return super().fit(self._channels_last(x), _as_array(y), *args, **kwargs)
 
-    def evaluate(self, x=None, *args, **kwargs):
-        """Keras 3's `evaluate`, also taking channels-first image arrays."""
-        return super().evaluate(self._channels_last(x), *args, **kwargs)
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        """Keras 3's `evaluate`, also taking channels-first image arrays and plain lists of numbers."""
+        return super().evaluate(self._channels_last(x), _as_array(y), *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
-        """Keras 3's `predict`, also taking channels-first image arrays."""
+        """Keras 3's `predict`, also taking channels-first image arrays and plain lists of numbers."""
         return super().predict(self._channels_last(x), *args, **kwargs)
 
-    def train_on_batch(self, x, *args, **kwargs):
-        """Keras 3's `train_on_batch`, also taking channels-first image arrays."""
-        return super().train_on_batch(self._channels_last(x), *args, **kwargs)
+    def train_on_batch(self, x, y=None, *args, **kwargs):
+        """Keras 3's `train_on_batch`, also taking channels-first image arrays and plain lists of numbers."""
+        return super().train_on_batch(self._channels_last(x), _as_array(y), *args, **kwargs)
 
-    def test_on_batch(self, x, *args, **kwargs):
-        """Keras 3's `test_on_batch`, also taking channels-first image arrays."""
-        return super().test_on_batch(self._channels_last(x), *args, **kwargs)
+    def test_on_batch(self, x, y=None, *args, **kwargs):
+        """Keras 3's `test_on_batch`, also taking channels-first image arrays and plain lists of numbers."""
+        return super().test_on_batch(self._channels_last(x), _as_array(y), *args, **kwargs)
 
     def predict_on_batch(self, x):
         """Keras 3's `predict_on_batch`, also taking channels-first image arrays."""
@@ -142,7 +155,9 @@ class Keras1Methods:
     def _channels_last(self, x):
         """`x` as the model takes it: a channels-first image array (Keras 1 + Theano's order, as
         MNIST's `np.expand_dims(X, 1)` makes) whose transpose is the model's input shape is
-        transposed (`_keras1_layers.channels_last_images`); anything else is unchanged."""
+        transposed (`_keras1_layers.channels_last_images`); a plain list of numbers becomes one
+        array (`_as_array`); anything else is unchanged."""
+        x = _as_array(x)
         try:
             expected = self.input_shape
         except (AttributeError, ValueError):  # not built yet, or several inputs

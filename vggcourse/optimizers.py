@@ -4,6 +4,7 @@
     opt = RMSprop(lr=0.1)             # Keras 1's `lr=`; `learning_rate=` works too
     opt.lr = 0.01                      # really sets the rate (Keras 3 alone ignores `opt.lr = ...`)
     K.set_value(opt.lr, 0.01)          # `opt.lr` is the learning-rate variable
+    opt.lr.set_value(0.01)             # Keras 1 on Theano: a shared variable's set_value / get_value
 
 Each class is the `keras.optimizers` class of the same name plus three things:
 - `lr` (Keras 1): a keyword alias of `learning_rate`, and a property whose value is the
@@ -42,6 +43,17 @@ def _checked_rate(value):
     return checks.positive_number("lr", value)
 
 
+def _theano_methods(rate):
+    """`rate` (the learning-rate variable) with the two methods of the Theano shared variable that
+    Keras 1's `opt.lr` was on Theano: `get_value()` and `set_value(x)` (lesson 6 calls
+    `model.optimizer.lr.set_value(0.01)`); `set_value` checks `x` as `opt.lr = x` does. A schedule
+    is returned as it is."""
+    if isinstance(rate, keras.Variable) and not hasattr(rate, "set_value"):
+        rate.set_value = lambda value: rate.assign(checks.positive_number("lr", value))
+        rate.get_value = lambda: ops.convert_to_numpy(rate)
+    return rate
+
+
 class _CourseOptimizer:
     """Mixin over a `keras.optimizers.Optimizer` class: `lr`, `decay` and per-variable rate scales."""
 
@@ -64,8 +76,9 @@ class _CourseOptimizer:
 
     @property
     def lr(self):
-        """The learning rate: its variable (Keras 1's `K.get_value(opt.lr)` reads it)."""
-        return self.learning_rate
+        """The learning rate: its variable (Keras 1's `K.get_value(opt.lr)` reads it, Theano's
+        `opt.lr.set_value(x)` sets it)."""
+        return _theano_methods(self.learning_rate)
 
     @lr.setter
     def lr(self, value):
@@ -196,7 +209,7 @@ class LossScaleOptimizer(keras.optimizers.LossScaleOptimizer):
     @property
     def lr(self):
         """The learning rate of the optimizer inside (Keras 1's `opt.lr`)."""
-        return self.inner_optimizer.learning_rate
+        return _theano_methods(self.inner_optimizer.learning_rate)
 
     @lr.setter
     def lr(self, value):

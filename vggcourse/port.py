@@ -58,6 +58,8 @@ MARK = "[vggcourse port]"
 
 _KERAS_MODULE = r"keras(?:\.[\w.]+)?"
 _THEANO = "Theano import -> PyTensor (Theano's maintained successor)"
+_JSHTML = ("matplotlib animations as 'jshtml' (matplotlib's own player) rather than 'html5' (a video "
+           "that needs the ffmpeg program)")
 _STATEMENT_RULES = [
     # (pattern on one whole statement, replacement, description); None replacement: drop it
     (r"from __future__ import .*", None, "`from __future__` import dropped"),
@@ -89,6 +91,10 @@ _STATEMENT_RULES = [
      "TensorFlow 1's MNIST tutorial reader -> vggcourse.datasets"),
     (r"from scipy\.ndimage\.(?:filters|interpolation|measurements|morphology|fourier) import (.+)",
      r"from scipy.ndimage import \1", "scipy.ndimage's deprecated submodules -> scipy.ndimage"),
+    (r"((?:\w+\.)*rc)\(\s*(['\"])animation\2\s*,\s*html\s*=\s*(['\"])html5\3\s*\)", r"\1('animation', html='jshtml')",
+     _JSHTML),
+    (r"((?:\w+\.)*rcParams)\[\s*(['\"])animation\.html\2\s*\]\s*=\s*(['\"])html5\3", r"\1['animation.html'] = 'jshtml'",
+     _JSHTML),
 ]
 # what each of 2to3's fixers that fired is reported as (others: "Python 2 `name` -> Python 3")
 _FIXER_CHANGES = {
