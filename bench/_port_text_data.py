@@ -40,9 +40,9 @@ COURSE_DOWNLOADS = {
     "http://files.fast.ai/models/glove/6B.50d.tgz": "6B.50d.tgz",
 }
 # char-rnn trains two 512-unit LSTMs on every 40-character window of the text, six times: about a
-# minute per 3,000 characters on a 2-core CPU, so its copy of the text is that long. lesson6 needs
+# minute per 1,000 characters on a 2-core CPU, so its copy of the text is that long. lesson6 needs
 # 100,000 characters (its NumPy RNN trains on 10,000 sequences of 8).
-CHAR_RNN_CHARS = 3000
+CHAR_RNN_CHARS = 1000
 NOTEBOOK_DOWNLOADS = {"char-rnn": {NIETZSCHE: "nietzsche-short.txt"}}
 
 

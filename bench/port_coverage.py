@@ -40,7 +40,7 @@ What the run changes, and why (printed in the report too):
   index, the course's imdb_full.pkl, files.fast.ai's GloVe archive of bcolz arrays, nietzsche.txt)
   served by a real HTTP server on 127.0.0.1, fetched and hash-checked by vggcourse's own download
   code: the prelude points the course's URLs there, with the stand-ins' hashes for the course's.
-  char-rnn's text is 3,000 characters (its two 512-unit LSTMs, six fits), lesson 6's 100,000.
+  char-rnn's text is 1,000 characters (its two 512-unit LSTMs, six fits), lesson 6's 100,000.
 - Cells that need the internet or another dataset are listed in EXCEPTED and left out of the
   percentages (they still run).
 - Cells that fail in the original notebook too, run top to bottom on any machine (a name the
