@@ -529,8 +529,9 @@ model.save_weights(model_path + "glove50.h5")
 
 A multi-size CNN, as in Ben Bowles' blog post: the functional API makes conv layers of three
 filter sizes over the same input, and concatenates them. (The course gave the graph the input
-shape `(vocab_size, 50)`; its input is the embedding's output, `(seq_len, 50)`. Keras 1 did not
-check it; Keras 3 does.)
+shape `(vocab_size, 50)`; its input is the embedding's output, `(seq_len, 50)`. Keras 1 ran a model
+on whatever length it was given, and so does `vggcourse.keras1.Model`; the shape written here is
+the one it gets.)
 """),
     code("""
 graph_in = Input((seq_len, 50))

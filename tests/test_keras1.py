@@ -164,6 +164,34 @@ def test_functional_model_keras1_keywords_and_save(tmp_path):
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
 
 
+def test_a_model_runs_on_inputs_of_another_length_as_in_keras1(tmp_path):
+    """Lesson 5 builds its multi-size convolution graph on Input((vocab_size, 50)) and calls it, in a
+    Sequential, on 500 words of 50 numbers: Keras 1 ran it, Keras 3 alone refuses the shape."""
+    from vggcourse.keras1 import Convolution1D, Embedding, Merge
+
+    def graph(length):
+        inp = Input((length, 8))
+        convs = [Flatten()(Convolution1D(4, size, border_mode="same")(inp)) for size in (3, 5)]
+        return Model(inp, Merge(mode="concat")(convs))
+
+    wide = graph(100)
+    model = Sequential([Embedding(50, 8, input_length=10), wide, Dense(1)])
+    assert model.output_shape == (None, 1) and model.layers[-1].kernel.shape == (2 * 10 * 4, 1)
+    exact = graph(10)
+    exact.set_weights(wide.get_weights())
+    words = RNG.integers(0, 50, (3, 10))
+    embedded = model.layers[0](words)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(wide(embedded)), keras.ops.convert_to_numpy(exact(embedded)),
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="incompatible shape"):
+        wide(np.zeros((3, 8), "float32"))  # the rank is still checked
+    with pytest.raises(ValueError, match="expected axis -1 of input shape to have value 8"):
+        wide(np.zeros((3, 10, 5), "float32"))  # and the channels
+    model.save(tmp_path / "m.keras")
+    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "m.keras").predict(words, verbose=0),
+                               model.predict(words, verbose=0), rtol=1e-5)
+
+
 def test_course_h5_names_save_and_load(tmp_path):
     model = _model()
     model.save_weights(tmp_path / "ft1.h5")

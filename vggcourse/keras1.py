@@ -97,7 +97,12 @@ class Sequential(VggSequential):
 @keras.saving.register_keras_serializable(package="vggcourse")
 class Model(VggModel):
     """`model.VggModel` (a `keras.Model` with Keras 1's methods and `vgg.model`'s compile and weight
-    files) with Keras 1's keywords (`Model(input=x, output=y)`) and class name."""
+    files) with Keras 1's keywords (`Model(input=x, output=y)`) and class name.
+
+    As in Keras 1, a model called on an input checks its rank and last axis only: Keras 1 ran a
+    model's layers on an input of another length (lesson 5 builds a graph on `Input((vocab_size,
+    50))` and calls it on 500 words of 50 numbers), where Keras 3 checks the whole shape.
+    """
 
     def __init__(self, *args, **kwargs):
         for old, new in (("input", "inputs"), ("output", "outputs")):
@@ -106,6 +111,19 @@ class Model(VggModel):
                     raise UserTypeError(f"Model: pass `{old}` (Keras 1) or `{new}` (Keras 3), not both.")
                 kwargs[new] = kwargs.pop(old)
         super().__init__(*args, **kwargs)
+
+    @property
+    def input_spec(self):
+        specs = super().input_spec
+        if hasattr(self, "_manual_input_spec") or not isinstance(specs, list):
+            return specs
+        return [keras.InputSpec(ndim=spec.ndim, name=spec.name, optional=spec.optional, allow_last_axis_squeeze=True,
+                                axes=None if not spec.shape or spec.shape[-1] is None else {-1: spec.shape[-1]})
+                for spec in specs]
+
+    @input_spec.setter
+    def input_spec(self, value):
+        self._manual_input_spec = value
 
 
 def output_shape_of(obj):
