@@ -645,3 +645,26 @@ def test_a_labelled_batch_whose_every_file_failed_holds_the_next_readable_file(s
             file.write(b"garbage" * 10)
     with pytest.warns(UserWarning), pytest.raises(UserInputError, match="failed to decode .*nothing to train on"):
         untouched[0]
+
+
+def test_keras2_iterator_api_next_reset_batch_index_index_array():
+    """Keras 2's Iterator: `batches.next()` (the course's get_data), `reset()` (its MixIterator),
+    `batch_index`, `index_array`; an out-of-range batch is a ValueError, as Keras', and an IndexError."""
+    x = np.arange(10 * 2 * 2 * 3, dtype="float32").reshape(10, 2, 2, 3)
+    it = ImageDataGenerator().flow(x, np.arange(10), batch_size=4, shuffle=True, seed=1)
+    assert it.batch_index == 0
+    order = it.index_array
+    assert sorted(order.tolist()) == list(range(10))
+    _, y0 = it.next()
+    assert y0.tolist() == order[:4].tolist() and it.batch_index == 1
+    _, y1 = next(it)
+    assert y1.tolist() == order[4:8].tolist()
+    it.reset()
+    assert it.batch_index == 0
+    _, again = it.next()
+    assert again.tolist() == it.index_array[:4].tolist()  # a new epoch's order, from its start
+    for bad in (3, -4):
+        with pytest.raises(ValueError, match=r"Asked for batch .*, but there are 3 batches"):
+            it[bad]
+    with pytest.raises(IndexError):
+        it[3]

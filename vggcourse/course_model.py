@@ -93,13 +93,18 @@ class CourseModel:
     # -- data ------------------------------------------------------------------------------------
 
     def get_batches(self, path, gen=None, shuffle=True, batch_size=8, class_mode="categorical", **kwargs):
-        """A `DirectoryIterator` over the class folders of `path`, resized to the model's input size."""
+        """Batches resized to the model's input size: a `DirectoryIterator` over the class folders
+        of `path`, or, when `path` is a table of file names and labels (`vggcourse.labels`), a
+        `DataFrameIterator` over it (`directory=` the folder the names are in).
+
+            batches = vgg.get_batches("data/dogscats/train", batch_size=64)
+            batches = vgg.get_batches(train_df, directory="data/redux/train", batch_size=64)
+        """
         from vggcourse.image import ImageDataGenerator
 
         gen = ImageDataGenerator() if gen is None else gen
-        return gen.flow_from_directory(
-            path, target_size=self.size, class_mode=class_mode, shuffle=shuffle, batch_size=batch_size, **kwargs
-        )
+        flow = gen.flow_from_dataframe if hasattr(path, "columns") else gen.flow_from_directory
+        return flow(path, target_size=self.size, class_mode=class_mode, shuffle=shuffle, batch_size=batch_size, **kwargs)
 
     # -- prediction ------------------------------------------------------------------------------
 

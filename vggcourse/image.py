@@ -16,6 +16,7 @@ overwritten) is left out of its batch, which comes out smaller, and of every lat
 one warning naming it (`.failed`). Also Keras' `load_img`, `img_to_array` and `array_to_img`.
 """
 import math
+import numbers
 import os
 import sys
 import threading
@@ -32,9 +33,9 @@ from vggcourse.arrays import onehot
 from vggcourse.decode import IMAGE_EXTENSIONS, INTERPOLATIONS
 from vggcourse.errors import InputFileNotFoundError, UserInputError, UserTypeError
 
-__all__ = ["ArrayIterator", "DirectoryIterator", "ImageDataGenerator", "array_to_img",
+__all__ = ["ArrayIterator", "DataFrameIterator", "DirectoryIterator", "ImageDataGenerator", "array_to_img",
            "find_problems", "find_unreadable_images", "img_to_array", "load_image", "load_img",
-           "unlabelled_image_files"]
+           "subset_slice", "unlabelled_image_files"]
 
 CLASS_MODES = ("categorical", "binary", "sparse", "input", None)
 COLOR_MODES = {"grayscale": "L", "rgb": "RGB", "rgba": "RGBA"}
@@ -307,39 +308,55 @@ def unlabelled_image_files(directory):
     return [path for path, _ in _pairs(directory, _class_folders(directory), None, loose=True)[0]]
 
 
-def _pairs(directory, class_names, class_mode, loose):
+def _pairs(directory, class_names, class_mode, loose, part=None):
     """([(relative path, label)], class names). Unlabelled (class_mode=None), the loose files of
     `directory` are listed too when `loose` (no `classes=` chosen) or when the class folders hold
-    no image (a flat folder of images, e.g. test/unknown; then there are no class names)."""
+    no image (a flat folder of images, e.g. test/unknown; then there are no class names).
+    `part(n)` (a slice, `subset_slice`'s) takes part of each class folder's sorted files, and of
+    the loose files."""
+    def taken(files):
+        return files if part is None else files[part(len(files))]
+
     pairs = [(path, label) for label, name in enumerate(class_names)
-             for path in _image_files(directory, name)]
+             for path in taken(_image_files(directory, name))]
     if class_mode is None and (loose or not pairs):
         if not pairs:
             class_names = []
-        pairs += [(path, 0) for path in _image_files(directory, "", recursive=False)]
+        pairs += [(path, 0) for path in taken(_image_files(directory, "", recursive=False))]
     return pairs, class_names
 
 
-def _list_files(directory, class_names, class_mode, loose=True):
+def _list_files(directory, class_names, class_mode, loose=True, part=None):
     """(relative paths, labels, class names) of `_pairs`; an error naming the folder when empty."""
     if class_mode is not None and not class_names:
         raise UserInputError(f"No class folders in {directory}, and class_mode={class_mode!r} "
                              f"needs labels. {_layout_hint(directory)} For unlabelled images in "
                              "one folder, use class_mode=None.")
-    pairs, class_names = _pairs(directory, class_names, class_mode, loose)
+    pairs, class_names = _pairs(directory, class_names, class_mode, loose, part)
     if not pairs:
         raise UserInputError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) found in {directory}. "
                              f"{_layout_hint(directory)}")
     return [path for path, _ in pairs], [label for _, label in pairs], class_names
 
 
-def _scan_directory(directory, classes, class_mode):
-    """Files, labels, class names of `directory`; unreadable files are `skipped`, one warning."""
+def _scan_directory(directory, classes, class_mode, part=None):
+    """Files, labels, class names of `directory` (`part` of each class folder, as `_pairs`);
+    unreadable files are `skipped`, one warning."""
     class_names = _choose_classes(directory, classes, class_mode)
+    _check_binary(class_mode, class_names, directory)
+    files, labels, class_names = _list_files(directory, class_names, class_mode, loose=classes is None, part=part)
+    return _readable_scan(directory, files, labels, class_names, class_mode)
+
+
+def _check_binary(class_mode, class_names, where):
     if class_mode == "binary" and len(class_names) != 2:
-        raise UserInputError(f"class_mode='binary' needs exactly 2 classes, but {directory} has "
+        raise UserInputError(f"class_mode='binary' needs exactly 2 classes, but {where} has "
                              f"{len(class_names)}: {class_names}. Use 'categorical' or 'sparse'.")
-    files, labels, class_names = _list_files(directory, class_names, class_mode, loose=classes is None)
+
+
+def _readable_scan(directory, files, labels, class_names, class_mode):
+    """The `_Scan` of `files` (relative to `directory`) with their `labels` (one per file, any
+    type): files that cannot be decoded are `skipped`, named in one warning."""
     paths = [os.path.join(directory, name) for name in files]
     readable = list(_pool().map(decode.readable, paths))
     skipped = [name for name, ok in zip(files, readable) if not ok]
@@ -351,9 +368,11 @@ def _scan_directory(directory, classes, class_mode):
     if len(skipped) == len(files):
         raise UserInputError(f"None of the {len(files)} image files in {directory} can be read.")
     kept = [(name, label) for name, label, ok in zip(files, labels, readable) if ok]
-    _warn_empty_classes(directory, class_names if class_mode is not None else [], [label for _, label in kept])
-    return _Scan([name for name, _ in kept], np.array([label for _, label in kept], np.int32),
-                 class_names, skipped, {})
+    kept_labels = [label for _, label in kept]
+    if all(isinstance(label, numbers.Integral) for label in kept_labels):  # a class index each
+        _warn_empty_classes(directory, class_names if class_mode is not None else [], kept_labels)
+        kept_labels = np.array(kept_labels, np.int32)
+    return _Scan([name for name, _ in kept], kept_labels, class_names, skipped, {})
 
 
 def _warn_empty_classes(directory, class_names, labels):
@@ -368,6 +387,25 @@ def _warn_empty_classes(directory, class_names, labels):
 
 
 # ---------------------------------------------------------------- argument checks
+
+SUBSETS = ("training", "validation")
+
+
+def subset_slice(n, validation_split, subset):
+    """The part of `n` ordered items that `subset` takes (Keras 2's deterministic split): 'validation'
+    the first `int(validation_split * n)`, 'training' the rest; None all of them.
+
+        subset_slice(10, 0.2, "validation")   # slice(0, 2)
+    """
+    if subset is None:
+        return slice(0, n)
+    checks.one_of("subset", subset, SUBSETS)
+    if not validation_split:
+        raise UserInputError(f"subset={subset!r} needs ImageDataGenerator(validation_split=...), the "
+                             "fraction of the images kept for validation; this generator's is 0.")
+    k = int(validation_split * n)
+    return slice(0, k) if subset == "validation" else slice(k, n)
+
 
 def _check_batching(batch_size, seed):
     checks.whole_number("batch_size", batch_size, least=1)  # True refused, though Python counts it as 1
@@ -393,6 +431,8 @@ class ImageDataGenerator:
     A default-constructed generator does no augmentation. Conventions (Keras 1, as the course):
     rotation in degrees, shifts as a fraction of width/height, shear in radians, zoom `1 +- z`,
     channel shift in pixel units; `rescale` multiplies pixels after augmentation.
+    `validation_split` (Keras 2) keeps a fraction of each flow's images for `subset="validation"`
+    (`subset_slice`: the first ones of each class folder, of a table's rows, of an array).
 
         gen = ImageDataGenerator(rotation_range=15, width_shift_range=0.1, horizontal_flip=True)
         batches = gen.flow_from_directory("data/dogscats/train", target_size=(224, 224))
@@ -401,7 +441,7 @@ class ImageDataGenerator:
     def __init__(self, rotation_range=0.0, width_shift_range=0.0, height_shift_range=0.0,
                  shear_range=0.0, zoom_range=0.0, channel_shift_range=0.0,
                  horizontal_flip=False, vertical_flip=False, rescale=None,
-                 fill_mode="nearest", cval=0.0):
+                 fill_mode="nearest", cval=0.0, validation_split=0.0):
         ranges = dict(rotation_range=rotation_range, width_shift_range=width_shift_range,
                       height_shift_range=height_shift_range, shear_range=shear_range,
                       channel_shift_range=channel_shift_range)
@@ -412,6 +452,7 @@ class ImageDataGenerator:
         if rescale is not None:
             checks.finite_number("rescale", rescale, what="None or a finite number")
         checks.finite_number("cval", cval)
+        self.validation_split = checks.fraction("validation_split", validation_split)
         self.rotation_range, self.shear_range = rotation_range, shear_range
         self.width_shift_range, self.height_shift_range = width_shift_range, height_shift_range
         self.zoom_range, self.channel_shift_range = zoom_range, channel_shift_range
@@ -446,7 +487,7 @@ class ImageDataGenerator:
 
     def flow_from_directory(self, directory, target_size=(256, 256), class_mode="categorical",
                             batch_size=32, shuffle=True, seed=None, classes=None,
-                            interpolation="nearest", **pydataset_kwargs):
+                            interpolation="nearest", subset=None, **pydataset_kwargs):
         """A `DirectoryIterator` over `directory/<class>/*.jpg`.
 
         `interpolation` is the resize filter: 'nearest' (the default of Keras' ImageDataGenerator,
@@ -457,14 +498,27 @@ class ImageDataGenerator:
             batches = ImageDataGenerator().flow_from_directory("train", target_size=(224, 224))
         """
         return DirectoryIterator(directory, self, target_size, class_mode, batch_size, shuffle,
-                                 seed, classes, interpolation, **pydataset_kwargs)
+                                 seed, classes, interpolation, subset=subset, **pydataset_kwargs)
 
-    def flow(self, x, y=None, batch_size=32, shuffle=True, seed=None, **pydataset_kwargs):
+    def flow_from_dataframe(self, dataframe, directory=None, x_col="filename", y_col="class", weight_col=None,
+                            target_size=(256, 256), classes=None, class_mode="categorical", batch_size=32,
+                            shuffle=True, seed=None, subset=None, interpolation="nearest",
+                            validate_filenames=True, **pydataset_kwargs):
+        """A `DataFrameIterator` over the files named in `dataframe[x_col]` (relative to `directory`,
+        or paths when it is None), labelled by `dataframe[y_col]` (Keras 2's).
+
+            batches = ImageDataGenerator().flow_from_dataframe(df, "data/redux/train", target_size=(224, 224))
+        """
+        return DataFrameIterator(dataframe, directory, self, x_col, y_col, weight_col, target_size, classes,
+                                 class_mode, batch_size, shuffle, seed, subset, interpolation, validate_filenames,
+                                 **pydataset_kwargs)
+
+    def flow(self, x, y=None, batch_size=32, shuffle=True, seed=None, subset=None, **pydataset_kwargs):
         """An `ArrayIterator` over images `x` `(n, h, w, c)` and optional labels `y`.
 
             batches = ImageDataGenerator(horizontal_flip=True).flow(images, labels, batch_size=64)
         """
-        return ArrayIterator(x, y, self, batch_size, shuffle, seed, **pydataset_kwargs)
+        return ArrayIterator(x, y, self, batch_size, shuffle, seed, subset=subset, **pydataset_kwargs)
 
 
 # ---------------------------------------------------------------- iterators
@@ -498,6 +552,10 @@ def epoch_order(seed, epoch, n):
     return np.random.default_rng([seed, 0, epoch]).permutation(n)
 
 
+class BatchIndexError(UserInputError, IndexError):
+    """`batches[i]` out of range: a ValueError as Keras' PyDataset raises, and an IndexError."""
+
+
 class _BatchIterator(keras.utils.PyDataset):
     """Shared batching: a per-epoch permutation from (seed, epoch), `next()`, read-ahead.
 
@@ -525,7 +583,8 @@ class _BatchIterator(keras.utils.PyDataset):
 
     def __getitem__(self, index):
         if not -len(self) <= index < len(self):
-            raise IndexError(f"batch index {index} out of range for {len(self)} batches")
+            raise BatchIndexError(f"Asked for batch {index}, but there are {len(self)} batches "
+                                  f"(0 to {len(self) - 1}).")
         return self._batch(self._epoch, int(index) % len(self), wrap=False)
 
     def __iter__(self):
@@ -536,6 +595,28 @@ class _BatchIterator(keras.utils.PyDataset):
             key = self._next_position
             self._next_position = self._following(key, wrap=True)
         return self._batch(*key, wrap=True)
+
+    def next(self):
+        """The next batch (Keras 2's `batches.next()`, the course's `get_data`): `next(batches)`."""
+        return self.__next__()
+
+    def reset(self):
+        """Start `next()` at the first batch again, of a new epoch's order when it was mid-epoch
+        (Keras 2's: the course's `MixIterator` resets its iterators)."""
+        with self._lock:
+            epoch, index = self._next_position
+            self._next_position = (epoch + 1 if index else epoch, 0)
+
+    @property
+    def batch_index(self):
+        """The index of the batch `next()` returns next (Keras 2's)."""
+        return self._next_position[1]
+
+    @property
+    def index_array(self):
+        """The sample indices in the order `next()` reads them this epoch (Keras 2's)."""
+        epoch = self._next_position[0]
+        return epoch_order(self._seed, epoch, self.n) if self.shuffle else np.arange(self.n)
 
     def on_epoch_end(self):
         with self._lock:
@@ -640,16 +721,19 @@ class DirectoryIterator(_BatchIterator):
 
     def __init__(self, directory, image_data_generator=None, target_size=(256, 256),
                  class_mode="categorical", batch_size=32, shuffle=True, seed=None, classes=None,
-                 interpolation="nearest", _scan=None, **pydataset_kwargs):
+                 interpolation="nearest", _scan=None, subset=None, **pydataset_kwargs):
         self.target_size = checks.size_pair("target_size", target_size)
         checks.one_of("class_mode", class_mode, CLASS_MODES)
         decode.check_interpolation(interpolation)
         _check_batching(batch_size, seed)
         self.directory = _check_directory(directory)
-        scan = _scan or _scan_directory(self.directory, classes, class_mode)
+        image_data_generator = image_data_generator or ImageDataGenerator()
+        split = image_data_generator.validation_split
+        subset_slice(0, split, subset)  # the argument checked before the folder is scanned
+        scan = _scan or _scan_directory(self.directory, classes, class_mode, lambda n: subset_slice(n, split, subset))
         super().__init__(len(scan.filenames), batch_size, shuffle, seed, **pydataset_kwargs)
         self._scan = scan
-        self.image_data_generator = image_data_generator or ImageDataGenerator()
+        self.image_data_generator, self.subset = image_data_generator, subset
         self.class_mode, self.interpolation = class_mode, interpolation
         self.filenames, self.skipped = list(scan.filenames), list(scan.skipped)
         self.filepaths = [os.path.join(self.directory, name) for name in self.filenames]
@@ -785,6 +869,138 @@ class DirectoryIterator(_BatchIterator):
         return onehot(labels, self.num_classes)
 
 
+DATAFRAME_CLASS_MODES = ("categorical", "binary", "sparse", "raw", "input", None)
+
+
+def _columns(dataframe, names, what):
+    """`names` (a column name or a list of them) checked against the table's columns."""
+    listed = [names] if isinstance(names, str) else list(names) if isinstance(names, (list, tuple)) else None
+    if not listed or any(name not in dataframe.columns for name in listed):
+        raise UserInputError(f"flow_from_dataframe: `{what}` must name column(s) of the table "
+                             f"({', '.join(map(str, dataframe.columns))}). Received: {what}={names!r}")
+    return listed
+
+
+class DataFrameIterator(DirectoryIterator):
+    """Batches of the image files a table names, labelled by its columns (Keras 2's
+    `flow_from_dataframe`), as a `keras.utils.PyDataset`; `vggcourse.labels` makes such tables
+    from file names and CSV files.
+
+    `dataframe[x_col]` holds file names relative to `directory` (or paths, when it is None). By
+    `class_mode`: 'categorical' (`y_col` a column of class names, or of lists of them for several
+    labels a file: multi-hot rows), 'binary', 'sparse' (class names; `classes` keeps those and fixes
+    their order, else every name, sorted), 'raw' (the values of `y_col`, or of the columns it
+    lists, as they are), 'input' (the image), None (no labels). With `weight_col`, labelled
+    batches are (x, y, sample weights). With `validate_filenames`, rows naming a file that is not
+    there or not an image are left out, named in one warning (Keras 2's); files that cannot be
+    decoded are `skipped`, as in a folder. `subset` takes part of the rows in their order
+    (`subset_slice`).
+
+        it = DataFrameIterator(df, "data/redux/train", target_size=(224, 224))
+        it.filenames[:2], it.class_indices   # ['cat.0.jpg', 'cat.1.jpg'], {'cat': 0, 'dog': 1}
+    """
+
+    def __init__(self, dataframe, directory=None, image_data_generator=None, x_col="filename", y_col="class",
+                 weight_col=None, target_size=(256, 256), classes=None, class_mode="categorical", batch_size=32,
+                 shuffle=True, seed=None, subset=None, interpolation="nearest", validate_filenames=True,
+                 **pydataset_kwargs):
+        if not hasattr(dataframe, "columns") or not hasattr(dataframe, "iloc"):
+            raise UserTypeError("flow_from_dataframe: `dataframe` must be a pandas DataFrame (a table of file "
+                                f"names and labels: vggcourse.labels makes them). Received: {type(dataframe).__name__}")
+        checks.one_of("class_mode", class_mode, DATAFRAME_CLASS_MODES, caller="flow_from_dataframe")
+        image_data_generator = image_data_generator or ImageDataGenerator()
+        subset_slice(0, image_data_generator.validation_split, subset)
+        directory = os.getcwd() if directory is None else _check_directory(directory)
+        x_col = _columns(dataframe, x_col, "x_col")[0]
+        labelled = class_mode not in ("input", None)
+        y_cols = _columns(dataframe, y_col, "y_col") if labelled else []
+        if weight_col is not None:
+            _columns(dataframe, weight_col, "weight_col")
+        rows = self._valid_rows(dataframe, directory, x_col, validate_filenames)
+        if class_mode in ("categorical", "binary", "sparse"):
+            rows, class_names, labels = self._class_labels(dataframe, rows, y_cols, classes, class_mode)
+        else:
+            class_names, labels = [], {row: row for row in rows}
+        rows = rows[subset_slice(len(rows), image_data_generator.validation_split, subset)]
+        if not rows:
+            raise UserInputError(f"flow_from_dataframe: no rows left to read ({len(dataframe)} in the table, "
+                                 f"subset={subset!r}).")
+        names = [str(dataframe[x_col].iloc[row]) for row in rows]
+        scan = _readable_scan(directory, names, [(row,) for row in rows], class_names, class_mode)
+        kept = [row for (row,) in scan.classes]
+        self._raw = dataframe[y_cols].iloc[kept].to_numpy() if class_mode == "raw" else None
+        if self._raw is not None and len(y_cols) == 1:
+            self._raw = self._raw[:, 0]
+        self.weights = dataframe[weight_col].iloc[kept].to_numpy(np.float32) if weight_col is not None else None
+        classes_of = [labels[row] for row in kept]
+        multi = any(isinstance(label, list) for label in classes_of)
+        scan = scan._replace(classes=classes_of if multi else np.array(classes_of if class_names else [0] * len(kept),
+                                                                         np.int32))
+        super().__init__(directory, image_data_generator, target_size, class_mode if class_mode != "raw" else "sparse",
+                         batch_size, shuffle, seed, interpolation=interpolation, _scan=scan, **pydataset_kwargs)
+        self.class_mode, self.subset, self.x_col, self.y_col, self.weight_col = class_mode, subset, x_col, y_col, weight_col
+        self.dataframe = dataframe
+
+    @staticmethod
+    def _valid_rows(dataframe, directory, x_col, validate):
+        rows = list(range(len(dataframe)))
+        if not validate:
+            return rows
+        bad = [row for row in rows if not (decode.is_image_name(str(dataframe[x_col].iloc[row]))
+                                           and os.path.isfile(os.path.join(directory, str(dataframe[x_col].iloc[row]))))]
+        if bad:
+            names = [str(dataframe[x_col].iloc[row]) for row in bad]
+            more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+            warnings.warn(f"Found {len(bad)} invalid image filename(s) in x_col={x_col!r} (not in {directory}, or "
+                          f"not an image): {', '.join(names[:10])}{more}. These rows are left out.", stacklevel=4)
+        return [row for row in rows if row not in set(bad)]
+
+    @staticmethod
+    def _class_labels(dataframe, rows, y_cols, classes, class_mode):
+        """(rows kept, class names, row -> class index or list of them): rows whose classes are not
+        all in `classes` are left out."""
+        values = {row: dataframe[y_cols[0]].iloc[row] for row in rows}
+        for row, value in values.items():
+            ok = isinstance(value, str) or (class_mode == "categorical" and isinstance(value, (list, tuple))
+                                            and all(isinstance(v, str) for v in value))
+            if not ok:
+                allowed = "a class name (a string), or a list of them" if class_mode == "categorical" else "a class name (a string)"
+                raise UserInputError(f"flow_from_dataframe: with class_mode={class_mode!r}, each value of y_col="
+                                     f"{y_cols[0]!r} must be {allowed}; row {row} has {value!r}. For numbers, "
+                                     "use class_mode='raw'.")
+        found = sorted({v for value in values.values() for v in ([value] if isinstance(value, str) else value)})
+        class_names = found if classes is None else list(classes)
+        _check_binary(class_mode, class_names, f"y_col={y_cols[0]!r}")
+        index = {name: i for i, name in enumerate(class_names)}
+        labels = {}
+        for row, value in values.items():
+            names = [value] if isinstance(value, str) else list(value)
+            if all(name in index for name in names):
+                labels[row] = index[value] if isinstance(value, str) else [index[name] for name in names]
+        return [row for row in rows if row in labels], class_names, labels
+
+    def labels(self, samples=None):
+        """What the batches yield as y for the files at `samples` (all by default): as
+        `DirectoryIterator.labels`, multi-hot rows for several classes a file, the table's values
+        for class_mode 'raw'."""
+        picked = slice(None) if samples is None else samples
+        if self.class_mode == "raw":
+            return self._raw[picked]
+        if self.class_mode == "categorical" and isinstance(self.classes, list):
+            rows = range(len(self.classes)) if samples is None else samples
+            hot = np.zeros((len(rows), self.num_classes), np.float32)
+            for i, row in enumerate(rows):
+                hot[i, self.classes[row]] = 1.0
+            return hot
+        return super().labels(samples)
+
+    def _with_labels(self, images, samples):
+        out = super()._with_labels(images, samples)
+        if self.weights is None or self.class_mode in (None, "input"):
+            return out
+        return (*out, self.weights[samples])
+
+
 class _AlreadyFailed(Exception):
     """A file recorded in `failed` earlier: left out without trying again."""
 
@@ -799,7 +1015,8 @@ class ArrayIterator(_BatchIterator):
     """
 
     def __init__(self, x, y=None, image_data_generator=None, batch_size=32, shuffle=True,
-                 seed=None, **pydataset_kwargs):
+                 seed=None, subset=None, **pydataset_kwargs):
+        image_data_generator = image_data_generator or ImageDataGenerator()
         x = np.asarray(x)
         if x.ndim != 4 or len(x) == 0:
             raise UserInputError("`x` must be a non-empty array of images "
@@ -810,9 +1027,15 @@ class ArrayIterator(_BatchIterator):
             if len(y) != len(x):
                 raise UserInputError(f"`x` and `y` must have the same length, but x has "
                                      f"{len(x)} images and y has {len(y)} labels.")
+        total = len(x)
+        part = subset_slice(total, image_data_generator.validation_split, subset)
+        x, y = x[part], None if y is None else y[part]
+        if not len(x):
+            raise UserInputError(f"subset={subset!r} of {total} images is empty: raise validation_split "
+                                 f"({image_data_generator.validation_split}).")
         super().__init__(len(x), batch_size, shuffle, seed, **pydataset_kwargs)
-        self.x, self.y = x, y
-        self.image_data_generator = image_data_generator or ImageDataGenerator()
+        self.x, self.y, self.subset = x, y, subset
+        self.image_data_generator = image_data_generator
 
     def _start_batch(self, epoch, index):
         samples = self._index_array(epoch, index)
