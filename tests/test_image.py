@@ -668,3 +668,16 @@ def test_keras2_iterator_api_next_reset_batch_index_index_array():
             it[bad]
     with pytest.raises(IndexError):
         it[3]
+
+
+def test_data_format_and_dim_ordering_say_channels_last():
+    """Keras 2's data_format and Keras 1's dim_ordering='tf' (the course's lesson 3) are accepted;
+    channels-first is refused, naming the argument."""
+    from vggcourse.errors import UserInputError
+
+    assert ImageDataGenerator(dim_ordering="tf").data_format == "channels_last"
+    assert ImageDataGenerator(data_format="channels_last").data_format == "channels_last"
+    with pytest.raises(UserInputError, match=r"Received: data_format='channels_first'"):
+        ImageDataGenerator(data_format="channels_first")
+    with pytest.raises(UserInputError, match=r"`dim_ordering` must be 'default' or 'tf': vggcourse's batches are channels-last\. Received: dim_ordering='th'"):
+        ImageDataGenerator(dim_ordering="th")

@@ -425,6 +425,19 @@ def _check_zoom(zoom_range):
 
 # ---------------------------------------------------------------- the generator
 
+def _generator_data_format(data_format, dim_ordering):
+    """'channels_last', the only order of vggcourse's batches: Keras 2's `data_format` and Keras 1's
+    `dim_ordering` (the course's lesson 3 passes 'tf') may say so; channels-first is refused."""
+    if dim_ordering not in (None, "default", "tf"):
+        raise UserInputError("ImageDataGenerator: `dim_ordering` must be 'default' or 'tf': vggcourse's batches are "
+                             f"channels-last. Received: dim_ordering={dim_ordering!r}. Leave it out.")
+    if data_format == "channels_first":
+        raise UserInputError("ImageDataGenerator: vggcourse's batches are channels-last (height, width, "
+                             "channels), as its models are. Received: data_format='channels_first'. Leave "
+                             "data_format out, and give `flow` channels-last arrays (np.moveaxis(x, 1, -1)).")
+    return _check_data_format(data_format)
+
+
 class ImageDataGenerator:
     """Random augmentation settings, and batches from a directory or from arrays.
 
@@ -441,7 +454,7 @@ class ImageDataGenerator:
     def __init__(self, rotation_range=0.0, width_shift_range=0.0, height_shift_range=0.0,
                  shear_range=0.0, zoom_range=0.0, channel_shift_range=0.0,
                  horizontal_flip=False, vertical_flip=False, rescale=None,
-                 fill_mode="nearest", cval=0.0, validation_split=0.0):
+                 fill_mode="nearest", cval=0.0, validation_split=0.0, data_format=None, dim_ordering=None):
         ranges = dict(rotation_range=rotation_range, width_shift_range=width_shift_range,
                       height_shift_range=height_shift_range, shear_range=shear_range,
                       channel_shift_range=channel_shift_range)
@@ -453,6 +466,7 @@ class ImageDataGenerator:
             checks.finite_number("rescale", rescale, what="None or a finite number")
         checks.finite_number("cval", cval)
         self.validation_split = checks.fraction("validation_split", validation_split)
+        self.data_format = _generator_data_format(data_format, dim_ordering)
         self.rotation_range, self.shear_range = rotation_range, shear_range
         self.width_shift_range, self.height_shift_range = width_shift_range, height_shift_range
         self.zoom_range, self.channel_shift_range = zoom_range, channel_shift_range

@@ -364,19 +364,15 @@ def _image_namespace():
     class ImageDataGenerator(image_lib.ImageDataGenerator):
         """`vggcourse.image.ImageDataGenerator` taking Keras 1's extra arguments.
 
-        `dim_ordering='tf'` (channels-last) is accepted; 'th' raises (`flow` reads channels-first
-        arrays without it). The normalisation options
+        `dim_ordering='tf'` (channels-last) is accepted, as by the base; 'th' raises (`flow` reads
+        channels-first arrays without it). The normalisation options
         Keras 1 had (featurewise_center, zca_whitening, ...) are accepted when False.
         """
 
         _OFF = ("featurewise_center", "samplewise_center", "featurewise_std_normalization",
                 "samplewise_std_normalization", "zca_whitening")
 
-        def __init__(self, *args, dim_ordering="default", data_format=None, **kwargs):
-            if dim_ordering not in ("default", "tf") or data_format not in (None, "channels_last"):
-                raise UserInputError(
-                    f"ImageDataGenerator: vggcourse's batches are channels-last. Received: "
-                    f"dim_ordering={dim_ordering!r}, data_format={data_format!r}; leave both out.")
+        def __init__(self, *args, **kwargs):
             for name in self._OFF:
                 if kwargs.pop(name, False):
                     raise UserInputError(f"ImageDataGenerator: `{name}` is not supported; the VGG "
