@@ -322,6 +322,8 @@ def test_finetune_flags_reach_the_workflow(monkeypatch, tmp_path):
     assert seen["unfreeze"] == -4 and seen["one_cycle"] is False and seen["lr_find"] is False
     assert seen["lr"] is None and seen["tta"] == 0  # the workflow's defaults: 0.001, or lr_find's rate
     assert main(["finetune", "d", "--unfreeze", "0"]) == 0 and seen["unfreeze"] == 0  # index 0: every layer
+    assert main(["finetune", "d/train", "--labels-re", r"^(cat|dog)\.", "--valid-pct", "0.1"]) == 0
+    assert seen["labels_re"] == r"^(cat|dog)\." and seen["valid_pct"] == 0.1
 
 
 def test_tta_reaches_predict_and_submit(monkeypatch, capsys, tmp_path):

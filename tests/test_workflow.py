@@ -182,3 +182,36 @@ def test_every_argument_check_is_a_user_error_naming_the_argument(small, tmp_pat
     with pytest.raises(UserInputError, match=message):
         call()
     assert not (tmp_path / "r").exists() and not (tmp_path / "demo").exists()  # refused before any work
+
+
+def test_a_flat_folder_labelled_by_file_names_trains_and_resumes_on_the_same_split(dogscats, tmp_path):
+    """Kaggle's flat train/ folder (cat.0.jpg, dog.0.jpg, ...): `labels_re` labels it, `valid_pct`
+    splits it with the run's seed, recorded in the run, so a resumed run validates on the same images
+    (`split_valid` is a function of the table, the fraction and the seed)."""
+    import os
+
+    from vggcourse.errors import UserInputError
+
+    flat = tmp_path / "train"
+    flat.mkdir()
+    for cls, prefix in (("cats", "cat"), ("dogs", "dog")):
+        for k, f in enumerate(sorted((dogscats / "train" / cls).glob("*.jpg"))[:8]):
+            os.symlink(f, flat / f"{prefix}.{k}.jpg")
+    run = dict(batch_size=4, size=32, weights=None, out=tmp_path / "run", labels_re=r"^(cat|dog)\.", valid_pct=0.25,
+               log=lambda line: None, cache="memory")
+    first = finetune_directory(flat, epochs=1, **run)
+    assert Vgg16.load(first.last_model).classes == ["cat", "dog"]
+    settings = json.loads((tmp_path / "run" / "run.json").read_text())["settings"]
+    assert settings["labels_re"] == r"^(cat|dog)\." and settings["valid_pct"] == 0.25 and isinstance(settings["seed"], int)
+    again = finetune_directory(flat, epochs=2, resume=True, **run)
+    assert again.resumed_at == 1 and len(again.history) == 2
+    # a split whose validation part has one class: it is still labelled in the training classes' order
+    from vggcourse import labels, workflow
+
+    table = labels.from_name_re(flat, r"^(cat|dog)\.")
+    seed = next(k for k in range(1000) if labels.split_valid(table, 0.25, k)[1]["class"].nunique() == 1)
+    settings = dict(batch_size=4, seed=seed, labels_re=r"^(cat|dog)\.", valid_pct=0.25)
+    batches, val_batches = workflow._batches(Vgg16(weights=None, size=(32, 32)), flat, settings)
+    assert val_batches.class_indices == batches.class_indices == {"cat": 0, "dog": 1}
+    with pytest.raises(UserInputError, match="`valid_pct` splits a folder labelled by `labels_re`"):
+        finetune_directory(flat, valid_pct=0.2, out=tmp_path / "other", weights=None)

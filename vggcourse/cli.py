@@ -46,6 +46,10 @@ def _positive_float(text):
     return _number(text, float, lambda v: checks.positive_number("value", v), "a positive number")
 
 
+def _fraction(text):
+    return _number(text, float, lambda v: checks.fraction("value", v), "a number in [0, 1)")
+
+
 def _layer(text):
     """A layer name ('fc1', 'block5_conv1') or a layer index (an int, negative counts from the end)."""
     text = text.strip()
@@ -90,7 +94,8 @@ def cmd_finetune(args):
         args.data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, size=args.size,
         weights=args.weights, batch_norm=args.bn, out=args.out, resume=args.resume,
         cache=not args.no_cache, overwrite=args.overwrite,
-        unfreeze=args.unfreeze, one_cycle=args.one_cycle, lr_find=args.lr_find, tta=args.tta)
+        unfreeze=args.unfreeze, one_cycle=args.one_cycle, lr_find=args.lr_find, tta=args.tta,
+        labels_re=args.labels_re, valid_pct=args.valid_pct)
     print(f"best val_accuracy {result.best_val_accuracy:.4f} (epoch {result.best_epoch + 1}); "
           f"models in {result.out}/ (best.keras, last.keras), plots: {len(result.pngs)} PNGs")
 
@@ -251,7 +256,7 @@ def build_parser():
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("finetune", help="fine-tune VGG16 on DATA/train, validate on DATA/valid")
-    p.add_argument("data", help="folder with train/<class>/ and valid/<class>/")
+    p.add_argument("data", help="folder with train/<class>/ and valid/<class>/ (with --labels-re: one folder of images)")
     p.add_argument("--epochs", type=_positive_int, help="epochs in all (default: 1; with --resume: the run's)")
     p.add_argument("--batch-size", type=_positive_int, help="images per step (default: 64; with --resume: the run's)")
     p.add_argument("--lr", type=_positive_float,
@@ -274,6 +279,12 @@ def build_parser():
                    help="run the learning-rate range test first: writes lr_find.png and prints the suggestion")
     p.add_argument("--tta", type=_non_negative_int, default=0, metavar="N",
                    help="validation analysis: average the plain prediction with N augmented ones")
+    p.add_argument("--labels-re", metavar="REGEX",
+                   help="DATA is one folder of images, such as Kaggle's train/: each image's class is the first "
+                        "group of REGEX in its file name, e.g. '^(cat|dog)\\.'")
+    p.add_argument("--valid-pct", type=_fraction, metavar="F",
+                   help="with --labels-re: the fraction of the images that validates, drawn with the run's seed "
+                        "(default: 0.2)")
     p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("predict", help="predict every image under PATH with a saved model")
@@ -327,9 +338,11 @@ _WITHOUT_KERAS = ("sample", "prepare", "port")  # commands that never import Ker
 def _check_before_keras(args):
     """The checks that need no Keras, made before its seconds of start-up: a wrong folder is
     reported at once."""
-    from vggcourse.prepare import check_course_layout
+    from vggcourse.prepare import check_course_layout, check_image_folder
 
-    if args.command == "finetune":
+    if args.command == "finetune" and args.labels_re is not None:
+        check_image_folder(args.data)
+    elif args.command == "finetune":
         check_course_layout(args.data)
     elif args.command == "submit":
         check_course_layout(args.data, needs=("test",))

@@ -38,6 +38,20 @@ LABELLED_FOLDERS = [f"{split}/{cls}" for split in ("train", "valid") for cls in 
 _LABELLED_NAME = re.compile(r"^(cat|dog)\.\d+\.jpg$")
 
 
+def check_image_folder(data):
+    """`data` as a Path, after checking it is a folder (one folder of images, labelled by their
+    names: `vggcourse finetune --labels-re`); else an error naming it.
+
+        data = check_image_folder("data/redux/train")
+    """
+    data = Path(data)
+    if data.is_file():
+        raise InputNotADirectoryError(f"{str(data)!r} is a file; pass the folder that holds the images")
+    if not data.is_dir():
+        raise InputFileNotFoundError(f"image folder {str(data)!r} does not exist")
+    return data
+
+
 def check_course_layout(data, needs=("train", "valid")):
     """`data` as a Path, after checking it is a folder with the sub-folders `needs`; else an error
     naming what is missing and the layout expected (without importing Keras: quick in the CLI).

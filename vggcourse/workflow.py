@@ -16,7 +16,7 @@ from vggcourse._atomic import write_atomically
 from vggcourse._keras_fit import callback_items
 from vggcourse.architecture import MIN_SIDE
 from vggcourse.errors import InputFileNotFoundError, UserInputError
-from vggcourse.prepare import check_course_layout
+from vggcourse.prepare import check_course_layout, check_image_folder
 
 __all__ = ["FinetuneResult", "finetune_directory", "predict_directory", "submit_directory"]
 
@@ -45,15 +45,18 @@ def _build_vgg(weights, size, batch_norm):
 
 # The settings of a run; `resume` takes them from the run, and refuses different ones.
 _DEFAULTS = dict(epochs=1, batch_size=64, lr=None, size=224, batch_norm=False, unfreeze=None,
-                 train_bn=False, one_cycle=False, seed=None)
+                 train_bn=False, one_cycle=False, seed=None, labels_re=None, valid_pct=0.2)
 MAX_SIZE = 1024  # VGG16's first block alone takes about 1 GB per image at 1024 x 1024 (float32)
 
 
 def finetune_directory(data, epochs=None, batch_size=None, lr=None, size=None, weights="imagenet",
                        batch_norm=False, out=None, resume=None, cache=True, log=print,
                        unfreeze=None, one_cycle=False, lr_find=False, tta=0, vgg=None,
-                       train_bn=False, callbacks=None, overwrite=False, seed=None):
+                       train_bn=False, callbacks=None, overwrite=False, seed=None, labels_re=None, valid_pct=None):
     """Fine-tune VGG16 on `data/train`, validate on `data/valid`, keep the best and last models.
+    With `labels_re`, `data` is one folder of images (Kaggle's flat train/): each image's class is
+    the first group of that regular expression in its file name (`vggcourse.labels.from_name_re`),
+    and a random `valid_pct` of them (default 0.2, drawn with the run's seed) validates.
 
     One `fit` whose callback writes, after each epoch, `out/last.keras` (the checkpoint: model,
     optimizer state and the run's record), `out/best.keras` (when val_accuracy beats the best so
@@ -79,9 +82,12 @@ def finetune_directory(data, epochs=None, batch_size=None, lr=None, size=None, w
     """
     from vggcourse import run_folder
 
-    data = check_course_layout(data)
+    if valid_pct is not None and labels_re is None:
+        raise UserInputError("`valid_pct` splits a folder labelled by `labels_re`; pass both, or neither for "
+                             "the course layout (train/ and valid/)")
+    data = check_course_layout(data) if labels_re is None else check_image_folder(data)
     given = _checked_settings(epochs=epochs, batch_size=batch_size, lr=lr, size=size, batch_norm=batch_norm, unfreeze=unfreeze, train_bn=train_bn,
-                              one_cycle=one_cycle, seed=seed)
+                              one_cycle=one_cycle, seed=seed, labels_re=labels_re, valid_pct=valid_pct)
     if resume is not None and resume is not False:
         folder = run_folder.find_run(resume, out)
         if vgg is not None or lr_find:
@@ -110,6 +116,8 @@ def _checked_settings(**settings):
         settings["lr"] = checks.positive_number("lr", settings["lr"])
     if settings["seed"] is not None:
         settings["seed"] = checks.whole_number("seed", settings["seed"], least=0)
+    if settings["valid_pct"] is not None:
+        settings["valid_pct"] = checks.fraction("valid_pct", settings["valid_pct"])
     return settings
 
 
@@ -135,8 +143,7 @@ def _train_new(run, data, given, weights, vgg, lr_find, cache, tta, callbacks, l
     else:
         settings.update(weights=None, size=int(vgg.model.input_shape[1]), batch_norm=vgg.batch_norm)
     run.check_space(vgg.model)
-    batches = vgg.get_batches(data / "train", batch_size=settings["batch_size"], seed=settings["seed"])
-    val_batches = vgg.get_batches(data / "valid", batch_size=settings["batch_size"] * 2, shuffle=False)
+    batches, val_batches = _batches(vgg, data, settings)
     vgg.finetune(batches)
     if settings["unfreeze"] is not None:
         lowest = vgg.unfreeze(settings["unfreeze"], train_bn=settings["train_bn"])
@@ -170,8 +177,7 @@ def _train_resumed(run, data, given, cache, tta, callbacks, log):
     vgg = Vgg16.load(checkpoint)
     set_random_state(vgg.model, record.random_state)  # Dropout goes on as in an unbroken run
     run.check_space(vgg.model)
-    batches = vgg.get_batches(data / "train", batch_size=settings["batch_size"], seed=settings["seed"])
-    val_batches = vgg.get_batches(data / "valid", batch_size=settings["batch_size"] * 2, shuffle=False)
+    batches, val_batches = _batches(vgg, data, settings)
     if record.best_epoch == record.epochs_done - 1 and best_epoch_on_disk(run.folder) != record.best_epoch:
         write_best(vgg, run.folder, record)  # the run stopped between last.keras and best.keras
     run.write_json("history.json", record.history)
@@ -182,14 +188,31 @@ def _train_resumed(run, data, given, cache, tta, callbacks, log):
     return _fit(run, vgg, record, batches, val_batches, result, cache, tta, callbacks, log)
 
 
+def _batches(vgg, data, settings):
+    """(training batches, validation batches) of a run: `data`/train and `data`/valid, or, with the
+    setting `labels_re`, the images of `data` labelled by their names and split by `valid_pct`
+    with the run's seed (the same split when the run resumes)."""
+    size, seed = settings["batch_size"], settings["seed"]
+    if settings.get("labels_re") is None:
+        return (vgg.get_batches(data / "train", batch_size=size, seed=seed),
+                vgg.get_batches(data / "valid", batch_size=size * 2, shuffle=False))
+    from vggcourse import labels
+
+    train, valid = labels.split_valid(labels.from_name_re(data, settings["labels_re"]), settings["valid_pct"], seed)
+    batches = vgg.get_batches(train, directory=data, batch_size=size, seed=seed)
+    # the training classes, in their order, even when the drawn images validate on fewer of them
+    return batches, vgg.get_batches(valid, directory=data, batch_size=size * 2, shuffle=False,
+                                    classes=batches.class_names)
+
+
 def _check_same_run(folder, settings, given, data, record):
     """Refuse a resume whose settings differ from the run's; `epochs` may grow (not under one-cycle)."""
     if str(data.resolve()) != settings["data"]:
         raise UserInputError(f"the run in {folder} trains on {settings['data']}, not {data}: resume it on "
                              f"the same data, or start a new run with another --out")
-    differ = [f"{name}={given[name]!r} (the run has {settings[name]!r})" for name in _DEFAULTS
+    differ = [f"{name}={given[name]!r} (the run has {settings.get(name)!r})" for name in _DEFAULTS
               if name != "epochs" and given[name] not in (None, False)
-              and given[name] != settings[name]]
+              and given[name] != settings.get(name)]
     if differ:
         raise UserInputError(f"the run in {folder} goes on with the settings it started with; leave out "
                              f"{', '.join(differ)}, or start a new run with another --out")
