@@ -40,7 +40,8 @@ What the run changes, and why (printed in the report too):
   index, the course's imdb_full.pkl, files.fast.ai's GloVe archive of bcolz arrays, nietzsche.txt)
   served by a real HTTP server on 127.0.0.1, fetched and hash-checked by vggcourse's own download
   code: the prelude points the course's URLs there, with the stand-ins' hashes for the course's.
-  char-rnn's text is 1,000 characters (its two 512-unit LSTMs, six fits), lesson 6's 100,000.
+  char-rnn's text is 1,000 characters (its two 512-unit LSTMs, six fits; it downloads into its own
+  Keras cache, where lesson 6's 100,000 characters are not), lesson 6's 100,000.
 - Cells that need the internet or another dataset are listed in EXCEPTED and left out of the
   percentages (they still run).
 - Cells that fail in the original notebook too, run top to bottom on any machine (a name the
@@ -67,7 +68,9 @@ import _port_text_data  # noqa: E402
 SHARED_SAMPLE = REPO.parent / "shared" / "data" / "dogscats"
 NOTEBOOKS = ["lesson1", "lesson2", "lesson3", "dogs_cats_redux", "dogscats-ensemble",
              "lesson7", "statefarm", "statefarm-sample", "mnist", "imagenet_batchnorm", "convolution-intro",
-             "lesson4", "lesson5", "lesson6", "char-rnn", "wordvectors", "sgd-intro"]
+             "lesson4", "wordvectors", "lesson5", "lesson6", "char-rnn", "sgd-intro"]
+# (wordvectors before lesson5, as lesson5 tells the learner: it makes the GloVe arrays that lesson5
+# downloads into the same folder, and save_array never replaces the bcolz folder lesson5 unpacks there)
 # (notebook, code cell number from 1) -> why it is excepted
 EXCEPTED = {
     ("lesson1", 26): "downloads the course's vgg16.h5 from files.fast.ai (internet)",
@@ -175,11 +178,16 @@ def download_prelude(base_url, served, notebook):
     hashes are the real files', so the stand-ins' own hashes are checked instead."""
     standins = {url: (base_url + name, _port_text_data.md5(served / name))
                 for url, name in _port_text_data.downloads(notebook).items()}
+    # A notebook with its own stand-in of a file (char-rnn's shorter nietzsche.txt) downloads it into
+    # its own Keras cache: get_file would otherwise find the file another notebook downloaded.
+    own_cache = notebook in _port_text_data.NOTEBOOK_DOWNLOADS
     word_index = _port_text_data.md5(served / "imdb_word_index.json")
     return f'''# The downloads (IMDB, GloVe, Nietzsche) are stand-ins served on 127.0.0.1 (bench/_port_text_data.py),
 # fetched and hash-checked by vggcourse's own code: the course's URLs point there, with the stand-ins' hashes.
 import os as _os, vggcourse.keras1 as _vk1
 _os.environ["VGGCOURSE_DATASETS_URL"] = {base_url!r}
+if {own_cache!r}:
+    _os.environ["KERAS_HOME"] = _os.path.join(_os.environ["KERAS_HOME"], {notebook!r})
 _vd.DATASET_FILES["imdb_word_index"] = _vd.DATASET_FILES["imdb_word_index"]._replace(hash={word_index!r})
 _standins = {standins!r}
 _get_file = _vk1.get_file
