@@ -30,7 +30,7 @@ from pathlib import Path
 
 from vggcourse.text_standins import glove_standin, imdb_standin, movielens_standin, nietzsche_standin
 
-GLOVE_TXT_WORDS, GLOVE_DIMS = 2000, (50, 100, 200, 300)
+GLOVE_DIMS = (50, 100, 200, 300)
 
 NIETZSCHE = "https://s3.amazonaws.com/text-datasets/nietzsche.txt"
 # The course's download URLs -> the stand-in's file name in the served folder.
@@ -79,7 +79,7 @@ def make_glove_txt(root, index):
     folder = Path(root) / "data" / "glove"
     (folder / "results").mkdir(parents=True, exist_ok=True)
     for dim in GLOVE_DIMS:
-        vecs, words, _ = glove_standin(index, dim=dim, words=GLOVE_TXT_WORDS, seed=dim)
+        vecs, words, _ = glove_standin(index, dim=dim, seed=dim)  # the words of 6B.50d.tgz, as GloVe's
         lines = [w + " " + " ".join(f"{v:.5f}" for v in vec) for w, vec in zip(words, vecs)]
         (folder / f"glove.6B.{dim}d.txt").write_text("\n".join(lines) + "\n")
 

@@ -99,9 +99,10 @@ class Model(VggModel):
     """`model.VggModel` (a `keras.Model` with Keras 1's methods and `vgg.model`'s compile and weight
     files) with Keras 1's keywords (`Model(input=x, output=y)`) and class name.
 
-    As in Keras 1, a model called on an input checks its rank and last axis only: Keras 1 ran a
-    model's layers on an input of another length (lesson 5 builds a graph on `Input((vocab_size,
-    50))` and calls it on 500 words of 50 numbers), where Keras 3 checks the whole shape.
+    As in Keras 1, a model called on an input checks its rank and last axis, not the axes between:
+    Keras 1 ran a model's layers on an input of another length (lesson 5 builds a graph on
+    `Input((vocab_size, 50))` and calls it on 500 words of 50 numbers), where Keras 3 checks the
+    whole shape. Keras 3's other leniency stays: `(n,)` ids go into an `Input((1,))` (lesson 4).
     """
 
     def __init__(self, *args, **kwargs):
@@ -117,8 +118,8 @@ class Model(VggModel):
         specs = super().input_spec
         if hasattr(self, "_manual_input_spec") or not isinstance(specs, list):
             return specs
-        return [keras.InputSpec(ndim=spec.ndim, name=spec.name, optional=spec.optional, allow_last_axis_squeeze=True,
-                                axes=None if not spec.shape or spec.shape[-1] is None else {-1: spec.shape[-1]})
+        return [keras.InputSpec(shape=None if spec.shape is None else (*[None] * (len(spec.shape) - 1), spec.shape[-1]),
+                                name=spec.name, optional=spec.optional, allow_last_axis_squeeze=True)
                 for spec in specs]
 
     @input_spec.setter
