@@ -939,7 +939,8 @@ class DataFrameIterator(DirectoryIterator):
         if not rows:
             raise UserInputError(f"flow_from_dataframe: no rows left to read ({len(dataframe)} in the table, "
                                  f"subset={subset!r}).")
-        names = [str(dataframe[x_col].iloc[row]) for row in rows]
+        all_names = dataframe[x_col].astype(str).tolist()
+        names = [all_names[row] for row in rows]
         scan = _readable_scan(directory, names, [(row,) for row in rows], class_names, class_mode)
         kept = [row for (row,) in scan.classes]
         self._raw = dataframe[y_cols].iloc[kept].to_numpy() if class_mode == "raw" else None
@@ -957,23 +958,23 @@ class DataFrameIterator(DirectoryIterator):
 
     @staticmethod
     def _valid_rows(dataframe, directory, x_col, validate):
-        rows = list(range(len(dataframe)))
+        names = dataframe[x_col].astype(str).tolist()
         if not validate:
-            return rows
-        bad = [row for row in rows if not (decode.is_image_name(str(dataframe[x_col].iloc[row]))
-                                           and os.path.isfile(os.path.join(directory, str(dataframe[x_col].iloc[row]))))]
+            return list(range(len(names)))
+        ok = [decode.is_image_name(name) and os.path.isfile(os.path.join(directory, name)) for name in names]
+        bad = [name for name, good in zip(names, ok) if not good]
         if bad:
-            names = [str(dataframe[x_col].iloc[row]) for row in bad]
             more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
             warnings.warn(f"Found {len(bad)} invalid image filename(s) in x_col={x_col!r} (not in {directory}, or "
-                          f"not an image): {', '.join(names[:10])}{more}. These rows are left out.", stacklevel=4)
-        return [row for row in rows if row not in set(bad)]
+                          f"not an image): {', '.join(bad[:10])}{more}. These rows are left out.", stacklevel=4)
+        return [row for row, good in enumerate(ok) if good]
 
     @staticmethod
     def _class_labels(dataframe, rows, y_cols, classes, class_mode):
         """(rows kept, class names, row -> class index or list of them): rows whose classes are not
         all in `classes` are left out."""
-        values = {row: dataframe[y_cols[0]].iloc[row] for row in rows}
+        column = dataframe[y_cols[0]].tolist()
+        values = {row: column[row] for row in rows}
         for row, value in values.items():
             ok = isinstance(value, str) or (class_mode == "categorical" and isinstance(value, (list, tuple))
                                             and all(isinstance(v, str) for v in value))
