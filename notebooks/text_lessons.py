@@ -596,7 +596,7 @@ Theano, and one in plain NumPy with its backpropagation by hand. The course's Ke
 Theano code (`theano.shared`, `T.dot`, `theano.scan`, `T.grad`, `theano.function(updates=...)`) runs
 unchanged on PyTensor, Theano's maintained successor.
 
-""" + STANDIN_NOTE.format(what="Nietzsche's text (English with 74 distinct characters)",
+""" + STANDIN_NOTE.format(what="Nietzsche's text (English in Nietzsche's 85 characters)",
                           real="`nietzsche.txt` (downloaded once into Keras' cache)")),
     code("""
 # Parameters

@@ -111,16 +111,22 @@ def glove_standin(word_index, dim=50, words=10000, seed=0):
     return vecs, kept, {w: i for i, w in enumerate(kept)}
 
 
-# Nietzsche's text has 85 distinct characters (lesson 6 writes its vocabulary size, 86 with the
-# padding character, as a number); the stand-in keeps to 76 of them.
-NIETZSCHE_ALPHABET = frozenset(string.ascii_letters + string.digits + " \n.,;:!?'\"-()")
+# Nietzsche's text has 85 distinct characters: lesson 6 prints all but six of them (below) and then
+# writes its vocabulary size, 86 with the padding character, as a number; the six others are
+# accented letters. The stand-in has exactly these 85.
+NIETZSCHE_ALPHABET = frozenset("\n !\"'(),-.0123456789:;=?ABCDEFGHIJKLMNOPQRSTUVWXYZ[]_abcdefghijklmnopqrstuvwxyz"
+                               "\u00c6\u00e4\u00e6\u00e9\u00eb\u00fc")
 
 
 def nietzsche_standin(chars=100000):
-    """Lesson 6's corpus (`nietzsche.txt`, 600,901 characters of English), `chars` long, in fewer
-    distinct characters than Nietzsche's (others become spaces).
+    """Lesson 6's corpus (`nietzsche.txt`, 600,901 characters of English), `chars` long, in
+    Nietzsche's 85 characters (`NIETZSCHE_ALPHABET`; others become spaces): a first line holds
+    those the English text lacks, so a text of 86 characters or more has all 85.
 
         text = nietzsche_standin()
     """
     chars = checks.whole_number("chars", chars, 1, caller="nietzsche_standin")
-    return "".join(c if c in NIETZSCHE_ALPHABET else " " for c in english_text(chars))
+    text = "".join(c if c in NIETZSCHE_ALPHABET else " " for c in english_text(chars))
+    kept = text[:max(0, chars - len(NIETZSCHE_ALPHABET) - 1)]  # what follows the first line, at least
+    first = "".join(sorted(NIETZSCHE_ALPHABET - set(kept) - {"\n"})) + "\n"
+    return (first + text)[:chars]
