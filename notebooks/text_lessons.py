@@ -62,22 +62,21 @@ def ep(n):
     md("""
 ## Set up data
 
-We're working with the MovieLens data, which contains one rating per row, like this:
+MovieLens lists one rating a row: who rated, which film, how many stars, when.
 """),
     code("""
 ratings = pd.read_csv(path + "ratings.csv")
 ratings.head()
 """),
     code("len(ratings)"),
-    md("Just for display purposes, let's read in the movie names too."),
+    md("The titles are only for looking at the results later."),
     code("""
 movie_names = pd.read_csv(path + "movies.csv").set_index("movieId")["title"].to_dict()
 users = ratings.userId.unique()
 movies = ratings.movieId.unique()
 """),
     md("""
-We update the movie and user ids so that they are contiguous integers, which we want when using
-embeddings.
+An embedding is a table with one row per id, so the ids are renumbered 0, 1, 2, ... without gaps.
 """),
     code("""
 userid2idx = {o: i for i, o in enumerate(users)}
@@ -102,8 +101,8 @@ len(trn), len(val)
     md("""
 ## Create subset for Excel
 
-A crosstab of the most popular movies and the most movie-addicted users, which the course copied
-into Excel for a simple example. None of the models below needs it. (The course joined both
+The 15 busiest raters against the 15 most rated films, as a table (the course pasted it into a
+spreadsheet to show the idea by hand). The models below do not use it. (The course joined both
 counts under the same suffix, `rsuffix='_r'`; pandas 2 refuses the duplicate column that makes, so
 each count gets its own name here.)
 """),
@@ -119,8 +118,8 @@ pd.crosstab(top_r.userId, top_r.movieId, top_r.rating, aggfunc="sum")
     md("""
 ## Dot product
 
-The most basic model is a dot product of a movie embedding and a user embedding. Let's see how well
-that works:
+First model: each user and each film gets a vector of `n_factors` numbers, and the predicted
+rating is their dot product.
 """),
     code("""
 user_in = Input(shape=(1,), dtype="int64", name="user_in")
@@ -150,15 +149,13 @@ def fit(model, schedule):
 print("dot product: validation mse", fit(model, [(0.001, 1), (0.01, 3), (0.001, 6)]))
 """),
     md("""
-The best benchmarks are a bit over 0.9 (mean squared error on MovieLens), so this model doesn't
-seem to be working that well...
+Published results on MovieLens reach a mean squared error a little above 0.9; on the real data this
+model stays well above that.
 
 ## Bias
 
-The problem is likely to be that we don't have bias terms: a single bias for each user and each
-movie, representing how positive or negative each user is, and how good each movie is. We can add
-them easily by creating an embedding with one output per movie and per user, and adding them to
-the output.
+What is missing is a bias: some users rate everything high, some films are liked by everyone. One
+more number per user and per film, an embedding of width 1, is added to the dot product.
 """),
     code("""
 def embedding_input(name, n_in, n_out, reg):
@@ -191,15 +188,13 @@ model.save_weights(model_path + "bias.h5")
 model.load_weights(model_path + "bias.h5")
 """),
     md("""
-We can use the model to generate predictions by passing a pair of ints: a user id and a movie id.
-For instance, this predicts how user #3 would rate movie #6.
+A prediction takes a user id and a film id; here, the rating user 3 would give film 6.
 """),
     code("model.predict([np.array([3]), np.array([6])])"),
     md("""
 ## Analyze results
 
-To make the analysis of the factors more interesting, we'll restrict it to the top 2000 most
-popular movies.
+The factors are easier to read on films many people rated: the 2,000 most rated ones.
 """),
     code("""
 g = ratings.groupby("movieId")["rating"].count()
@@ -207,8 +202,8 @@ topMovies = g.sort_values(ascending=False)[:2000]
 topMovies = np.array(topMovies.index)
 """),
     md("""
-First, the movie bias term. We create a 'model' (in Keras simply a way of associating inputs with
-outputs, the functional API) from the movie id input to the movie bias, and predict with it.
+The film biases first: a functional `Model` from the film id input to the bias layer's output
+reads them out with `predict`.
 """),
     code("""
 get_movie_bias = Model(movie_in, mb)
@@ -216,14 +211,13 @@ movie_bias = get_movie_bias.predict(topMovies)
 movie_ratings = [(b[0], movie_names[movies[i]]) for i, b in zip(topMovies, movie_bias)]
 """),
     md("""
-Now we can look at the top and bottom rated movies. These ratings are corrected for different
-levels of reviewer sentiment, as well as different types of movies that different reviewers watch.
+The lowest and highest biases: a film's own appeal, once each rater's generosity is accounted for.
 """),
     code("sorted(movie_ratings, key=itemgetter(0))[:15]"),
     code("sorted(movie_ratings, key=itemgetter(0), reverse=True)[:15]"),
     md("""
-We can now do the same thing for the embeddings. Because it's hard to interpret 50 embeddings, we
-use PCA to simplify them down to just 3 vectors.
+The film vectors next. Fifty numbers per film are hard to read, so PCA keeps the three directions
+along which the films differ most.
 """),
     code("""
 from sklearn.decomposition import PCA
@@ -253,8 +247,7 @@ movie_comp = [(f, movie_names[movies[i]]) for f, i in zip(fac2, topMovies)]
 sorted(movie_comp, key=itemgetter(0), reverse=True)[:10], sorted(movie_comp, key=itemgetter(0))[:10]
 """),
     md("""
-We can draw a picture to see how various movies appear on the map of these components. This
-picture shows the 1st and 3rd components. (The course set Python 2's default encoding here to print
+A scatter plot of some films on the 1st and 3rd components, titles as labels. (The course set Python 2's default encoding here to print
 the titles; Python 3's strings need nothing.)
 """),
     code("""
@@ -270,9 +263,8 @@ plt.show()
     md("""
 ## Neural net
 
-Rather than a special-purpose architecture (like our dot product with bias), it's often both easier
-and more accurate to use a standard neural network. Here we concatenate the user and movie
-embeddings into a single vector, which we feed into the network.
+Instead of writing the dot product ourselves, a small dense network can learn how to combine the
+two vectors: they are concatenated and fed to it.
 """),
     code("""
 user_in, u = embedding_input("user_in", n_users, n_factors, 1e-4)
@@ -289,7 +281,7 @@ nn.compile(Adam(0.001), loss="mse")
     code("""
 print("neural net: validation mse", fit(nn, [(0.001, 8)]))
 """),
-    md("On MovieLens, this improves on our already impressive accuracy even further."),
+    md("On the real MovieLens data the course found this the best of the three."),
 ]
 
 LESSON5 = [
@@ -340,9 +332,8 @@ def ep(n):
     md("""
 ## Setup data
 
-We're going to look at the IMDB dataset, which contains movie reviews from IMDB, along with their
-sentiment. Keras comes with some helpers for this dataset: the word index maps each word to its
-rank by frequency.
+IMDB reviews, each labelled positive or negative. Keras publishes a word index for them: each word
+mapped to its rank by frequency (1 is the most frequent).
 """),
     code("""
 if standin:
@@ -357,20 +348,19 @@ else:
 idx_arr = sorted(idx, key=idx.get)
 idx_arr[:10]
 """),
-    md("...and this is the mapping from id to word:"),
+    md("Turned around, it maps ids back to words:"),
     code("""
 idx2word = {v: k for k, v in idx.items()}
 len(x_train), len(x_test)
 """),
     md("""
-Here's the 1st review. As you see, the words have been replaced by ids. The ids can be looked up in
-`idx2word`:
+A review is a list of word ids; `idx2word` turns it back into text.
 """),
     code("""
 print(", ".join(map(str, x_train[0][:20])))
 " ".join([idx2word[o] for o in x_train[0]])[:300]
 """),
-    md("The labels are 1 for positive, 0 for negative."),
+    md("1 marks a positive review, 0 a negative one."),
     code("labels_train[:10]"),
     md("Reduce the vocabulary by setting rare words to the last id:"),
     code("""
@@ -380,9 +370,8 @@ lens = np.array(list(map(len, trn)))
 (lens.max(), lens.min(), lens.mean())
 """),
     md("""
-Pad (with zero) or truncate each review to one length. This gives rectangular matrices that can be
-passed to ML algorithms: reviews shorter than 500 words are pre-padded with zeros, longer ones
-truncated.
+Every review is made `seq_len` words long, zeros in front of the short ones and the long ones cut,
+so that the reviews form one matrix.
 """),
     code("""
 trn = sequence.pad_sequences(trn, maxlen=seq_len, value=0)
@@ -395,9 +384,8 @@ trn.shape
 
 ### Single hidden layer NN
 
-The simplest model that tends to give reasonable results is a single hidden layer net. We can't
-feed word ids directly into a neural net, so we use an embedding to replace them with a vector of
-32 (initially random) floats for each word in the vocab.
+A first baseline: one hidden dense layer. Ids are not quantities, so an embedding first turns each
+word into 32 learned numbers.
 """),
     code("""
 model = Sequential([
@@ -420,13 +408,13 @@ def fit(model, epochs):
 print("single hidden layer: validation accuracy", fit(model, 2))
 """),
     md("""
-The Stanford paper this dataset is from cites a state of the art accuracy (without unlabelled data)
-of 0.883; on IMDB this model is short of that, but not by much.
+The paper that introduced this dataset reported 88.3% accuracy without its unlabelled reviews; on
+the real data this baseline comes close.
 
 ### Single conv layer with max pooling
 
-A CNN is likely to work better, since it's designed to take advantage of ordered data. We'll need a
-1D CNN, since a sequence of words is 1D.
+Word order matters, and a convolution looks at neighbouring words together: a 1D convolution over
+the sequence.
 """),
     code("""
 def conv_model(embedding, p):
@@ -456,9 +444,9 @@ conv1.load_weights(model_path + "conv1.h5")
     md("""
 ## Pre-trained vectors
 
-In this section we replicate the previous CNN, but with pre-trained embeddings: GloVe's 50-number
-vectors, which the course saved as bcolz arrays (see its wordvectors notebook); `load_array` reads
-them.
+The same convolutional model, but starting from word vectors learned elsewhere: GloVe's
+50-number vectors, which the course saved as bcolz arrays (its wordvectors notebook made them);
+`load_array` reads them.
 """),
     code("""
 def get_glove_dataset(dataset):
@@ -483,8 +471,8 @@ vecs, words, wordidx = glove_standin(idx) if standin else load_vectors(get_glove
 vecs.shape
 """),
     md("""
-The GloVe word ids and the IMDB word ids are different indexes, so we create an embedding matrix
-with the indexes from IMDB and the embeddings from GloVe (where they exist). (The course looked up
+GloVe numbers its words differently from the IMDB index, so `create_emb` builds a matrix in IMDB's
+order from GloVe's vectors. (The course looked up
 every plain word in GloVe and stopped with a KeyError on one that GloVe lacks; such a word is
 randomly initialised here, as the course did for words with other characters.)
 """),
@@ -507,15 +495,14 @@ def create_emb():
 
 emb = create_emb()
 """),
-    md("We pass our embedding matrix to the Embedding constructor, and set it to non-trainable."),
+    md("The matrix becomes the embedding's weights, frozen at first."),
     code("""
 model = conv_model(Embedding(vocab_size, 50, input_length=seq_len, dropout=0.2, weights=[emb], trainable=False),
                    0.25)
 print("GloVe, frozen: validation accuracy", fit(model, 2))
 """),
     md("""
-On IMDB this beats our previous model. Let's fine-tune the embedding weights too, especially since
-the words we couldn't find in GloVe just have random embeddings. As in Keras 1, changing
+Then the embedding is trained too: the words GloVe lacks started from random vectors. As in Keras 1, changing
 `trainable` needs no new `compile`: the next `fit` trains the new set.
 """),
     code("""
@@ -544,7 +531,7 @@ for fsz in range(3, 6):
 out = Merge(mode="concat")(convs)
 graph = Model(graph_in, out)
 """),
-    md("We then replace the conv/max-pool layer in our original CNN with the concatenated conv layers."),
+    md("The graph takes the place of the single convolution and pooling in the model above."),
     code("""
 emb = create_emb()
 model = Sequential([
@@ -656,8 +643,8 @@ idx = [char_indices[c] for c in text]
 
 ### Create inputs
 
-A list of every 4th character, starting at the 0th, 1st, 2nd, then 3rd characters: the model reads
-three characters and predicts the fourth.
+The text cut into groups of four characters: the model reads three and predicts the fourth.
+`c1_dat` holds each group's first character, `c2_dat` its second, and so on.
 """),
     code("""
 cs = 3
