@@ -13,7 +13,6 @@ What a model learns on them says nothing about MovieLens, IMDB or Nietzsche; the
 running the notebooks' code (see the README for the real datasets).
 """
 import re
-import string
 from collections import Counter
 from pathlib import Path
 
