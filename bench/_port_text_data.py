@@ -20,7 +20,6 @@ the files and formats the notebooks read:
 """
 import contextlib
 import functools
-import hashlib
 import http.server
 import json
 import pickle
@@ -28,6 +27,7 @@ import tarfile
 import threading
 from pathlib import Path
 
+from vggcourse.download import file_digest
 from vggcourse.text_standins import glove_standin, imdb_standin, movielens_standin, nietzsche_standin
 
 GLOVE_DIMS = (50, 100, 200, 300)
@@ -52,7 +52,7 @@ def downloads(notebook):
 
 
 def md5(path):
-    return hashlib.md5(Path(path).read_bytes()).hexdigest()
+    return file_digest(path, "md5")
 
 
 def _pickle(obj, path):

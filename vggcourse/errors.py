@@ -14,6 +14,7 @@ __all__ = [
     "VggcourseError",
     "UserInputError",
     "UserTypeError",
+    "BatchIndexError",
     "InputFileNotFoundError",
     "InputNotADirectoryError",
     "InputIsADirectoryError",
@@ -32,6 +33,10 @@ class UserInputError(VggcourseError, ValueError):
 
 class UserTypeError(VggcourseError, TypeError):
     """An argument of the wrong type (a list where a dict of class indices was needed, ...)."""
+
+
+class BatchIndexError(UserInputError, IndexError):
+    """`batches[i]` out of range: a ValueError as Keras' PyDataset raises, and an IndexError."""
 
 
 class InputFileNotFoundError(VggcourseError, FileNotFoundError):

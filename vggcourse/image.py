@@ -31,7 +31,7 @@ from PIL import Image
 from vggcourse import augment, checks, decode
 from vggcourse.arrays import onehot
 from vggcourse.decode import IMAGE_EXTENSIONS, INTERPOLATIONS
-from vggcourse.errors import InputFileNotFoundError, UserInputError, UserTypeError
+from vggcourse.errors import BatchIndexError, InputFileNotFoundError, UserInputError, UserTypeError
 
 __all__ = ["ArrayIterator", "DataFrameIterator", "DirectoryIterator", "ImageDataGenerator", "array_to_img",
            "find_problems", "find_unreadable_images", "img_to_array", "load_image", "load_img",
@@ -566,10 +566,6 @@ def epoch_order(seed, epoch, n):
     return np.random.default_rng([seed, 0, epoch]).permutation(n)
 
 
-class BatchIndexError(UserInputError, IndexError):
-    """`batches[i]` out of range: a ValueError as Keras' PyDataset raises, and an IndexError."""
-
-
 class _BatchIterator(keras.utils.PyDataset):
     """Shared batching: a per-epoch permutation from (seed, epoch), `next()`, read-ahead.
 
@@ -930,35 +926,39 @@ class DataFrameIterator(DirectoryIterator):
         y_cols = _columns(dataframe, y_col, "y_col") if labelled else []
         if weight_col is not None:
             _columns(dataframe, weight_col, "weight_col")
-        rows = self._valid_rows(dataframe, directory, x_col, validate_filenames)
+        names = dataframe[x_col].astype(str).tolist()
+        rows = self._valid_rows(names, directory, x_col, validate_filenames)
+        class_names, labels = [], None
         if class_mode in ("categorical", "binary", "sparse"):
             rows, class_names, labels = self._class_labels(dataframe, rows, y_cols, classes, class_mode)
-        else:
-            class_names, labels = [], {row: row for row in rows}
         rows = rows[subset_slice(len(rows), image_data_generator.validation_split, subset)]
         if not rows:
             raise UserInputError(f"flow_from_dataframe: no rows left to read ({len(dataframe)} in the table, "
                                  f"subset={subset!r}).")
-        all_names = dataframe[x_col].astype(str).tolist()
-        names = [all_names[row] for row in rows]
-        scan = _readable_scan(directory, names, [(row,) for row in rows], class_names, class_mode)
+        # each file's label is its row for now: the rows kept after the decode check pick the labels
+        scan = _readable_scan(directory, [names[row] for row in rows], [(row,) for row in rows], class_names,
+                              class_mode)
         kept = [row for (row,) in scan.classes]
         self._raw = dataframe[y_cols].iloc[kept].to_numpy() if class_mode == "raw" else None
         if self._raw is not None and len(y_cols) == 1:
             self._raw = self._raw[:, 0]
         self.weights = dataframe[weight_col].iloc[kept].to_numpy(np.float32) if weight_col is not None else None
-        classes_of = [labels[row] for row in kept]
-        multi = any(isinstance(label, list) for label in classes_of)
-        scan = scan._replace(classes=classes_of if multi else np.array(classes_of if class_names else [0] * len(kept),
-                                                                         np.int32))
+        if labels is None:
+            classes_of = np.zeros(len(kept), np.int32)
+        else:
+            classes_of = [labels[row] for row in kept]  # a list of lists when a file has several classes
+            if not any(isinstance(label, list) for label in classes_of):
+                classes_of = np.array(classes_of, np.int32)
+        scan = scan._replace(classes=classes_of)
         super().__init__(directory, image_data_generator, target_size, class_mode if class_mode != "raw" else "sparse",
                          batch_size, shuffle, seed, interpolation=interpolation, _scan=scan, **pydataset_kwargs)
         self.class_mode, self.subset, self.x_col, self.y_col, self.weight_col = class_mode, subset, x_col, y_col, weight_col
         self.dataframe = dataframe
 
     @staticmethod
-    def _valid_rows(dataframe, directory, x_col, validate):
-        names = dataframe[x_col].astype(str).tolist()
+    def _valid_rows(names, directory, x_col, validate):
+        """The rows whose file name (`names`, the table's x_col) is an image in `directory`: all of
+        them unless `validate`; the others named in one warning."""
         if not validate:
             return list(range(len(names)))
         ok = [decode.is_image_name(name) and os.path.isfile(os.path.join(directory, name)) for name in names]
