@@ -48,7 +48,8 @@ def check_image_folder(data):
     if data.is_file():
         raise InputNotADirectoryError(f"{str(data)!r} is a file; pass the folder that holds the images")
     if not data.is_dir():
-        raise InputFileNotFoundError(f"image folder {str(data)!r} does not exist")
+        raise InputFileNotFoundError(f"image folder {str(data)!r} does not exist; pass the folder that holds "
+                                     "the images, such as Kaggle's data/redux/train")
     return data
 
 
