@@ -3,6 +3,8 @@
     .venv/bin/python bench/batches.py                    # 1,000 real JPEGs: dogscats-1k/train
     .venv/bin/python bench/batches.py path/to/train --size 224 --batch-size 64 --repeats 5
     .venv/bin/python bench/batches.py --interpolation bilinear  # one filter for both pipelines
+    .venv/bin/python bench/batches.py --first-epoch      # a fresh pipeline each time: scan + one epoch
+    .venv/bin/python bench/batches.py --dataframe        # first epochs: flow_from_dataframe / _directory
 
 Both pipelines decode and resize every image of the directory to `size` and batch them:
 vggcourse with libjpeg-turbo (`simplejpeg`, see vggcourse/decode.py) on its thread pool, tf.data
@@ -13,6 +15,12 @@ is warmed up with one epoch first, then timed over `--repeats` epochs, alternati
 two so that load from other processes hits both alike. Prints the best and median images/s of
 each, their ratio, and the process CPU time per image (steadier than wall time on a shared
 machine).
+
+`--first-epoch` times what `predict`, `test` and the feature cache pay: each repeat makes a fresh
+pipeline (listing the folder, and vggcourse's check that each file is an image) and reads one
+epoch, by index in order as Keras' fit / predict and the feature cache read it (`next()` would
+also start the next epoch's first batches ahead). `--dataframe` compares, the same way, `flow_from_dataframe` over a table of the folder's
+files with `flow_from_directory` over the folder.
 """
 import argparse
 import os
@@ -32,6 +40,11 @@ def vggcourse_epoch(batches):
     return sum(len(next(batches)[0]) for _ in range(len(batches)))
 
 
+def vggcourse_indexed_epoch(batches):
+    """Images in one epoch read by index in order, as Keras' fit / predict and the feature cache read."""
+    return sum(len(batches[i][0]) for i in range(len(batches)))
+
+
 def tf_epoch(dataset):
     """Images in one epoch of a tf.data dataset of (images, labels)."""
     return sum(int(images.shape[0]) for images, _ in dataset)
@@ -45,20 +58,59 @@ def timed(epoch, source):
     return count, count / elapsed, 1000 * cpu / count
 
 
-def build(directory, size, batch_size, interpolation=None):
-    """(vggcourse batches, tf.data dataset) over `directory`, both shuffled, both `size` RGB."""
+def build_ours(directory, size, batch_size, interpolation=None):
+    from vggcourse.image import ImageDataGenerator
+
+    return ImageDataGenerator().flow_from_directory(
+        directory, target_size=(size, size), batch_size=batch_size, seed=0,
+        interpolation=interpolation or "nearest")
+
+
+def build_theirs(directory, size, batch_size, interpolation=None):
     import tensorflow as tf
     from keras.utils import image_dataset_from_directory
 
-    from vggcourse.image import ImageDataGenerator
-
-    ours = ImageDataGenerator().flow_from_directory(
-        directory, target_size=(size, size), batch_size=batch_size, seed=0,
-        interpolation=interpolation or "nearest")
-    theirs = image_dataset_from_directory(
+    return image_dataset_from_directory(
         directory, image_size=(size, size), batch_size=batch_size, seed=0,
-        interpolation=interpolation or "bilinear", verbose=False)
-    return ours, theirs.prefetch(tf.data.AUTOTUNE)
+        interpolation=interpolation or "bilinear", verbose=False).prefetch(tf.data.AUTOTUNE)
+
+
+def build_table(directory, size, batch_size, interpolation=None):
+    """flow_from_dataframe over a table of the folder's files (class = sub-folder)."""
+    import pandas as pd
+
+    from vggcourse.image import ImageDataGenerator, unlabelled_image_files
+
+    names = unlabelled_image_files(directory)
+    table = pd.DataFrame({"filename": names, "class": [name.split(os.sep)[0] for name in names]})
+    return ImageDataGenerator().flow_from_dataframe(
+        table, directory, target_size=(size, size), batch_size=batch_size, seed=0,
+        interpolation=interpolation or "nearest")
+
+
+def build(directory, size, batch_size, interpolation=None):
+    """(vggcourse batches, tf.data dataset) over `directory`, both shuffled, both `size` RGB."""
+    return (build_ours(directory, size, batch_size, interpolation),
+            build_theirs(directory, size, batch_size, interpolation))
+
+
+def first_epochs(args, sides):
+    """Median seconds for a fresh pipeline's first epoch, per side, alternating the sides."""
+    times = {name: [] for name in sides}
+    for name, (make, epoch) in sides.items():  # warm-up: imports, page cache, tracing
+        epoch(make(args.directory, args.size, args.batch_size, args.interpolation))
+    for _ in range(args.repeats):
+        for name, (make, epoch) in sides.items():
+            start = time.perf_counter()
+            epoch(make(args.directory, args.size, args.batch_size, args.interpolation))
+            times[name].append(time.perf_counter() - start)
+    names = list(sides)
+    print(f"first epochs of a fresh pipeline over {args.directory} at {args.size}x{args.size}, batch "
+          f"{args.batch_size}, {os.cpu_count()} CPUs, {args.repeats} each, alternating")
+    for name in names:
+        print(f"{name:>20}: median {statistics.median(times[name]):.3f} s, all {', '.join(f'{t:.3f}' for t in times[name])}")
+    ratio = statistics.median(times[names[1]]) / statistics.median(times[names[0]])
+    print(f"     speed ratio: {names[0]} / {names[1]} = {ratio:.2f} (median times; above 1: {names[0]} is faster)")
 
 
 def main(argv=None):
@@ -70,8 +122,17 @@ def main(argv=None):
     parser.add_argument("--interpolation", default=None,
                         help="one resize filter for both pipelines (nearest, bilinear, ...); "
                              "default: each library's default")
+    parser.add_argument("--first-epoch", action="store_true", help="time fresh pipelines' first epochs")
+    parser.add_argument("--dataframe", action="store_true",
+                        help="first epochs of flow_from_dataframe against flow_from_directory")
     args = parser.parse_args(argv)
     args.directory = str(data_folder(args.directory, "dogscats-1k", "bench/batches.py", below="train"))
+    if args.dataframe:
+        return first_epochs(args, {"flow_from_dataframe": (build_table, vggcourse_indexed_epoch),
+                                   "flow_from_directory": (build_ours, vggcourse_indexed_epoch)})
+    if args.first_epoch:
+        return first_epochs(args, {"vggcourse": (build_ours, vggcourse_indexed_epoch),
+                                   "tf.data": (build_theirs, tf_epoch)})
 
     ours, theirs = build(args.directory, args.size, args.batch_size, args.interpolation)
     timed(vggcourse_epoch, ours), timed(tf_epoch, theirs)  # warm-up: caches, threads, tracing

@@ -456,9 +456,9 @@ def test_binary_needs_two_classes(dogscats_copy):
 
 
 def test_flow_with_mismatched_lengths():
-    with pytest.raises(ValueError, match=r"x has 10 images and y has 9 labels"):
+    with pytest.raises(ValueError, match=r"`x` \(images tensor\) and `y` \(labels\) must have the same length"):
         ImageDataGenerator().flow(np.zeros((10, 4, 4, 3)), np.zeros(9))
-    with pytest.raises(ValueError, match=r"shape \(10, 4, 4\)"):
+    with pytest.raises(ValueError, match=r"rank 4. Received: an array of shape \(10, 4, 4\)"):
         ImageDataGenerator().flow(np.zeros((10, 4, 4)))
 
 
@@ -529,11 +529,16 @@ def test_random_transform_takes_keras_seed_or_a_generator():
     x = np.random.default_rng(0).uniform(0, 255, (12, 12, 3)).astype(np.float32)
     first, again = gen.random_transform(x, seed=3), gen.random_transform(x, 3)
     assert first.shape == x.shape and first.dtype == np.float32 and np.array_equal(first, again)
-    assert np.array_equal(gen.random_transform(x, seed=np.random.default_rng(3)), first)
+    np.random.seed(3)  # an int seed draws what Keras draws after np.random.seed(seed)
+    assert np.array_equal(gen.random_transform(x), first)
+    from_generator = gen.random_transform(x, seed=np.random.default_rng(3))
+    assert np.array_equal(gen.random_transform(x, seed=np.random.default_rng(3)), from_generator)
     with pytest.raises(TypeError, match="rng"):  # the old second spelling is gone
         gen.random_transform(x, rng=np.random.default_rng(3))
     assert not np.array_equal(gen.random_transform(x, seed=4), first)
     assert np.array_equal(ImageDataGenerator().random_transform(x, seed=1), x)
+    params = gen.get_random_transform(x.shape, seed=3)
+    assert np.array_equal(gen.apply_transform(x, params), first)
 
 
 # ---------------------------------------------------------------- folders that cannot be listed
@@ -670,14 +675,27 @@ def test_keras2_iterator_api_next_reset_batch_index_index_array():
         it[3]
 
 
-def test_data_format_and_dim_ordering_say_channels_last():
-    """Keras 2's data_format and Keras 1's dim_ordering='tf' (the course's lesson 3) are accepted;
-    channels-first is refused, naming the argument."""
+def test_channels_first_generators_take_and_give_channels_first_arrays(dogscats):
+    """Keras 2's data_format='channels_first' (and Keras 1's dim_ordering='th') convert at the edge:
+    the same work as channels-last, arrays in and batches out channels-first."""
     from vggcourse.errors import UserInputError
 
     assert ImageDataGenerator(dim_ordering="tf").data_format == "channels_last"
-    assert ImageDataGenerator(data_format="channels_last").data_format == "channels_last"
-    with pytest.raises(UserInputError, match=r"Received: data_format='channels_first'"):
-        ImageDataGenerator(data_format="channels_first")
-    with pytest.raises(UserInputError, match=r"`dim_ordering` must be 'default' or 'tf': vggcourse's batches are channels-last\. Received: dim_ordering='th'"):
-        ImageDataGenerator(dim_ordering="th")
+    assert ImageDataGenerator(dim_ordering="th").data_format == "channels_first"
+    with pytest.raises(UserInputError, match=r"`data_format` must be one of .*Received: data_format='nchw'"):
+        ImageDataGenerator(data_format="nchw")
+    settings = dict(rotation_range=20, horizontal_flip=True, featurewise_center=True, rescale=0.5)
+    last, first = ImageDataGenerator(**settings), ImageDataGenerator(data_format="channels_first", **settings)
+    x = np.random.default_rng(1).uniform(0, 255, (6, 8, 10, 3)).astype(np.float32)
+    last.fit(x)
+    first.fit(np.moveaxis(x, -1, 1))
+    assert first.mean.shape == (3, 1, 1) and np.allclose(first.mean[:, 0, 0], last.mean[0, 0])
+    a = last.flow(x, shuffle=False, seed=4)[0]
+    b = first.flow(np.moveaxis(x, -1, 1), shuffle=False, seed=4)[0]
+    assert b.shape == (6, 3, 8, 10) and np.allclose(np.moveaxis(b, 1, -1), a)
+    folder = last.flow_from_directory(dogscats / "valid", target_size=SMALL, shuffle=False, batch_size=4, seed=4)[0][0]
+    folder_first = first.flow_from_directory(dogscats / "valid", target_size=SMALL, shuffle=False, batch_size=4,
+                                             seed=4)[0][0]
+    assert folder_first.shape == (4, 3, *SMALL) and np.allclose(np.moveaxis(folder_first, 1, -1), folder)
+
+

@@ -153,7 +153,8 @@ def test_validation_split_subsets_are_disjoint_and_cover_each_source(dogscats, k
     t, v = (gen.flow_from_dataframe(df, kaggle_flat, target_size=(8, 8), subset=s) for s in ("training", "validation"))
     assert v.filenames == df.filename.tolist()[:4] and t.filenames == df.filename.tolist()[4:]
     x = np.arange(10 * 2 * 2 * 3, dtype="float32").reshape(10, 2, 2, 3)
-    a, b = (gen.flow(x, np.arange(10), subset=s, shuffle=False, batch_size=10) for s in ("training", "validation"))
+    a, b = (gen.flow(x, np.arange(10), subset=s, shuffle=False, batch_size=10, ignore_class_split=True)
+            for s in ("training", "validation"))
     assert a[0][1].tolist() == list(range(2, 10)) and b[0][1].tolist() == [0, 1]
     with pytest.raises(UserInputError, match=r"subset='training' needs ImageDataGenerator\(validation_split=\.\.\.\)"):
         ImageDataGenerator().flow(x, subset="training")

@@ -22,9 +22,12 @@ def model_and_batches(small_shared):
     return model, batches
 
 
-def test_the_default_generator_augments_mildly_and_keeps_rescale():
-    gen = tta.default_generator(rescale=0.5)
+def test_the_default_generator_augments_mildly_and_standardizes_like_the_batches():
+    like = ImageDataGenerator(rescale=0.5, featurewise_center=True, rotation_range=30)
+    like.mean = np.array([1.0, 2.0, 3.0]).reshape(1, 1, 3)
+    gen = tta.default_generator(like=like)
     assert gen.augments and gen.rescale == 0.5 and gen.horizontal_flip and not gen.vertical_flip
+    assert gen.rotation_range == 0 and np.array_equal(gen.mean, like.mean) and not like.horizontal_flip
 
 
 def test_zero_passes_is_the_plain_prediction_in_file_order(model_and_batches):

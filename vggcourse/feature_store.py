@@ -6,8 +6,9 @@
 
 On disk, in `$VGGCOURSE_CACHE` (default `~/.cache/vggcourse/features`): one uncompressed `.npz`
 per key, whose CRC-32 is checked on every read. The key is a hash of every input that changes
-the features: each file's path, size and modification time, the image size, interpolation and
-rescale, the backend, and each frozen layer's class, config and weights. Any change gives a new
+the features: each file's path, size and modification time, the image size, interpolation,
+colour mode and standardization (rescale, dtype, fit statistics), the backend, and each frozen
+layer's class, config and weights. Any change gives a new
 key, so an outdated file is never read again; past `DISK_LIMIT` the least recently used files
 are deleted, and `clear_cache()` deletes them all. A damaged file is named in one printed line,
 deleted, and computed again by the caller. Stored as float32, so that the cached fit matches the
@@ -91,9 +92,13 @@ def feature_key(batches, digest):
     about = {
         "size": list(batches.target_size),
         "interpolation": getattr(batches, "interpolation", None),
-        "rescale": getattr(generator, "rescale", None),
         "backend": keras.backend.backend(),
+        **(generator.standardization_key() if generator is not None else {"rescale": None}),
     }
+    # how the files are read, where it is not the default (so that older keys stay valid)
+    for name, default in (("color_mode", "rgb"), ("keep_aspect_ratio", False), ("data_format", "channels_last")):
+        if getattr(batches, name, default) != default:
+            about[name] = getattr(batches, name)
     hasher.update(json.dumps(about, sort_keys=True).encode())
     for path in batches.filepaths:
         try:

@@ -109,6 +109,10 @@ def plan(model, x, purpose, cache=True, validation_data=None, keywords=()):
         return NoCache("unlabelled")
     if purpose == "predict" and x.shuffle:
         return NoCache("shuffled")  # predictions would not be in the order of the batches
+    if _unkeyable(x) or (validation_data is not None and _unkeyable(validation_data)):
+        return NoCache("preprocessing_function", _fit_line(
+            purpose, "vggcourse: the batches' preprocessing_function cannot be part of a cache key, so every "
+                     "epoch runs the whole model (no feature cache)"))
     if _augments(x) or (validation_data is not None and _augments(validation_data)):
         return NoCache("augments", _fit_line(purpose, "vggcourse: the batches augment images, so every epoch "
                                                       "runs the whole model (no feature cache)"))
@@ -134,6 +138,12 @@ def _fit_line(purpose, line):
 def _augments(batches):
     generator = getattr(batches, "image_data_generator", None)
     return bool(getattr(generator, "augments", False))
+
+
+def _unkeyable(batches):
+    """True when the batches' generator standardizes in a way no cache key can hold."""
+    generator = getattr(batches, "image_data_generator", None)
+    return generator is not None and generator.standardization_key() is None
 
 
 def _from_folder(batches):
@@ -399,7 +409,7 @@ def predict_in_order(model, batches, batch_size=None, cache=True, verbose=0, gen
     The one function that predicts a folder in file order: `Vgg16.test` / `Vgg16.predict_in_order`,
     `Interpretation.from_vgg`, the Kaggle helpers and the command line call it. `tta=n` (test-time
     augmentation) averages the plain pass with n passes augmented by `gen` (default
-    `tta.default_generator()`, with the batches' `rescale`), pass i seeded with i, so results
+    `tta.default_generator()`, standardized as the batches are), pass i seeded with i, so results
     repeat; augmented passes run the whole model. With `tta=0`, a `gen` augments the one pass,
     reproducibly for `seed`.
 
@@ -416,7 +426,7 @@ def predict_in_order(model, batches, batch_size=None, cache=True, verbose=0, gen
         return _one_pass(model, batches, batch_size, cache, verbose, gen, seed)
     plain = _one_pass(model, batches, batch_size, cache, verbose, None, None)
     if gen is None:
-        gen = tta_lib.default_generator(rescale=getattr(batches.image_data_generator, "rescale", None))
+        gen = tta_lib.default_generator(like=batches.image_data_generator)
     total = plain.astype("float64")
     for pass_seed in range(tta):
         total += _one_pass(model, batches, max(batch_size or batches.batch_size, 32), cache, verbose, gen,

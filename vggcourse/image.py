@@ -1,4 +1,5 @@
-"""Batches of images from class-per-folder directories or arrays: the course's ImageDataGenerator.
+"""Keras 2's `keras.preprocessing.image`: batches of images from class-per-folder directories,
+tables of file names and arrays, with Keras 2's ImageDataGenerator.
 
     gen = ImageDataGenerator(rotation_range=10, horizontal_flip=True)
     batches = gen.flow_from_directory("data/dogscats/train", target_size=(224, 224), batch_size=64)
@@ -13,8 +14,13 @@ as many batches as there are cores, at least two, or $VGGCOURSE_READ_AHEAD.
 
 A file that cannot be read at scan time is skipped (`.skipped`); one that fails later (deleted or
 overwritten) is left out of its batch, which comes out smaller, and of every later batch, with
-one warning naming it (`.failed`). Also Keras' `load_img`, `img_to_array` and `array_to_img`.
+one warning naming it (`.failed`). The rest of Keras 2's names are here too: the transforms of
+`vggcourse.augment` (`apply_affine_transform`, `random_rotation`, ...) and the one-image
+functions of `vggcourse.image_utils` (`load_img`, `img_to_array`, `array_to_img`, `save_img`,
+`list_pictures`, `validate_filename`).
 """
+import copy
+import hashlib
 import math
 import numbers
 import os
@@ -26,20 +32,25 @@ from concurrent.futures import ThreadPoolExecutor
 
 import keras
 import numpy as np
-from PIL import Image
 
 from vggcourse import augment, checks, decode
 from vggcourse.arrays import onehot
-from vggcourse.decode import IMAGE_EXTENSIONS, INTERPOLATIONS
+from vggcourse.augment import (apply_affine_transform, apply_brightness_shift, apply_channel_shift, flip_axis,
+                               random_brightness, random_channel_shift, random_rotation, random_shear, random_shift,
+                               random_zoom, transform_matrix_offset_center)
+from vggcourse.decode import IMAGE_EXTENSIONS
 from vggcourse.errors import BatchIndexError, InputFileNotFoundError, UserInputError, UserTypeError
+from vggcourse.image_utils import (array_to_img, check_data_format, img_to_array, list_pictures, load_img, save_img,
+                                   validate_filename)
 
-__all__ = ["ArrayIterator", "DataFrameIterator", "DirectoryIterator", "ImageDataGenerator", "array_to_img",
-           "find_problems", "find_unreadable_images", "img_to_array", "load_image", "load_img",
-           "subset_slice", "unlabelled_image_files"]
+__all__ = ["ArrayIterator", "DataFrameIterator", "DirectoryIterator", "ImageDataGenerator", "Iterator",
+           "NumpyArrayIterator", "apply_affine_transform", "apply_brightness_shift", "apply_channel_shift",
+           "array_to_img", "find_problems", "find_unreadable_images", "flip_axis", "img_to_array", "list_pictures",
+           "load_image", "load_img", "random_brightness", "random_channel_shift", "random_rotation", "random_shear",
+           "random_shift", "random_zoom", "save_img", "subset_slice", "transform_matrix_offset_center",
+           "unlabelled_image_files", "validate_filename"]
 
 CLASS_MODES = ("categorical", "binary", "sparse", "input", None)
-COLOR_MODES = {"grayscale": "L", "rgb": "RGB", "rgba": "RGBA"}
-DATA_FORMATS = (None, "channels_last", "channels_first")
 UNLABELLED_FOLDER = "unknown"  # the course's name for the one folder of unlabelled test images
 
 
@@ -54,68 +65,6 @@ def load_image(path, target_size=None, interpolation="nearest"):
     """
     size = None if target_size is None else checks.size_pair("target_size", target_size)
     return decode.decode_image(path, size, interpolation)
-
-
-def load_img(path, grayscale=False, color_mode="rgb", target_size=None, interpolation="nearest"):
-    """A PIL image of `path` in `color_mode` ('rgb', 'grayscale', 'rgba'), as Keras' `load_img`.
-
-    The whole file is decoded, then resized to `target_size=(h, w)` with `interpolation`;
-    `grayscale=True` is Keras 1's spelling of `color_mode='grayscale'`.
-
-        img = load_img("data/dogscats/train/cats/cat.1.jpg", target_size=(224, 224))
-        x = img_to_array(img)   # float32 (224, 224, 3)
-    """
-    checks.one_of("color_mode", color_mode, sorted(COLOR_MODES))
-    resample = INTERPOLATIONS[decode.check_interpolation(interpolation)]
-    size = None if target_size is None else checks.size_pair("target_size", target_size)[::-1]
-    image = decode.open_image(path, "L" if grayscale else COLOR_MODES[color_mode])
-    if size is not None and image.size != size:
-        image = image.resize(size, resample)
-    return image
-
-
-def _check_data_format(data_format):
-    return checks.one_of("data_format", data_format, DATA_FORMATS) or "channels_last"
-
-
-def img_to_array(img, data_format=None, dtype="float32"):
-    """A PIL image as a numpy array `(h, w, channels)` (`(channels, h, w)` for 'channels_first').
-
-        x = img_to_array(load_img(path, target_size=(224, 224)))[None]   # a batch of one
-    """
-    data_format = _check_data_format(data_format)
-    x = np.asarray(img, dtype=dtype)
-    if x.ndim == 2:
-        x = x[..., None]
-    if x.ndim != 3:
-        raise UserInputError("`img` must be an image (height, width[, channels]). "
-                             f"Received: an array of shape {x.shape}")
-    return x.transpose(2, 0, 1) if data_format == "channels_first" else x
-
-
-def array_to_img(x, data_format=None, scale=True):
-    """An array `(h, w, 1|3|4)` (channels first with 'channels_first') as a PIL image.
-
-    `scale=True` stretches the values to 0-255 (min to 0, max to 255) as Keras does; otherwise
-    they are rounded and clipped to 0-255.
-
-        array_to_img(batch[0]).save("first.png")
-    """
-    data_format = _check_data_format(data_format)
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 3:
-        raise UserInputError(f"`x` must be one image (3 dimensions). Received: shape {x.shape}")
-    if data_format == "channels_first":
-        x = x.transpose(1, 2, 0)
-    if x.shape[-1] not in (1, 3, 4):
-        raise UserInputError(f"`x` must have 1, 3 or 4 channels. Received: shape {x.shape}")
-    if scale:
-        x = x - x.min()
-        x = x * (255.0 / x.max()) if x.max() > 0 else x
-    pixels = np.clip(np.rint(x), 0, 255).astype(np.uint8)
-    if x.shape[-1] == 1:
-        return Image.fromarray(pixels[..., 0], "L")
-    return Image.fromarray(pixels, "RGB" if x.shape[-1] == 3 else "RGBA")
 
 
 # ---------------------------------------------------------------- threads
@@ -203,20 +152,26 @@ def _class_folders(directory):
     return sorted(entry.name for entry in _entries(directory) if entry.is_dir())
 
 
-def _image_files(directory, folder, recursive=True):
+def _image_files(directory, folder, recursive=True, follow_links=False):
     """Sorted paths (relative to `directory`) of image files in `folder`, hidden ones left out.
 
-    Sub-folders are searched when `recursive` (links to folders are not followed); a folder that
-    cannot be listed is an error naming it.
+    Sub-folders are searched when `recursive` (links to folders only with `follow_links`, each
+    real folder once); a folder that cannot be listed is an error naming it.
     """
     found, pending = [], [os.path.join(directory, folder)]
+    seen = {os.path.realpath(pending[0])}
+    prefix = len(os.path.join(directory, ""))  # entry.path[prefix:] is the path relative to `directory`
     while pending:
         for entry in _entries(pending.pop()):
             if entry.is_dir():
-                if recursive and not entry.is_symlink():
+                if not recursive or (entry.is_symlink() and not follow_links):
+                    continue
+                real = os.path.realpath(entry.path)
+                if real not in seen:
+                    seen.add(real)
                     pending.append(entry.path)
             elif decode.is_image_name(entry.name):
-                found.append(os.path.relpath(entry.path, directory))
+                found.append(entry.path[prefix:])
     return sorted(found)
 
 
@@ -308,7 +263,7 @@ def unlabelled_image_files(directory):
     return [path for path, _ in _pairs(directory, _class_folders(directory), None, loose=True)[0]]
 
 
-def _pairs(directory, class_names, class_mode, loose, part=None):
+def _pairs(directory, class_names, class_mode, loose, part=None, follow_links=False):
     """([(relative path, label)], class names). Unlabelled (class_mode=None), the loose files of
     `directory` are listed too when `loose` (no `classes=` chosen) or when the class folders hold
     no image (a flat folder of images, e.g. test/unknown; then there are no class names).
@@ -318,7 +273,7 @@ def _pairs(directory, class_names, class_mode, loose, part=None):
         return files if part is None else files[part(len(files))]
 
     pairs = [(path, label) for label, name in enumerate(class_names)
-             for path in taken(_image_files(directory, name))]
+             for path in taken(_image_files(directory, name, follow_links=follow_links))]
     if class_mode is None and (loose or not pairs):
         if not pairs:
             class_names = []
@@ -326,25 +281,26 @@ def _pairs(directory, class_names, class_mode, loose, part=None):
     return pairs, class_names
 
 
-def _list_files(directory, class_names, class_mode, loose=True, part=None):
+def _list_files(directory, class_names, class_mode, loose=True, part=None, follow_links=False):
     """(relative paths, labels, class names) of `_pairs`; an error naming the folder when empty."""
     if class_mode is not None and not class_names:
         raise UserInputError(f"No class folders in {directory}, and class_mode={class_mode!r} "
                              f"needs labels. {_layout_hint(directory)} For unlabelled images in "
                              "one folder, use class_mode=None.")
-    pairs, class_names = _pairs(directory, class_names, class_mode, loose, part)
+    pairs, class_names = _pairs(directory, class_names, class_mode, loose, part, follow_links)
     if not pairs:
         raise UserInputError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) found in {directory}. "
                              f"{_layout_hint(directory)}")
     return [path for path, _ in pairs], [label for _, label in pairs], class_names
 
 
-def _scan_directory(directory, classes, class_mode, part=None):
+def _scan_directory(directory, classes, class_mode, part=None, follow_links=False):
     """Files, labels, class names of `directory` (`part` of each class folder, as `_pairs`);
     unreadable files are `skipped`, one warning."""
     class_names = _choose_classes(directory, classes, class_mode)
     _check_binary(class_mode, class_names, directory)
-    files, labels, class_names = _list_files(directory, class_names, class_mode, loose=classes is None, part=part)
+    files, labels, class_names = _list_files(directory, class_names, class_mode, loose=classes is None, part=part,
+                                             follow_links=follow_links)
     return _readable_scan(directory, files, labels, class_names, class_mode)
 
 
@@ -354,18 +310,23 @@ def _check_binary(class_mode, class_names, where):
                              f"{len(class_names)}: {class_names}. Use 'categorical' or 'sparse'.")
 
 
-def _readable_scan(directory, files, labels, class_names, class_mode):
+def _readable_scan(directory, files, labels, class_names, class_mode, check=True):
     """The `_Scan` of `files` (relative to `directory`) with their `labels` (one per file, any
-    type): files that cannot be decoded are `skipped`, named in one warning."""
+    type): with `check`, files that cannot be decoded are `skipped`, named in one warning."""
     paths = [os.path.join(directory, name) for name in files]
-    readable = list(_pool().map(decode.readable, paths))
+    readable = [True] * len(paths)
+    if check:  # a task per core: a task per file costs the pool more than the check itself
+        parts = _split(list(range(len(paths))), _cores())
+        for part, results in zip(parts, _pool().map(lambda part: [decode.readable(paths[i]) for i in part], parts)):
+            for i, ok in zip(part, results):
+                readable[i] = ok
     skipped = [name for name, ok in zip(files, readable) if not ok]
     if skipped:
         more = f" and {len(skipped) - 50} more" if len(skipped) > 50 else ""
         listed = ", ".join(skipped[:50]) + more
         warnings.warn(f"Skipped {len(skipped)} file(s) in {directory} that are not readable "
                       f"images: {listed}. They are listed in `.skipped`.", stacklevel=4)
-    if len(skipped) == len(files):
+    if files and len(skipped) == len(files):
         raise UserInputError(f"None of the {len(files)} image files in {directory} can be read.")
     kept = [(name, label) for name, label, ok in zip(files, labels, readable) if ok]
     kept_labels = [label for _, label in kept]
@@ -419,90 +380,330 @@ def _check_zoom(zoom_range):
     except (TypeError, ValueError):
         low = high = None
     if low is None or not 0 < low <= high:
-        raise UserInputError("`zoom_range` must be a float in [0, 1) or a pair (low, high) with "
-                         f"0 < low <= high. Received: zoom_range={zoom_range!r}")
+        raise UserInputError("`zoom_range` must be a number in [0, 1) or a pair (low, high) with "
+                             f"0 < low <= high. Received: zoom_range={zoom_range!r}")
+
+
+def _check_shift(name, value):
+    """A Keras 2 shift range: a non-negative number (< 1: a fraction of the size; >= 1: pixels), or
+    a list of pixel counts."""
+    if augment.shift_choices(value) is not None and not isinstance(value, numbers.Integral):
+        if not len(value) or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value):
+            raise UserInputError(f"`{name}` must be a number or a list of numbers. Received: {name}={value!r}")
+        return list(value)
+    checks.non_negative_number(name, value)
+    return value
+
+
+def _check_pair(name, value):
+    if not isinstance(value, (list, tuple)) or len(value) != 2 or not all(
+            isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value):
+        raise UserInputError(f"`{name}` must be a pair of numbers (low, high). Received: {name}={value!r}")
+    return tuple(float(v) for v in value)
 
 
 # ---------------------------------------------------------------- the generator
 
 def _generator_data_format(data_format, dim_ordering):
-    """'channels_last', the only order of vggcourse's batches: Keras 2's `data_format` and Keras 1's
-    `dim_ordering` (the course's lesson 3 passes 'tf') may say so; channels-first is refused."""
-    if dim_ordering not in (None, "default", "tf"):
-        raise UserInputError("ImageDataGenerator: `dim_ordering` must be 'default' or 'tf': vggcourse's batches are "
-                             f"channels-last. Received: dim_ordering={dim_ordering!r}. Leave it out.")
-    if data_format == "channels_first":
-        raise UserInputError("ImageDataGenerator: vggcourse's batches are channels-last (height, width, "
-                             "channels), as its models are. Received: data_format='channels_first'. Leave "
-                             "data_format out, and give `flow` channels-last arrays (np.moveaxis(x, 1, -1)).")
-    return _check_data_format(data_format)
+    """Keras 2's `data_format` ('channels_last', the default, or 'channels_first': arrays and
+    batches in that order, converted at the edge) or Keras 1's `dim_ordering` ('tf' / 'th')."""
+    checks.one_of("dim_ordering", dim_ordering, (None, "default", "tf", "th"), caller="ImageDataGenerator")
+    if dim_ordering == "th" and data_format is None:
+        return "channels_first"
+    return check_data_format(data_format)
+
+
+_OFF = "off"  # a setting that changes no pixel, left out of `standardization_key`
 
 
 class ImageDataGenerator:
-    """Random augmentation settings, and batches from a directory or from arrays.
+    """Keras 2's `ImageDataGenerator`: random augmentation and standardization settings, and
+    batches from a folder (`flow_from_directory`), a table of file names (`flow_from_dataframe`)
+    or arrays (`flow`).
 
-    A default-constructed generator does no augmentation. Conventions (Keras 1, as the course):
-    rotation in degrees, shifts as a fraction of width/height, shear in radians, zoom `1 +- z`,
-    channel shift in pixel units; `rescale` multiplies pixels after augmentation.
-    `validation_split` (Keras 2) keeps a fraction of each flow's images for `subset="validation"`
-    (`subset_slice`: the first ones of each class folder, of a table's rows, of an array).
+    Keras 2's arguments, defaults and conventions: rotation and shear in degrees; shifts as a
+    fraction of the size below 1, in pixels from 1, or a list of pixel counts; zoom `1 +- z` or a
+    pair; `brightness_range` a pair of factors; `channel_shift_range` in pixel units; each flip
+    with chance 1/2. Each image is then standardized (`standardize`): `preprocessing_function`,
+    `rescale`, samplewise and featurewise centring and scaling, ZCA whitening (these three from
+    `fit(x)`). `validation_split` keeps a fraction of each flow's images for `subset='validation'`
+    (`subset_slice`). `data_format='channels_first'` takes and gives arrays channels-first; the
+    work is done channels-last. `dim_ordering='tf'` / 'th' is Keras 1's spelling of it.
+
+    The course's Keras 1 conventions (shear in radians, shifts always a fraction) are
+    `vggcourse.keras1.image.ImageDataGenerator`'s; here `shear_range=np.degrees(0.15)` is the
+    course's `shear_range=0.15`.
 
         gen = ImageDataGenerator(rotation_range=15, width_shift_range=0.1, horizontal_flip=True)
         batches = gen.flow_from_directory("data/dogscats/train", target_size=(224, 224))
     """
 
-    def __init__(self, rotation_range=0.0, width_shift_range=0.0, height_shift_range=0.0,
-                 shear_range=0.0, zoom_range=0.0, channel_shift_range=0.0,
-                 horizontal_flip=False, vertical_flip=False, rescale=None,
-                 fill_mode="nearest", cval=0.0, validation_split=0.0, data_format=None, dim_ordering=None):
-        ranges = dict(rotation_range=rotation_range, width_shift_range=width_shift_range,
-                      height_shift_range=height_shift_range, shear_range=shear_range,
-                      channel_shift_range=channel_shift_range)
-        for name, value in ranges.items():
+    def __init__(self, featurewise_center=False, samplewise_center=False, featurewise_std_normalization=False,
+                 samplewise_std_normalization=False, zca_whitening=False, zca_epsilon=1e-6, rotation_range=0.0,
+                 width_shift_range=0.0, height_shift_range=0.0, brightness_range=None, shear_range=0.0,
+                 zoom_range=0.0, channel_shift_range=0.0, fill_mode="nearest", cval=0.0, horizontal_flip=False,
+                 vertical_flip=False, rescale=None, preprocessing_function=None, data_format=None,
+                 validation_split=0.0, interpolation_order=1, dtype="float32", dim_ordering=None):
+        for name, value in dict(rotation_range=rotation_range, shear_range=shear_range,
+                                channel_shift_range=channel_shift_range).items():
             checks.non_negative_number(name, value)
+        self.width_shift_range = _check_shift("width_shift_range", width_shift_range)
+        self.height_shift_range = _check_shift("height_shift_range", height_shift_range)
         _check_zoom(zoom_range)
-        checks.one_of("fill_mode", fill_mode, sorted(augment.FILL_MODES))
+        self.brightness_range = None if brightness_range is None else _check_pair("brightness_range", brightness_range)
+        checks.one_of("fill_mode", fill_mode, augment.FILL_MODES)
         if rescale is not None:
             checks.finite_number("rescale", rescale, what="None or a finite number")
         checks.finite_number("cval", cval)
+        if preprocessing_function is not None and not callable(preprocessing_function):
+            raise UserTypeError("`preprocessing_function` must be a function of one image (height, width, "
+                                f"channels) that returns an image of the same shape. Received: {preprocessing_function!r}")
+        checks.whole_number_in("interpolation_order", interpolation_order, 0, 5)
+        self.dtype = np.dtype(dtype).name
         self.validation_split = checks.fraction("validation_split", validation_split)
         self.data_format = _generator_data_format(data_format, dim_ordering)
         self.rotation_range, self.shear_range = rotation_range, shear_range
-        self.width_shift_range, self.height_shift_range = width_shift_range, height_shift_range
         self.zoom_range, self.channel_shift_range = zoom_range, channel_shift_range
         self.horizontal_flip, self.vertical_flip = bool(horizontal_flip), bool(vertical_flip)
         self.rescale, self.fill_mode, self.cval = rescale, fill_mode, float(cval)
+        self.preprocessing_function, self.interpolation_order = preprocessing_function, interpolation_order
+        self.zca_epsilon = checks.positive_number("zca_epsilon", zca_epsilon)
+        self.zca_whitening = bool(zca_whitening)
+        self.featurewise_center = bool(featurewise_center or zca_whitening or featurewise_std_normalization)
+        self.featurewise_std_normalization = bool(featurewise_std_normalization and not zca_whitening)
+        self.samplewise_center = bool(samplewise_center or samplewise_std_normalization)
+        self.samplewise_std_normalization = bool(samplewise_std_normalization)
+        for setting, implied in (("zca_whitening", featurewise_center), ("featurewise_std_normalization",
+                                                                          featurewise_center or zca_whitening),
+                                 ("samplewise_std_normalization", samplewise_center)):
+            if locals()[setting] and not implied:
+                warnings.warn(f"ImageDataGenerator: `{setting}` also centres (featurewise_center / samplewise_center "
+                              "turned on), as in Keras.", stacklevel=2)
+        if zca_whitening and featurewise_std_normalization:
+            warnings.warn("ImageDataGenerator: `zca_whitening` replaces `featurewise_std_normalization` (turned "
+                          "off), as in Keras.", stacklevel=2)
+        self._mean = self._std = None  # channels-last (1, 1, c), from fit() or set by hand
+        self.zca_whitening_matrix = None
+
+    # ---------------------------------------------------------------- settings
 
     @property
     def augments(self):
         """True when any random transform is on."""
-        return bool(self.rotation_range or self.width_shift_range or self.height_shift_range
+        return bool(self.rotation_range or np.any(self.width_shift_range) or np.any(self.height_shift_range)
                     or self.shear_range or augment.zoom_bounds(self.zoom_range) != (1.0, 1.0)
-                    or self.channel_shift_range or self.horizontal_flip or self.vertical_flip)
+                    or self.channel_shift_range or self.horizontal_flip or self.vertical_flip
+                    or self.brightness_range is not None)
+
+    @property
+    def standardizes(self):
+        """True when `standardize` changes images (a function, rescale, centring, scaling, whitening)."""
+        return bool(self.preprocessing_function is not None or self.rescale or self.samplewise_center
+                    or self.featurewise_center or self.zca_whitening)
+
+    @property
+    def channel_axis(self):
+        """The channel axis of a batch (Keras 2's: 3 channels-last, 1 channels-first)."""
+        return 3 if self.data_format == "channels_last" else 1
+
+    @property
+    def row_axis(self):
+        return 1 if self.data_format == "channels_last" else 2
+
+    @property
+    def col_axis(self):
+        return 2 if self.data_format == "channels_last" else 3
+
+    def _in_format(self, stat):
+        """A channels-last (1, 1, c) statistic in this generator's data format."""
+        return stat if stat is None or self.data_format == "channels_last" else np.moveaxis(stat, -1, 0)
+
+    def _from_format(self, stat):
+        stat = None if stat is None else np.asarray(stat)
+        return stat if stat is None or self.data_format == "channels_last" or stat.ndim != 3 else np.moveaxis(stat, 0, -1)
+
+    mean = property(lambda self: self._in_format(self._mean), lambda self, value: setattr(self, "_mean", self._from_format(value)),
+                    doc="The featurewise mean (`fit`, or set by hand: `(1, 1, 3)` channels-last), or None.")
+    std = property(lambda self: self._in_format(self._std), lambda self, value: setattr(self, "_std", self._from_format(value)),
+                   doc="The featurewise standard deviation (`fit`, or set by hand), or None.")
+    principal_components = property(lambda self: self.zca_whitening_matrix,
+                                    lambda self, value: setattr(self, "zca_whitening_matrix", value),
+                                    doc="Keras 2.0's name for `zca_whitening_matrix` (channels-last order).")
+
+    def standardization_key(self):
+        """What `standardize` does, as JSON-able values, for the feature cache's key: settings that
+        are off are left out (a plain generator keys as it always did); None when it cannot be
+        keyed (a `preprocessing_function`).
+
+            gen.standardization_key()   # {'rescale': 0.00392...}
+        """
+        if self.preprocessing_function is not None:
+            return None
+        digest = lambda a: None if a is None else hashlib.sha256(np.ascontiguousarray(a, np.float64)).hexdigest()
+        about = {"rescale": self.rescale, "dtype": self.dtype if self.dtype != "float32" else _OFF,
+                 "samplewise": [self.samplewise_center, self.samplewise_std_normalization]
+                 if self.samplewise_center else _OFF,
+                 "mean": digest(self._mean) if self.featurewise_center else _OFF,
+                 "std": digest(self._std) if self.featurewise_std_normalization else _OFF,
+                 "zca": digest(self.zca_whitening_matrix) if self.zca_whitening else _OFF}
+        return {key: value for key, value in about.items() if value != _OFF}
+
+    def without_augmentation(self):
+        """A copy that standardizes as this one does and transforms nothing (for predictions).
+
+            plain = gen.without_augmentation()
+        """
+        plain = copy.copy(self)
+        plain.rotation_range = plain.width_shift_range = plain.height_shift_range = 0.0
+        plain.shear_range = plain.zoom_range = plain.channel_shift_range = 0.0
+        plain.horizontal_flip = plain.vertical_flip = False
+        plain.brightness_range = None
+        return plain
+
+    # ---------------------------------------------------------------- one image, channels-last inside
+
+    def _last(self, x, batch=False):
+        """`x` (one image, or a batch) channels-last."""
+        x = np.asarray(x)
+        return np.moveaxis(x, -3, -1) if self.data_format == "channels_first" else x
+
+    def _out(self, x):
+        """A channels-last image or batch in this generator's data format."""
+        return np.moveaxis(x, -1, -3) if self.data_format == "channels_first" else x
+
+    def _random_last(self, x, rng):
+        """One random augmentation of a channels-last image, drawn from `rng`."""
+        params = augment.draw_parameters(
+            x.shape, rng, self.rotation_range, self.width_shift_range, self.height_shift_range, self.shear_range,
+            self.zoom_range, self.channel_shift_range, self.horizontal_flip, self.vertical_flip,
+            self.brightness_range)
+        return augment.apply_parameters(x, params, 0, 1, 2, self.fill_mode, self.cval, self.interpolation_order)
+
+    def _process(self, x, rng):
+        """Augment (when on) and standardize one channels-last float image: what the batches hold."""
+        if self.augments:
+            x = self._random_last(x, rng)
+        return self._standardize_last(x)
+
+    def _standardize_last(self, x):
+        if self.preprocessing_function is not None:
+            shape, x = x.shape, self.preprocessing_function(x)
+            if np.shape(x) != shape:
+                raise UserInputError(f"preprocessing_function must return an image of the shape it was given, "
+                                     f"{shape}. Received: {np.shape(x)}")
+        if self.rescale:
+            x = x * np.asarray(self.rescale, dtype=x.dtype)
+        if self.samplewise_center:
+            x = x - np.mean(x, keepdims=True)
+        if self.samplewise_std_normalization:
+            x = x / (np.std(x, keepdims=True) + 1e-6)
+        if self.featurewise_center:
+            if self._mean is None:
+                self._warn_not_fit("featurewise_center")
+            else:
+                x = x - self._mean
+        if self.featurewise_std_normalization:
+            if self._std is None:
+                self._warn_not_fit("featurewise_std_normalization")
+            else:
+                x = x / (self._std + 1e-6)
+        if self.zca_whitening:
+            if self.zca_whitening_matrix is None:
+                self._warn_not_fit("zca_whitening")
+            else:
+                x = (x.reshape(-1, np.prod(x.shape[-3:])) @ self.zca_whitening_matrix).reshape(x.shape)
+        return x
+
+    def _warn_not_fit(self, setting):
+        warnings.warn(f"This ImageDataGenerator has `{setting}` on but has not been fit: images are left as they "
+                      "are. Call `gen.fit(x_train)` with sample images first.", stacklevel=4)
+
+    # ---------------------------------------------------------------- Keras 2's methods
+
+    def standardize(self, x):
+        """`x` (one image or a batch, in this generator's data format) standardized: the
+        `preprocessing_function`, `rescale`, then samplewise and featurewise settings.
+
+            x = gen.standardize(x.astype("float32"))
+        """
+        return self._out(self._standardize_last(self._last(x)))
+
+    def get_random_transform(self, img_shape, seed=None):
+        """A random transform's parameters for an image of `img_shape` (Keras 2's dictionary:
+        theta, tx, ty, shear, zx, zy, flip_horizontal, flip_vertical, channel_shift_intensity,
+        brightness). `seed`: an int (the numbers Keras draws after `np.random.seed(seed)`), a
+        numpy Generator, or None (numpy's global random state, as Keras).
+
+            params = gen.get_random_transform((224, 224, 3), seed=0)
+        """
+        shape = tuple(img_shape)
+        if self.data_format == "channels_first" and len(shape) == 3:
+            shape = shape[1:] + shape[:1]
+        return augment.draw_parameters(
+            shape, _random_source(seed), self.rotation_range, self.width_shift_range, self.height_shift_range,
+            self.shear_range, self.zoom_range, self.channel_shift_range, self.horizontal_flip, self.vertical_flip,
+            self.brightness_range)
+
+    def apply_transform(self, x, transform_parameters):
+        """One image `x` transformed by `transform_parameters` (`get_random_transform`'s keys;
+        missing ones are off).
+
+            flipped = gen.apply_transform(x, {"flip_horizontal": True})
+        """
+        x = self._last(x)
+        if x.ndim != 3:
+            raise UserInputError(f"apply_transform: `x` must be one image (3 dimensions). Received: shape {x.shape}")
+        return self._out(augment.apply_parameters(x, transform_parameters, 0, 1, 2, self.fill_mode, self.cval,
+                                                  self.interpolation_order))
 
     def random_transform(self, x, seed=None):
-        """One random augmentation of one image `x` `(h, w, c)`, as float32 (Keras' signature).
-
-        `seed` (an int, or a numpy Generator) makes it reproducible.
+        """One random augmentation of one image `x` (Keras' signature); `seed` as in
+        `get_random_transform`.
 
             out = ImageDataGenerator(rotation_range=10).random_transform(x, seed=0)
         """
-        if not self.augments:
-            return np.asarray(x, np.float32)
-        source = np.random.default_rng(seed)
-        return augment.random_transform(
-            np.asarray(x, np.float32), source, self.rotation_range, self.width_shift_range,
-            self.height_shift_range, self.shear_range, self.zoom_range, self.channel_shift_range,
-            self.horizontal_flip, self.vertical_flip, self.fill_mode, self.cval)
+        x = self._last(x)
+        if x.ndim != 3:
+            raise UserInputError(f"random_transform: `x` must be one image (3 dimensions). Received: shape {x.shape}")
+        return self._out(self._random_last(x, _random_source(seed)) if self.augments else x)
 
-    def standardize(self, images):
-        """`images` times `rescale` (unchanged when rescale is None)."""
-        return images if self.rescale is None else images * np.float32(self.rescale)
+    def fit(self, x, augment=False, rounds=1, seed=None):
+        """Compute the featurewise statistics that `standardize` uses from sample images `x`
+        (n, h, w, c): the per-channel mean and standard deviation, and the ZCA whitening matrix,
+        after `rescale`, and with `augment` over `rounds` random augmentations of every image.
 
-    def flow_from_directory(self, directory, target_size=(256, 256), class_mode="categorical",
-                            batch_size=32, shuffle=True, seed=None, classes=None,
-                            interpolation="nearest", subset=None, **pydataset_kwargs):
-        """A `DirectoryIterator` over `directory/<class>/*.jpg`.
+            gen = ImageDataGenerator(featurewise_center=True, featurewise_std_normalization=True)
+            gen.fit(x_train)
+        """
+        x = np.array(x, dtype=self.dtype)
+        if x.ndim != 4:
+            raise UserInputError(f"ImageDataGenerator.fit: `x` must be a batch of images (n, height, width, "
+                                 f"channels), rank 4. Received: an array of shape {x.shape}")
+        _warn_channels(x.shape, self.channel_axis, self.data_format, "ImageDataGenerator.fit")
+        checks.whole_number("rounds", rounds, least=1)
+        x = self._last(x)
+        if self.rescale:
+            x *= self.rescale
+        if augment:
+            source = _random_source(seed)
+            x = np.stack([self._random_last(image, source) for _ in range(rounds) for image in x]).astype(self.dtype)
+        if self.featurewise_center:
+            self._mean = np.mean(x, axis=(0, 1, 2)).reshape(1, 1, -1)
+            x = x - self._mean
+        if self.featurewise_std_normalization:
+            self._std = np.std(x, axis=(0, 1, 2)).reshape(1, 1, -1)
+            x = x / (self._std + 1e-6)
+        if self.zca_whitening:
+            flat = x.reshape(len(x), -1)
+            u, s, _ = np.linalg.svd(flat.T, full_matrices=False)
+            self.zca_whitening_matrix = (u * (np.sqrt(len(x)) / (s + self.zca_epsilon))) @ u.T
+        return self
+
+    def flow_from_directory(self, directory, target_size=(256, 256), color_mode="rgb", classes=None,
+                            class_mode="categorical", batch_size=32, shuffle=True, seed=None, save_to_dir=None,
+                            save_prefix="", save_format="png", follow_links=False, subset=None,
+                            interpolation="nearest", keep_aspect_ratio=False, **pydataset_kwargs):
+        """A `DirectoryIterator` over `directory/<class>/*.jpg` (Keras 2's arguments, in its order).
 
         `interpolation` is the resize filter: 'nearest' (the default of Keras' ImageDataGenerator,
         and what the course's Keras 1 did), or 'bilinear', 'bicubic', 'lanczos', ... (Pillow's
@@ -511,28 +712,67 @@ class ImageDataGenerator:
 
             batches = ImageDataGenerator().flow_from_directory("train", target_size=(224, 224))
         """
-        return DirectoryIterator(directory, self, target_size, class_mode, batch_size, shuffle,
-                                 seed, classes, interpolation, subset=subset, **pydataset_kwargs)
+        return DirectoryIterator(directory, self, target_size=target_size, color_mode=color_mode, classes=classes,
+                                 class_mode=class_mode, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                                 save_to_dir=save_to_dir, save_prefix=save_prefix, save_format=save_format,
+                                 follow_links=follow_links, subset=subset, interpolation=interpolation,
+                                 keep_aspect_ratio=keep_aspect_ratio, **pydataset_kwargs)
 
     def flow_from_dataframe(self, dataframe, directory=None, x_col="filename", y_col="class", weight_col=None,
-                            target_size=(256, 256), classes=None, class_mode="categorical", batch_size=32,
-                            shuffle=True, seed=None, subset=None, interpolation="nearest",
-                            validate_filenames=True, **pydataset_kwargs):
+                            target_size=(256, 256), color_mode="rgb", classes=None, class_mode="categorical",
+                            batch_size=32, shuffle=True, seed=None, save_to_dir=None, save_prefix="",
+                            save_format="png", subset=None, interpolation="nearest", validate_filenames=True,
+                            **kwargs):
         """A `DataFrameIterator` over the files named in `dataframe[x_col]` (relative to `directory`,
         or paths when it is None), labelled by `dataframe[y_col]` (Keras 2's).
 
             batches = ImageDataGenerator().flow_from_dataframe(df, "data/redux/train", target_size=(224, 224))
         """
-        return DataFrameIterator(dataframe, directory, self, x_col, y_col, weight_col, target_size, classes,
-                                 class_mode, batch_size, shuffle, seed, subset, interpolation, validate_filenames,
-                                 **pydataset_kwargs)
+        for name, why in (("has_ext", "file names must match the files on disk exactly"),
+                          ("sort", "with shuffle=False, batches follow the table's order"),
+                          ("drop_duplicates", "use DataFrame.drop_duplicates")):
+            if name in kwargs:
+                kwargs.pop(name)
+                warnings.warn(f"flow_from_dataframe: `{name}` is deprecated in Keras 2 and ignored: {why}.",
+                              DeprecationWarning, stacklevel=2)
+        if class_mode == "other":
+            warnings.warn("flow_from_dataframe: class_mode 'other' is Keras 2's old name of 'raw'.",
+                          DeprecationWarning, stacklevel=2)
+            class_mode = "raw"
+        return DataFrameIterator(dataframe, directory, self, x_col=x_col, y_col=y_col, weight_col=weight_col,
+                                 target_size=target_size, color_mode=color_mode, classes=classes,
+                                 class_mode=class_mode, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                                 save_to_dir=save_to_dir, save_prefix=save_prefix, save_format=save_format,
+                                 subset=subset, interpolation=interpolation, validate_filenames=validate_filenames,
+                                 **kwargs)
 
-    def flow(self, x, y=None, batch_size=32, shuffle=True, seed=None, subset=None, **pydataset_kwargs):
-        """An `ArrayIterator` over images `x` `(n, h, w, c)` and optional labels `y`.
+    def flow(self, x, y=None, batch_size=32, shuffle=True, sample_weight=None, seed=None, save_to_dir=None,
+             save_prefix="", save_format="png", ignore_class_split=False, subset=None, **pydataset_kwargs):
+        """A `NumpyArrayIterator` over images `x` `(n, h, w, c)` (or `(x, extra arrays)`), optional
+        labels `y` and `sample_weight` (Keras 2's).
 
             batches = ImageDataGenerator(horizontal_flip=True).flow(images, labels, batch_size=64)
         """
-        return ArrayIterator(x, y, self, batch_size, shuffle, seed, subset=subset, **pydataset_kwargs)
+        return NumpyArrayIterator(x, y, self, batch_size=batch_size, shuffle=shuffle, sample_weight=sample_weight,
+                                  seed=seed, save_to_dir=save_to_dir, save_prefix=save_prefix,
+                                  save_format=save_format, subset=subset, ignore_class_split=ignore_class_split,
+                                  **pydataset_kwargs)
+
+
+def _random_source(seed):
+    """What random draws come from: numpy's global state (None, as Keras), a `RandomState` seeded
+    as `np.random.seed(seed)` would (an int), or the numpy Generator given."""
+    if seed is None:
+        return np.random
+    if isinstance(seed, (np.random.Generator, np.random.RandomState)):
+        return seed
+    return np.random.RandomState(checks.whole_number("seed", seed, least=0))
+
+
+def _warn_channels(shape, axis, data_format, where):
+    if shape[axis] not in (1, 3, 4):
+        warnings.warn(f"{where}: expected images with 1, 3 or 4 channels on axis {axis} ({data_format}); "
+                      f"received an array of shape {shape} ({shape[axis]} channels).", stacklevel=3)
 
 
 # ---------------------------------------------------------------- iterators
@@ -551,6 +791,60 @@ class _Pending:
             job.cancel()
 
 
+class _Done:
+    """A batch made already."""
+
+    def __init__(self, batch):
+        self._batch = batch
+
+    def result(self):
+        return self._batch
+
+    def cancel(self):
+        pass
+
+
+PYDATASET_KEYWORDS = ("workers", "use_multiprocessing", "max_queue_size")
+
+
+def _check_keywords(caller, pydataset_kwargs):
+    """A `UserTypeError` for a keyword that is neither Keras 2's nor `keras.utils.PyDataset`'s."""
+    unknown = sorted(set(pydataset_kwargs) - set(PYDATASET_KEYWORDS))
+    if unknown:
+        raise UserTypeError(f"{caller} got an unexpected keyword argument {unknown[0]!r}. Beside Keras 2's "
+                            f"arguments it takes keras.utils.PyDataset's: {', '.join(PYDATASET_KEYWORDS)}.")
+
+
+_BUFFERS, _BUFFERS_LOCK = [], threading.Lock()
+
+
+def _buffer(shape, dtype=np.float32):
+    """An array of `shape` and `dtype` to fill: one handed out earlier that nobody holds any more.
+
+    A fresh array of a batch's size costs the kernel a page fault per page, several times the
+    work of decoding into it when the decoding threads fault at once; so arrays are kept for the
+    whole process, and a fresh iterator (predict after fit, the feature cache's passes) reuses
+    what a finished one left. An array is reused only when its reference count is that of a
+    probe held by this list alone, so no array a caller still holds (or a view of it, or a tensor
+    sharing its memory) is ever overwritten. At most `2 * (read-ahead + 2)` arrays are kept.
+    """
+    with _BUFFERS_LOCK:
+        arrays = _BUFFERS.copy()
+        _BUFFERS.clear()  # each array now referred to by `arrays` alone, unless someone holds it
+        arrays.append(np.empty(0, np.float32))  # the probe: nothing else refers to it
+        counts = [sys.getrefcount(array) for array in arrays]
+        arrays.pop()
+        free = [i for i, array in enumerate(arrays)
+                if array.shape == shape and array.dtype == dtype and counts[i] <= counts[-1]]
+        if free:
+            array = arrays.pop(free[0])
+        else:  # touched here, in one thread: decoding threads faulting its pages in at once are slower
+            array = np.empty(shape, dtype)
+            array.fill(0)
+        _BUFFERS.extend([array, *arrays[:2 * (_read_ahead() + 2) - 1]])
+        return array
+
+
 def shuffle_seed(seed):
     """`seed` as an int, or a fresh one from the OS when None: what `epoch_order` takes."""
     return int(np.random.SeedSequence().entropy) if seed is None else int(seed)
@@ -566,8 +860,11 @@ def epoch_order(seed, epoch, n):
     return np.random.default_rng([seed, 0, epoch]).permutation(n)
 
 
-class _BatchIterator(keras.utils.PyDataset):
-    """Shared batching: a per-epoch permutation from (seed, epoch), `next()`, read-ahead.
+class Iterator(keras.utils.PyDataset):
+    """Keras 2's `Iterator`, the base of the batches: a per-epoch permutation from (seed, epoch),
+    `next()`, read-ahead. A subclass (as in Keras 2) calls `super().__init__(n, batch_size,
+    shuffle, seed)` and defines `_get_batches_of_transformed_samples(index_array)`; vggcourse's
+    own iterators define `_start_batch` instead, to decode on the shared pool.
 
     Batch `i` of epoch `e` is a pure function of (seed, e, i), so Keras worker threads or
     processes fetching batches in any order see one consistent shuffle; `on_epoch_end` moves to
@@ -576,16 +873,20 @@ class _BatchIterator(keras.utils.PyDataset):
     `next()` across the end of an epoch too); read out of order, nothing is.
     """
 
+    white_list_formats = tuple(extension[1:] for extension in IMAGE_EXTENSIONS)
+
     def __init__(self, n, batch_size, shuffle, seed, **pydataset_kwargs):
+        _check_keywords(type(self).__name__, pydataset_kwargs)
         super().__init__(**pydataset_kwargs)
         _check_batching(batch_size, seed)
         self.n = self.N = self.samples = self.nb_sample = n  # N: Keras 1's spelling
+        self.total_batches_seen = 0
         self.batch_size, self.shuffle, self.seed = int(batch_size), bool(shuffle), seed
         self._seed = shuffle_seed(seed)
         self._epoch = 0
         self._next_position = (0, 0)  # (epoch, batch) that next() returns
         self._last_key = None
-        self._orders, self._ahead, self._buffers = {}, {}, []
+        self._orders, self._ahead = {}, {}
         self._lock = threading.RLock()
 
     def __len__(self):
@@ -595,6 +896,7 @@ class _BatchIterator(keras.utils.PyDataset):
         if not -len(self) <= index < len(self):
             raise BatchIndexError(f"Asked for batch {index}, but there are {len(self)} batches "
                                   f"(0 to {len(self) - 1}).")
+        self.total_batches_seen += 1
         return self._batch(self._epoch, int(index) % len(self), wrap=False)
 
     def __iter__(self):
@@ -604,6 +906,7 @@ class _BatchIterator(keras.utils.PyDataset):
         with self._lock:
             key = self._next_position
             self._next_position = self._following(key, wrap=True)
+            self.total_batches_seen += 1
         return self._batch(*key, wrap=True)
 
     def next(self):
@@ -616,6 +919,21 @@ class _BatchIterator(keras.utils.PyDataset):
         with self._lock:
             epoch, index = self._next_position
             self._next_position = (epoch + 1 if index else epoch, 0)
+
+    @property
+    def index_generator(self):
+        """Keras 2's generator of the index arrays that `next()` reads, sharing its position."""
+        if getattr(self, "_index_generator", None) is None:
+            self._index_generator = self._flow_index()
+        return self._index_generator
+
+    def _flow_index(self):
+        while True:
+            with self._lock:
+                key = self._next_position
+                self._next_position = self._following(key, wrap=True)
+                self.total_batches_seen += 1
+            yield self._index_array(*key)
 
     @property
     def batch_index(self):
@@ -677,36 +995,23 @@ class _BatchIterator(keras.utils.PyDataset):
                     self._ahead[ahead] = self._start_batch(*ahead)
         return pending.result()
 
-    def _buffer(self, shape):
-        """A float32 array of `shape` to fill: one returned earlier that nobody holds any more.
-
-        A fresh array of a batch's size costs the kernel a page fault per 4 KiB, about a tenth
-        of the work of decoding into it. An array is reused only when its reference count is
-        that of a probe held by this list alone, so no array a caller still holds (or a view of
-        it, or a tensor sharing its memory) is ever overwritten.
-        """
-        with self._lock:
-            arrays, self._buffers = self._buffers, []
-            arrays.append(np.empty(0, np.float32))  # the probe: nothing else refers to it
-            counts = [sys.getrefcount(array) for array in arrays]
-            arrays.pop()
-            free = [i for i, array in enumerate(arrays)
-                    if array.shape == shape and counts[i] <= counts[-1]]
-            array = arrays.pop(free[0]) if free else np.empty(shape, np.float32)
-            self._buffers = [array, *arrays[:_read_ahead() + 1]]
-            return array
-
     def _reads_ahead(self):
         """Keras workers fetch ahead themselves; otherwise we do."""
         return self.workers <= 1 and not self.use_multiprocessing
 
     def _start_batch(self, epoch, index):
-        """A `_Pending` batch (epoch, index), its work submitted to the decoding pool."""
-        raise NotImplementedError
+        """A `_Pending` batch (epoch, index), its work submitted to the decoding pool; here (a
+        Keras 2 subclass), made at once by `_get_batches_of_transformed_samples`."""
+        return _Done(self._get_batches_of_transformed_samples(self._index_array(epoch, index)))
+
+    def _get_batches_of_transformed_samples(self, index_array):
+        """The batch of the samples at `index_array` (Keras 2's hook for subclasses)."""
+        raise NotImplementedError(f"{type(self).__name__} must define _get_batches_of_transformed_samples(index_array)"
+                                  ", as a Keras 2 Iterator subclass does.")
 
     def __getstate__(self):  # for worker processes: leave locks and pending batches behind
         state = self.__dict__.copy()
-        state.update(_lock=None, _ahead={}, _orders={}, _buffers=[])
+        state.update(_lock=None, _ahead={}, _orders={}, _index_generator=None)
         return state
 
     def __setstate__(self, state):
@@ -717,8 +1022,29 @@ class _BatchIterator(keras.utils.PyDataset):
 _FAILED_LOCK = threading.Lock()
 
 
-class DirectoryIterator(_BatchIterator):
-    """Batches from a class-per-folder directory, as a `keras.utils.PyDataset`.
+CHANNELS = {"rgb": 3, "grayscale": 1, "rgba": 4}
+
+
+class _SavesBatches:
+    """Keras 2's `save_to_dir`: every image of every batch also written there, as the batch
+    holds it (`array_to_img(..., scale=True)`), named `{prefix}_{index}_{random}.{format}`."""
+
+    def _set_saving(self, save_to_dir, save_prefix, save_format):
+        if save_to_dir is not None and not os.path.isdir(save_to_dir):
+            raise InputFileNotFoundError(f"save_to_dir={save_to_dir!r} is not a folder: make it first, or leave "
+                                         "save_to_dir out.")
+        self.save_to_dir, self.save_prefix, self.save_format = save_to_dir, save_prefix, save_format
+
+    def _save(self, images, samples):
+        if not self.save_to_dir:
+            return
+        for image, sample in zip(images, samples):
+            name = f"{self.save_prefix}_{sample}_{np.random.randint(10 ** 7)}.{self.save_format}"
+            save_img(os.path.join(self.save_to_dir, name), image, data_format="channels_last", scale=True)
+
+
+class DirectoryIterator(_SavesBatches, Iterator):
+    """Batches from a class-per-folder directory (Keras 2's), as a `keras.utils.PyDataset`.
 
     `it[i]` is `(x, y)` (or `x` when `class_mode=None`); `next(it)` never ends and reshuffles each
     epoch; `len(it)` batches cover every image once (the last one may be smaller). A file that
@@ -729,22 +1055,33 @@ class DirectoryIterator(_BatchIterator):
         it.filenames[:2], it.class_indices  # ['cats/cat.1001.jpg', ...], {'cats': 0, 'dogs': 1}
     """
 
-    def __init__(self, directory, image_data_generator=None, target_size=(256, 256),
-                 class_mode="categorical", batch_size=32, shuffle=True, seed=None, classes=None,
-                 interpolation="nearest", _scan=None, subset=None, **pydataset_kwargs):
+    def __init__(self, directory, image_data_generator=None, target_size=(256, 256), color_mode="rgb",
+                 classes=None, class_mode="categorical", batch_size=32, shuffle=True, seed=None, data_format=None,
+                 save_to_dir=None, save_prefix="", save_format="png", follow_links=False, subset=None,
+                 interpolation="nearest", keep_aspect_ratio=False, dtype=None, _scan=None, **pydataset_kwargs):
         self.target_size = checks.size_pair("target_size", target_size)
         checks.one_of("class_mode", class_mode, CLASS_MODES)
+        checks.one_of("color_mode", color_mode, sorted(CHANNELS))
         decode.check_interpolation(interpolation)
         _check_batching(batch_size, seed)
+        _check_keywords(type(self).__name__, pydataset_kwargs)  # before the folder is scanned
         self.directory = _check_directory(directory)
         image_data_generator = image_data_generator or ImageDataGenerator()
+        self._set_saving(save_to_dir, save_prefix, save_format)
         split = image_data_generator.validation_split
         subset_slice(0, split, subset)  # the argument checked before the folder is scanned
-        scan = _scan or _scan_directory(self.directory, classes, class_mode, lambda n: subset_slice(n, split, subset))
+        scan = _scan or _scan_directory(self.directory, classes, class_mode, lambda n: subset_slice(n, split, subset),
+                                        follow_links)
         super().__init__(len(scan.filenames), batch_size, shuffle, seed, **pydataset_kwargs)
         self._scan = scan
         self.image_data_generator, self.subset = image_data_generator, subset
-        self.class_mode, self.interpolation = class_mode, interpolation
+        self.class_mode, self.interpolation, self.color_mode = class_mode, interpolation, color_mode
+        self.keep_aspect_ratio, self.follow_links = bool(keep_aspect_ratio), bool(follow_links)
+        self.data_format = check_data_format(data_format or image_data_generator.data_format)
+        self.dtype = np.dtype(dtype or image_data_generator.dtype).name
+        channels = CHANNELS[color_mode]
+        self.image_shape = ((*self.target_size, channels) if self.data_format == "channels_last"
+                            else (channels, *self.target_size))
         self.filenames, self.skipped = list(scan.filenames), list(scan.skipped)
         self.filepaths = [os.path.join(self.directory, name) for name in self.filenames]
         self.classes, self.class_names = scan.classes, list(scan.class_names)
@@ -765,8 +1102,9 @@ class DirectoryIterator(_BatchIterator):
     def for_inference(self, batch_size=None, gen=None, seed=None):
         """The same files in `filenames` order: no shuffle, no labels, no random augmentation.
 
-        With `gen` (an `ImageDataGenerator`), the images are transformed by it instead, reproducibly
-        for a given `seed` (test-time augmentation). The folder is not scanned again.
+        The images are standardized as these batches' are (`rescale`, `fit` statistics, ...). With
+        `gen` (an `ImageDataGenerator`), they are transformed and standardized by it instead,
+        reproducibly for a given `seed` (test-time augmentation). The folder is not scanned again.
 
             predictions = model.predict(batches.for_inference())  # row i is batches.filenames[i]
             flipped = batches.for_inference(gen=ImageDataGenerator(horizontal_flip=True), seed=1)
@@ -775,31 +1113,30 @@ class DirectoryIterator(_BatchIterator):
             raise UserTypeError(f"`gen` must be an ImageDataGenerator (or None: no augmentation). "
                                 f"Received: gen={gen!r}")
         return DirectoryIterator(
-            self.directory, gen or ImageDataGenerator(rescale=self.image_data_generator.rescale),
-            self.target_size, None, batch_size or self.batch_size, False,
-            self.seed if seed is None else seed,
-            interpolation=self.interpolation, _scan=self._scan, workers=self.workers,
+            self.directory, gen or self.image_data_generator.without_augmentation(), self.target_size,
+            self.color_mode, class_mode=None, batch_size=batch_size or self.batch_size, shuffle=False,
+            seed=self.seed if seed is None else seed, data_format=self.data_format, interpolation=self.interpolation,
+            keep_aspect_ratio=self.keep_aspect_ratio, dtype=self.dtype, _scan=self._scan, workers=self.workers,
             use_multiprocessing=self.use_multiprocessing, max_queue_size=self.max_queue_size)
 
     def _start_batch(self, epoch, index):
         samples = self._index_array(epoch, index)
-        images = self._buffer((len(samples), *self.target_size, 3))
+        images = _buffer((len(samples), *self.target_size, CHANNELS[self.color_mode]), self.dtype)
         jobs = [_pool().submit(self._load_into, images, part, epoch)
                 for part in _split(list(enumerate(samples)), _decode_threads())]
         return _Pending(jobs, lambda lost: self._assemble(images, samples, lost, epoch, index))
 
     def _load_into(self, images, slots, epoch):
-        """Decode, resize, augment, rescale `(slot, file index)` pairs into `images` (a thread).
-
-        Returns the slots whose file could not be decoded.
+        """Decode, resize, augment, standardize `(slot, file index)` pairs into `images` (channels-
+        last; a thread). Returns the slots whose file could not be decoded.
         """
         gen, lost = self.image_data_generator, []
+        processes = gen.augments or gen.standardizes
         for slot, sample in slots:
             try:
                 if self.filenames[sample] in self._scan.failed:
                     raise _AlreadyFailed
-                images[slot] = decode.decode_image(self.filepaths[sample], self.target_size,
-                                                   self.interpolation)
+                images[slot] = self._decode(self.filepaths[sample])
             except _AlreadyFailed:
                 lost.append(slot)
                 continue
@@ -807,11 +1144,17 @@ class DirectoryIterator(_BatchIterator):
                 self._record_failure(sample, error)
                 lost.append(slot)
                 continue
-            if gen.augments:
-                images[slot] = gen.random_transform(images[slot], self._augment_rng(epoch, sample))
-            if gen.rescale is not None:
-                images[slot] *= np.float32(gen.rescale)
+            if processes:
+                images[slot] = gen._process(images[slot], self._augment_rng(epoch, sample))
         return lost
+
+    def _decode(self, path):
+        """One file as the batches take it, channels-last, before augmentation."""
+        if self.color_mode == "rgb" and not self.keep_aspect_ratio:
+            return decode.decode_image(path, self.target_size, self.interpolation)
+        return img_to_array(load_img(path, color_mode=self.color_mode, target_size=self.target_size,
+                                     interpolation=self.interpolation, keep_aspect_ratio=self.keep_aspect_ratio),
+                            dtype=self.dtype)
 
     def _record_failure(self, sample, error):
         """Remember that file `sample` failed; the first time, one warning naming it."""
@@ -851,13 +1194,16 @@ class DirectoryIterator(_BatchIterator):
         for step in range(1, len(self) + 1):
             for sample in self._index_array(epoch, (index + step) % len(self)):
                 if self.filenames[sample] not in self._scan.failed:
-                    images = self._buffer((1, *self.target_size, 3))
+                    images = _buffer((1, *self.target_size, CHANNELS[self.color_mode]), self.dtype)
                     if not self._load_into(images, [(0, sample)], epoch):
                         return images, np.array([sample])
         raise UserInputError(f"every file of {self.directory} failed to decode (listed in `.failed`): there "
                              "is nothing to train on. `vggcourse verify` lists unreadable images.")
 
     def _with_labels(self, images, samples):
+        self._save(images, samples)
+        if self.data_format == "channels_first":
+            images = np.moveaxis(images, -1, 1)
         if self.class_mode == "input":
             return images, images.copy()
         labels = self.labels(samples)
@@ -879,7 +1225,7 @@ class DirectoryIterator(_BatchIterator):
         return onehot(labels, self.num_classes)
 
 
-DATAFRAME_CLASS_MODES = ("categorical", "binary", "sparse", "raw", "input", None)
+DATAFRAME_CLASS_MODES = ("categorical", "binary", "sparse", "raw", "multi_output", "input", None)
 
 
 def _columns(dataframe, names, what):
@@ -900,7 +1246,8 @@ class DataFrameIterator(DirectoryIterator):
     `class_mode`: 'categorical' (`y_col` a column of class names, or of lists of them for several
     labels a file: multi-hot rows), 'binary', 'sparse' (class names; `classes` keeps those and fixes
     their order, else every name, sorted), 'raw' (the values of `y_col`, or of the columns it
-    lists, as they are), 'input' (the image), None (no labels). With `weight_col`, labelled
+    lists, as they are), 'multi_output' (a list of arrays, one per column of `y_col`), 'input'
+    (the image), None (no labels). With `weight_col`, labelled
     batches are (x, y, sample weights). With `validate_filenames`, rows naming a file that is not
     there or not an image are left out, named in one warning (Keras 2's); files that cannot be
     decoded are `skipped`, as in a folder. `subset` takes part of the rows in their order
@@ -911,13 +1258,15 @@ class DataFrameIterator(DirectoryIterator):
     """
 
     def __init__(self, dataframe, directory=None, image_data_generator=None, x_col="filename", y_col="class",
-                 weight_col=None, target_size=(256, 256), classes=None, class_mode="categorical", batch_size=32,
-                 shuffle=True, seed=None, subset=None, interpolation="nearest", validate_filenames=True,
-                 **pydataset_kwargs):
+                 weight_col=None, target_size=(256, 256), color_mode="rgb", classes=None, class_mode="categorical",
+                 batch_size=32, shuffle=True, seed=None, data_format=None, save_to_dir=None, save_prefix="",
+                 save_format="png", subset=None, interpolation="nearest", keep_aspect_ratio=False, dtype=None,
+                 validate_filenames=True, **pydataset_kwargs):
         if not hasattr(dataframe, "columns") or not hasattr(dataframe, "iloc"):
             raise UserTypeError("flow_from_dataframe: `dataframe` must be a pandas DataFrame (a table of file "
                                 f"names and labels: vggcourse.labels makes them). Received: {type(dataframe).__name__}")
         checks.one_of("class_mode", class_mode, DATAFRAME_CLASS_MODES, caller="flow_from_dataframe")
+        _check_keywords(type(self).__name__, pydataset_kwargs)
         image_data_generator = image_data_generator or ImageDataGenerator()
         subset_slice(0, image_data_generator.validation_split, subset)
         directory = os.getcwd() if directory is None else _check_directory(directory)
@@ -926,6 +1275,12 @@ class DataFrameIterator(DirectoryIterator):
         y_cols = _columns(dataframe, y_col, "y_col") if labelled else []
         if weight_col is not None:
             _columns(dataframe, weight_col, "weight_col")
+            if getattr(dataframe[weight_col].dtype, "kind", "O") not in "iuf":
+                raise UserTypeError(f"flow_from_dataframe: weight_col={weight_col!r} must hold numbers. Received: a "
+                                    f"column of {dataframe[weight_col].dtype}.")
+        if class_mode == "multi_output" and isinstance(y_col, str):
+            raise UserTypeError("flow_from_dataframe: class_mode='multi_output' needs y_col as a list of columns, one "
+                                f"per output. Received: y_col={y_col!r}")
         names = dataframe[x_col].astype(str).tolist()
         rows = self._valid_rows(names, directory, x_col, validate_filenames)
         class_names, labels = [], None
@@ -933,16 +1288,20 @@ class DataFrameIterator(DirectoryIterator):
             rows, class_names, labels = self._class_labels(dataframe, rows, y_cols, classes, class_mode)
         rows = rows[subset_slice(len(rows), image_data_generator.validation_split, subset)]
         if not rows:
-            raise UserInputError(f"flow_from_dataframe: no rows left to read ({len(dataframe)} in the table, "
-                                 f"subset={subset!r}).")
+            warnings.warn(f"flow_from_dataframe: no rows left to read ({len(dataframe)} in the table, subset="
+                          f"{subset!r}): these batches are empty.", stacklevel=3)
         # each file's label is its row for now: the rows kept after the decode check pick the labels
         scan = _readable_scan(directory, [names[row] for row in rows], [(row,) for row in rows], class_names,
-                              class_mode)
+                              class_mode, check=validate_filenames)
         kept = [row for (row,) in scan.classes]
-        self._raw = dataframe[y_cols].iloc[kept].to_numpy() if class_mode == "raw" else None
-        if self._raw is not None and len(y_cols) == 1:
-            self._raw = self._raw[:, 0]
-        self.weights = dataframe[weight_col].iloc[kept].to_numpy(np.float32) if weight_col is not None else None
+        self._raw = None
+        if class_mode == "raw":
+            self._raw = dataframe[y_cols].iloc[kept].to_numpy()
+            self._raw = self._raw[:, 0] if len(y_cols) == 1 else self._raw
+        elif class_mode == "multi_output":
+            self._raw = [np.array(dataframe[column].iloc[kept].tolist()) for column in y_cols]
+        self.weights = self.sample_weight = (dataframe[weight_col].iloc[kept].to_numpy(np.float32)
+                                             if weight_col is not None else None)
         if labels is None:
             classes_of = np.zeros(len(kept), np.int32)
         else:
@@ -950,8 +1309,12 @@ class DataFrameIterator(DirectoryIterator):
             if not any(isinstance(label, list) for label in classes_of):
                 classes_of = np.array(classes_of, np.int32)
         scan = scan._replace(classes=classes_of)
-        super().__init__(directory, image_data_generator, target_size, class_mode if class_mode != "raw" else "sparse",
-                         batch_size, shuffle, seed, interpolation=interpolation, _scan=scan, **pydataset_kwargs)
+        super().__init__(directory, image_data_generator, target_size, color_mode,
+                         class_mode=class_mode if class_mode not in ("raw", "multi_output") else "sparse",
+                         batch_size=batch_size, shuffle=shuffle, seed=seed, data_format=data_format,
+                         save_to_dir=save_to_dir, save_prefix=save_prefix, save_format=save_format,
+                         interpolation=interpolation, keep_aspect_ratio=keep_aspect_ratio, dtype=dtype, _scan=scan,
+                         **pydataset_kwargs)
         self.class_mode, self.subset, self.x_col, self.y_col, self.weight_col = class_mode, subset, x_col, y_col, weight_col
         self.dataframe = dataframe
 
@@ -1001,6 +1364,8 @@ class DataFrameIterator(DirectoryIterator):
         picked = slice(None) if samples is None else samples
         if self.class_mode == "raw":
             return self._raw[picked]
+        if self.class_mode == "multi_output":
+            return [column[picked] for column in self._raw]
         if self.class_mode == "categorical" and isinstance(self.classes, list):
             rows = range(len(self.classes)) if samples is None else samples
             hot = np.zeros((len(rows), self.num_classes), np.float32)
@@ -1011,7 +1376,7 @@ class DataFrameIterator(DirectoryIterator):
 
     def _with_labels(self, images, samples):
         out = super()._with_labels(images, samples)
-        if self.weights is None or self.class_mode in (None, "input"):
+        if self.weights is None or self.class_mode is None:
             return out
         return (*out, self.weights[samples])
 
@@ -1020,52 +1385,92 @@ class _AlreadyFailed(Exception):
     """A file recorded in `failed` earlier: left out without trying again."""
 
 
-class ArrayIterator(_BatchIterator):
-    """Batches from in-memory images `x` `(n, h, w, c)` and optional labels `y`.
+class NumpyArrayIterator(_SavesBatches, Iterator):
+    """Batches from in-memory images `x` `(n, h, w, c)` (Keras 2's): `it[i]` is `(x, y)`,
+    `(x, y, sample_weight)` with `sample_weight`, or `x` alone when `y` is None. `x` may be a
+    pair `(images, extra)` (`extra` an array or a list of arrays, one row per image): the batch's
+    x is then the list `[images, *extra rows]`, the extra ones passed on untouched. Images come
+    back augmented and standardized by the generator, as `dtype` (the generator's by default),
+    in its data format.
 
-    `it[i]` is `(x, y)`, or `x` alone when `y` is None; images come back float32, augmented and
-    rescaled by the generator.
-
-        it = ArrayIterator(images, labels, ImageDataGenerator(horizontal_flip=True), batch_size=64)
+        it = NumpyArrayIterator(images, labels, ImageDataGenerator(horizontal_flip=True), batch_size=64)
     """
 
-    def __init__(self, x, y=None, image_data_generator=None, batch_size=32, shuffle=True,
-                 seed=None, subset=None, **pydataset_kwargs):
+    def __init__(self, x, y=None, image_data_generator=None, batch_size=32, shuffle=False, sample_weight=None,
+                 seed=None, data_format=None, save_to_dir=None, save_prefix="", save_format="png", subset=None,
+                 ignore_class_split=False, dtype=None, **pydataset_kwargs):
         image_data_generator = image_data_generator or ImageDataGenerator()
+        self.data_format = check_data_format(data_format or image_data_generator.data_format)
+        self.dtype = np.dtype(dtype or image_data_generator.dtype).name
+        extra = []
+        if isinstance(x, (tuple, list)):
+            if len(x) != 2:
+                raise UserInputError("`x` must be an array of images, or a pair (images, extra arrays). Received: a "
+                                     f"{type(x).__name__} of {len(x)} items")
+            x, extra = x[0], x[1]
+            extra = [np.asarray(a) for a in extra] if isinstance(extra, list) else [np.asarray(extra)]
+            for array in extra:
+                if len(array) != len(x):
+                    raise UserInputError(f"All of the arrays in `x` must have the same length: the images have "
+                                         f"{len(x)} rows, an extra array {len(array)}.")
         x = np.asarray(x)
-        if x.ndim != 4 or len(x) == 0:
-            raise UserInputError("`x` must be a non-empty array of images "
-                                 "(n, height, width, channels). "
-                                 f"Received: an array of shape {x.shape}")
         if y is not None:
             y = np.asarray(y)
             if len(y) != len(x):
-                raise UserInputError(f"`x` and `y` must have the same length, but x has "
-                                     f"{len(x)} images and y has {len(y)} labels.")
+                raise UserInputError(f"`x` (images tensor) and `y` (labels) must have the same length. Found: x.shape "
+                                     f"= {x.shape}, y.shape = {y.shape}")
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight)
+            if len(sample_weight) != len(x):
+                raise UserInputError(f"`x` (images tensor) and `sample_weight` must have the same length. Found: "
+                                     f"x.shape = {x.shape}, sample_weight.shape = {sample_weight.shape}")
+        if x.ndim != 4 or len(x) == 0:
+            raise UserInputError("`x` must be a non-empty array of images (n, height, width, channels), rank 4. "
+                                 f"Received: an array of shape {x.shape}")
+        _warn_channels(x.shape, 3 if self.data_format == "channels_last" else 1, self.data_format,
+                       "NumpyArrayIterator")
         total = len(x)
         part = subset_slice(total, image_data_generator.validation_split, subset)
-        x, y = x[part], None if y is None else y[part]
+        if subset is not None and y is not None and not ignore_class_split:
+            k = int(image_data_generator.validation_split * total)
+            if not np.array_equal(np.unique(y[:k]), np.unique(y[k:])):
+                raise UserInputError("Training and validation subsets have different number of classes after the "
+                                     "split (the first int(validation_split * n) rows validate). If the arrays "
+                                     "are sorted by label, shuffle them first; or pass ignore_class_split=True.")
+        x, extra = x[part], [array[part] for array in extra]
+        y = None if y is None else y[part]
+        sample_weight = None if sample_weight is None else sample_weight[part]
         if not len(x):
             raise UserInputError(f"subset={subset!r} of {total} images is empty: raise validation_split "
                                  f"({image_data_generator.validation_split}).")
         super().__init__(len(x), batch_size, shuffle, seed, **pydataset_kwargs)
-        self.x, self.y, self.subset = x, y, subset
+        self._set_saving(save_to_dir, save_prefix, save_format)
+        self.x = x.astype(self.dtype, copy=False)
+        self._x_last = np.moveaxis(self.x, 1, -1) if self.data_format == "channels_first" else self.x
+        self.x_misc, self.y, self.sample_weight, self.subset = extra, y, sample_weight, subset
         self.image_data_generator = image_data_generator
 
     def _start_batch(self, epoch, index):
         samples = self._index_array(epoch, index)
-        images = self.x[samples].astype(np.float32)
-        jobs = []
-        if self.image_data_generator.augments:
-            jobs = [_pool().submit(self._augment_into, images, part, epoch)
+        images = self._x_last[samples].astype(self.dtype)
+        gen, jobs = self.image_data_generator, []
+        if gen.augments or gen.standardizes:
+            jobs = [_pool().submit(self._process_into, images, part, epoch)
                     for part in _split(list(enumerate(samples)), _decode_threads())]
         return _Pending(jobs, lambda _: self._assemble(images, samples))
 
-    def _augment_into(self, images, slots, epoch):
+    def _process_into(self, images, slots, epoch):
         for slot, sample in slots:
-            images[slot] = self.image_data_generator.random_transform(
-                images[slot], self._augment_rng(epoch, sample))
+            images[slot] = self.image_data_generator._process(images[slot], self._augment_rng(epoch, sample))
 
     def _assemble(self, images, samples):
-        images = self.image_data_generator.standardize(images)
-        return images if self.y is None else (images, self.y[samples])
+        self._save(images, samples)
+        if self.data_format == "channels_first":
+            images = np.moveaxis(images, -1, 1)
+        x = [images, *(array[samples] for array in self.x_misc)] if self.x_misc else images
+        if self.y is None:
+            return x
+        return (x, self.y[samples]) if self.sample_weight is None else (x, self.y[samples], self.sample_weight[samples])
+
+
+ArrayIterator = NumpyArrayIterator  # vggcourse's earlier name

@@ -45,7 +45,7 @@ from vggcourse._keras1_layers import *  # noqa: F401,F403 (the layer signatures)
 from vggcourse._keras1_layers import __all__ as _LAYER_NAMES
 from vggcourse._keras1_layers import channels_last_images
 from vggcourse._keras1_methods import Keras1Methods, translate_fit_kwargs
-from vggcourse import checks, download, text  # noqa: F401 (keras.preprocessing.text; not in __all__)
+from vggcourse import augment, checks, download, text  # noqa: F401 (keras.preprocessing.text; not in __all__)
 from vggcourse.datasets import cifar10, cifar100, imdb, mnist, reuters  # noqa: F401 (keras.datasets; not in __all__)
 from vggcourse.errors import UserInputError, UserTypeError
 from vggcourse.layers import layer_calls
@@ -363,43 +363,59 @@ def _image_namespace():
     from vggcourse import image as image_lib
 
     class ImageDataGenerator(image_lib.ImageDataGenerator):
-        """`vggcourse.image.ImageDataGenerator` taking Keras 1's extra arguments.
+        """`vggcourse.image.ImageDataGenerator` with Keras 1's conventions, the course's: shear in
+        radians, shifts a fraction of the size (never pixels), Keras 1's direction of rotation and
+        a random offset per channel for `channel_shift_range` (`augment.keras1_random_transform`).
 
-        `dim_ordering='tf'` (channels-last) is accepted, as by the base; 'th' raises (`flow` reads
-        channels-first arrays without it). The normalisation options
-        Keras 1 had (featurewise_center, zca_whitening, ...) are accepted when False.
+        `dim_ordering='tf'` (channels-last) is accepted and 'th' refused; `flow` also reads
+        channels-first arrays and gives channels-last batches. Keras 1 had no `brightness_range`. `get_random_transform`
+        and `apply_transform` (which Keras 1 did not have) are Keras 2's.
+
+            gen = image.ImageDataGenerator(rotation_range=10, shear_range=0.15)   # 0.15 radians
         """
 
-        _OFF = ("featurewise_center", "samplewise_center", "featurewise_std_normalization",
-                "samplewise_std_normalization", "zca_whitening")
-
         def __init__(self, *args, **kwargs):
-            for name in self._OFF:
-                if kwargs.pop(name, False):
-                    raise UserInputError(f"ImageDataGenerator: `{name}` is not supported; the VGG "
-                                         f"model normalises its own input (VggPreprocess). Leave it out.")
             if "width_zoom_range" in kwargs:
                 kwargs.pop("width_zoom_range")
                 warnings.warn("ImageDataGenerator: `width_zoom_range` is not a Keras argument "
                               "(dogscats-ensemble passes it); it is ignored. `zoom_range` zooms "
                               "both axes.", stacklevel=2)
+            if kwargs.get("dim_ordering") == "th":
+                raise UserInputError("ImageDataGenerator: vggcourse's course models are channels-last, so Keras 1's "
+                                     "generator is too: dim_ordering must be 'default' or 'tf'. Received: "
+                                     "dim_ordering='th'. Leave it out: `flow` reads channels-first arrays as they "
+                                     "are and gives channels-last batches.")
+            if "brightness_range" in kwargs:
+                raise UserTypeError("ImageDataGenerator: Keras 1 has no `brightness_range`; use "
+                                    "vggcourse.image.ImageDataGenerator (Keras 2's) for it.")
             super().__init__(*args, **kwargs)
+            for name in ("width_shift_range", "height_shift_range"):
+                if isinstance(getattr(self, name), list):
+                    raise UserInputError(f"ImageDataGenerator: Keras 1's `{name}` is a fraction of the size; lists "
+                                         "of pixel counts are Keras 2's (vggcourse.image.ImageDataGenerator).")
 
-        def flow(self, x, y=None, batch_size=32, shuffle=True, seed=None, **pydataset_kwargs):
-            """`vggcourse.image.ImageDataGenerator.flow`, also taking the course's channels-first
-            arrays (`np.expand_dims(X, 1)`: `(n, 1, 28, 28)`): their batches come channels-last,
-            as vggcourse's models take them (`_keras1_layers.channels_last_images`).
+        def _random_last(self, x, rng):
+            return augment.keras1_random_transform(
+                x, rng, self.rotation_range, self.width_shift_range, self.height_shift_range, self.shear_range,
+                self.zoom_range, self.channel_shift_range, self.horizontal_flip, self.vertical_flip,
+                self.fill_mode, self.cval, self.interpolation_order)
+
+        def flow(self, x, y=None, batch_size=32, shuffle=True, seed=None, **kwargs):
+            """`vggcourse.image.ImageDataGenerator.flow` in Keras 1's argument order, also taking
+            the course's channels-first arrays (`np.expand_dims(X, 1)`: `(n, 1, 28, 28)`): their
+            batches come channels-last, as vggcourse's models take them
+            (`_keras1_layers.channels_last_images`).
 
                 batches = image.ImageDataGenerator(rotation_range=8).flow(X_train, y_train)
             """
-            return super().flow(channels_last_images(np.asarray(x)), y, batch_size, shuffle, seed,
-                                **pydataset_kwargs)
+            return super().flow(channels_last_images(np.asarray(x)), y, batch_size=batch_size, shuffle=shuffle,
+                                seed=seed, **kwargs)
 
     module = types.ModuleType("vggcourse.keras1.image", "Keras 1's keras.preprocessing.image names.")
     module.ImageDataGenerator = ImageDataGenerator
-    for name in ("load_img", "img_to_array", "array_to_img", "DirectoryIterator", "ArrayIterator"):
+    for name in ("load_img", "img_to_array", "array_to_img", "DirectoryIterator", "ArrayIterator",
+                 "NumpyArrayIterator", "Iterator", "flip_axis", "list_pictures"):
         setattr(module, name, getattr(image_lib, name))
-    module.NumpyArrayIterator = image_lib.ArrayIterator
     return module
 
 

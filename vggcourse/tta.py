@@ -11,12 +11,15 @@ so `tta=n` costs about n full forward passes.
 __all__ = ["default_generator"]
 
 
-def default_generator(rescale=None):
-    """Flips, shifts and zooms of up to 10%: mild changes that keep a photo's class.
+def default_generator(like=None):
+    """Flips, shifts and zooms of up to 10%: mild changes that keep a photo's class. The images
+    are standardized as `like`'s are (a generator: its rescale, `fit` statistics, function), so
+    the augmented passes see what the plain pass sees.
 
-        gen = default_generator(rescale=1 / 255)
+        gen = default_generator(like=batches.image_data_generator)
     """
     from vggcourse.image import ImageDataGenerator
 
-    return ImageDataGenerator(horizontal_flip=True, width_shift_range=0.1, height_shift_range=0.1,
-                              zoom_range=0.1, rescale=rescale)
+    gen = ImageDataGenerator() if like is None else like.without_augmentation()
+    gen.horizontal_flip, gen.width_shift_range, gen.height_shift_range, gen.zoom_range = True, 0.1, 0.1, 0.1
+    return gen
