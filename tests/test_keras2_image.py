@@ -284,5 +284,8 @@ def test_index_generator_shares_next_s_position_and_an_empty_iterator_gives_empt
         def _get_batches_of_transformed_samples(self, index_array):
             return index_array
 
-    empty = Empty(0, 32, False, 0)
-    assert len(empty) == 0 and next(empty.index_generator).size == 0
+    for batch_size in (0, 32):  # Keras 2 takes a batch size of 0 for an empty iterator
+        empty = Empty(0, batch_size, False, 0)
+        assert len(empty) == 0 and next(empty.index_generator).size == 0
+    with pytest.raises(ValueError, match=r"`batch_size` must be a whole number >= 1"):
+        Empty(3, 0, False, 0)

@@ -368,8 +368,9 @@ def subset_slice(n, validation_split, subset):
     return slice(0, k) if subset == "validation" else slice(k, n)
 
 
-def _check_batching(batch_size, seed):
-    checks.whole_number("batch_size", batch_size, least=1)  # True refused, though Python counts it as 1
+def _check_batching(batch_size, seed, empty=False):
+    """`batch_size` a whole number >= 1 (>= 0 for an `empty` iterator, as Keras 2's), `seed` >= 0 or None."""
+    checks.whole_number("batch_size", batch_size, least=0 if empty else 1)  # True refused, though Python counts it as 1
     if seed is not None:
         checks.whole_number("seed", seed, least=0, what=">= 0, or None")
 
@@ -878,7 +879,7 @@ class Iterator(keras.utils.PyDataset):
     def __init__(self, n, batch_size, shuffle, seed, **pydataset_kwargs):
         _check_keywords(type(self).__name__, pydataset_kwargs)
         super().__init__(**pydataset_kwargs)
-        _check_batching(batch_size, seed)
+        _check_batching(batch_size, seed, empty=n == 0)
         self.n = self.N = self.samples = self.nb_sample = n  # N: Keras 1's spelling
         self.total_batches_seen = 0
         self.batch_size, self.shuffle, self.seed = int(batch_size), bool(shuffle), seed
@@ -890,7 +891,7 @@ class Iterator(keras.utils.PyDataset):
         self._lock = threading.RLock()
 
     def __len__(self):
-        return math.ceil(self.n / self.batch_size)
+        return math.ceil(self.n / self.batch_size) if self.n else 0
 
     def __getitem__(self, index):
         if not -len(self) <= index < len(self):
