@@ -48,6 +48,20 @@ def finetuned_vgg(root, seed=0, dropout=None, shuffle=True, size=(32, 32)):
     return vgg, batches, val_batches
 
 
+def saved_small_vgg(path, seed=0):
+    """`path` after saving a small Vgg16 there (32x32, random weights, two classes 'cats' and 'dogs',
+    no optimizer): what the serve tests load."""
+    import keras
+
+    from vggcourse.model import Vgg16
+
+    keras.utils.set_random_seed(seed)
+    vgg = Vgg16((32, 32), weights=None)
+    vgg.ft(2)
+    vgg.classes = ["cats", "dogs"]
+    return vgg.save(path, include_optimizer=False)
+
+
 # name -> how the file is written; what the course meets in Kaggle's and ImageNet's folders
 ODD_FORMATS = ("baseline.jpg", "progressive.jpg", "large.jpg", "grayscale.jpg", "cmyk.jpg", "picture.png",
                "grayscale16.png", "truncated.jpg")

@@ -12,7 +12,7 @@ import pytest
 from vggcourse.cli import build_parser, main
 
 REPO = Path(__file__).resolve().parents[1]
-COMMANDS = ["demo", "prepare", "finetune", "predict", "submit", "verify", "weights"]
+COMMANDS = ["demo", "prepare", "finetune", "predict", "submit", "verify", "weights", "serve", "export"]
 
 
 def _run(*args, env=None):
@@ -427,3 +427,17 @@ def test_loose_test_images_beside_unknown_are_predicted_and_counted_before_predi
     assert main(["submit", str(data), str(finetuned / "best.keras"), "--out", str(submission),
                  "--expected-rows", "101"]) == 0
     assert len(submission.read_text().splitlines()) == 102
+
+
+def test_serve_and_export_name_a_bad_model_file_in_one_line(tmp_path, capsys):
+    (tmp_path / "notes.keras").write_text("not a model")
+    for args in (["serve", str(tmp_path / "notes.keras")], ["export", str(tmp_path / "notes.keras"), str(tmp_path / "m")],
+                 ["export", str(tmp_path / "missing.keras"), str(tmp_path / "m")]):
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"vggcourse {args[0]}: error:") and ".keras" in err[0]
+    assert main(["export", str(tmp_path / "notes.keras"), str(tmp_path / "no" / "m")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", str(tmp_path / "notes.keras"), "--port", "0"])
+    assert exit_info.value.code == 2

@@ -647,3 +647,16 @@ def test_fit_trains_exactly_the_layers_trainable_now(cls, train):
         assert changed == {"a", "b"} - frozen
     opt.lr = 0.5  # the rate is still the one of the optimizer given to compile
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.5)
+
+
+def test_load_course_model_loads_either_course_model(tmp_path):
+    from vggcourse.model import Resnet50, Vgg16, load_course_model
+
+    resnet = Resnet50(size=(32, 32), weights=None)
+    resnet.save(tmp_path / "resnet.keras")
+    assert type(load_course_model(tmp_path / "resnet.keras")) is Resnet50
+    Vgg16(size=(32, 32), weights=None).save(tmp_path / "vgg.keras")
+    assert type(load_course_model(tmp_path / "vgg.keras")) is Vgg16
+    (tmp_path / "notes.keras").write_text("not a model")
+    with pytest.raises(ValueError, match="notes.keras is not a .keras model file"):
+        load_course_model(tmp_path / "notes.keras")

@@ -4,19 +4,22 @@ The new content goes to a hidden temporary file beside the target (`.NAME.<pid>.
 which is renamed over the target once complete. The result has the permissions any other program
 would give it: a new file follows the umask (0644 under the usual 022), an overwritten file keeps
 its mode. A temporary file left by a killed process is removed by the next write to the same
-target once its process is gone (`remove_stale_temporaries`).
+target once its process is gone (`remove_stale_temporaries`). `write_folder_atomically` does the
+same for a folder (an exported SavedModel).
 """
 import errno
 import os
 import re
 import secrets
+import shutil
 import stat
+import tempfile
 import time
 from pathlib import Path
 
-from vggcourse.errors import InputFileNotFoundError, InputIsADirectoryError, OutputFolderError
+from vggcourse.errors import InputFileNotFoundError, InputIsADirectoryError, OutputFolderError, UserInputError
 
-__all__ = ["remove_stale_temporaries", "write_atomically"]
+__all__ = ["remove_stale_temporaries", "write_atomically", "write_folder_atomically"]
 
 STALE_SECONDS = 60  # a dead process's temporary file older than this is removed
 
@@ -127,3 +130,35 @@ def _alive(pid):
     except OSError:
         return True  # exists, owned by someone else
     return True
+
+
+def write_folder_atomically(path, write):
+    """Call `write(tmp)` for a new hidden folder beside `path`, then put it in `path`'s place (an
+    old folder there is replaced); on any error nothing is left but the old `path`.
+
+        write_folder_atomically("exported/model_savedmodel", lambda tmp: model.export(tmp))
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserInputError(f"cannot write the folder {path}: a file has that name; remove it or choose "
+                             f"another `out`")
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    old = None
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o777 & ~umask)  # mkdtemp's 0700 would stay on the renamed folder
+        write(str(staging))
+        if path.is_dir():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.replace(path, old / path.name)
+        os.replace(staging, path)
+    except BaseException:
+        if old is not None and (old / path.name).is_dir() and not path.exists():
+            os.replace(old / path.name, path)  # put the previous export back
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    return path

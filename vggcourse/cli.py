@@ -6,6 +6,8 @@
     vggcourse finetune data/dogscats --epochs 3 --out runs/dc
     vggcourse submit data/dogscats runs/dc/best.keras --out submission.csv
     vggcourse port lesson2.ipynb                # a 2016 notebook -> Python 3 and vggcourse
+    vggcourse serve runs/dc/best.keras          # a web page and an API at http://127.0.0.1:8000/
+    vggcourse export runs/dc/best.keras exported/dogscats   # ONNX, a SavedModel, the class names
 
 Exit codes: 0 success; 2 bad usage or bad input, that is a `vggcourse.errors` user error (one
 line, no traceback); 1 anything else, which is a failure or a bug. `VGGCOURSE_DEBUG=1` prints the
@@ -44,6 +46,10 @@ def _non_negative_int(text):
 
 def _positive_float(text):
     return _number(text, float, lambda v: checks.positive_number("value", v), "a positive number")
+
+
+def _non_negative_float(text):
+    return _number(text, float, lambda v: checks.non_negative_number("value", v), "a number >= 0")
 
 
 def _fraction(text):
@@ -122,6 +128,21 @@ def cmd_predict(args):
         print(f"wrote {len(rows) - 1} predictions to {args.out}")
     else:
         _print_csv(rows)
+
+
+def cmd_serve(args):
+    from vggcourse.serve import run
+
+    limits = {name: getattr(args, name) for name in ("max_batch", "max_bytes", "max_wait_ms")}
+    run(args.model, host=args.host, port=args.port, **{name: value for name, value in limits.items() if value is not None})
+
+
+def cmd_export(args):
+    from vggcourse.export import export_model
+
+    paths = export_model(args.model, args.out, formats=tuple(args.format or ("onnx", "savedmodel")))
+    for name, path in paths.items():
+        print(f"wrote {path} ({name})")
 
 
 def _csv_text(rows):
@@ -293,6 +314,27 @@ def build_parser():
     p.add_argument("--out", help="CSV file to write (default: print)")
     _add_prediction_options(p)
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("serve", help="a web page and an HTTP API (POST /predict) for a saved model")
+    p.add_argument("model", help="a .keras file written by `vggcourse finetune` or vgg.save")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: %(default)s, this machine only; 0.0.0.0: every network)")
+    p.add_argument("--port", type=_positive_int, default=8000, help="port (default: %(default)s)")
+    p.add_argument("--max-batch", type=_positive_int, help="most images that share one forward pass "
+                                                            "(default: vggcourse.serve.DEFAULT_MAX_BATCH)")
+    p.add_argument("--max-bytes", type=_positive_int,
+                   help="largest request body in bytes (default: vggcourse.serve.DEFAULT_MAX_BYTES)")
+    p.add_argument("--max-wait-ms", type=_non_negative_float, help="how long an image waits for others to share "
+                                                                  "its forward pass (default: DEFAULT_MAX_WAIT_MS)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("export", help="write a saved model as ONNX and a TensorFlow SavedModel, with its class names")
+    p.add_argument("model", help="a .keras file written by `vggcourse finetune` or vgg.save")
+    p.add_argument("out", help="the files' name without an ending, e.g. exported/dogscats (writes "
+                               "exported/dogscats.onnx, exported/dogscats_savedmodel/, exported/dogscats.classes.json)")
+    p.add_argument("--format", action="append", choices=("onnx", "savedmodel"),
+                   help="only this format (repeat for several; default: both)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("submit", help="predict DATA/test and write a checked Kaggle submission")
     p.add_argument("data", help="folder with test/unknown/*.jpg")

@@ -78,22 +78,27 @@ def check_interpolation(interpolation):
 
 
 def decode_image(path, target_size=None, interpolation="nearest"):
-    """The image file at `path` as uint8 RGB `(h, w, 3)`, resized to `target_size=(h, w)` if given.
+    """The image file at `path` (or the file's bytes) as uint8 RGB `(h, w, 3)`, resized to
+    `target_size=(h, w)` if given.
 
         pixels = decode_image("cat.1.jpg", target_size=(224, 224), interpolation="bilinear")
+        pixels = decode_image(request_body, target_size=(224, 224))   # bytes: an uploaded file
     """
     resample = INTERPOLATIONS[check_interpolation(interpolation)]
     size = None if target_size is None else checks.size_pair("target_size", target_size)[::-1]
-    return _decode_rgb(os.fspath(path), size, resample)
-
-
-def _decode_rgb(path, size, resample):
-    """uint8 RGB array of `path` at `size=(w, h)` (None: as stored). Raises when it cannot."""
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        return _decode_rgb(bytes(path), "<image bytes>", size, resample)
+    path = os.fspath(path)
     with open(path, "rb") as stream:
-        data = stream.read()
+        return _decode_rgb(stream.read(), path, size, resample)
+
+
+def _decode_rgb(data, name, size, resample):
+    """uint8 RGB array of the file's bytes `data` (`name` for messages) at `size=(w, h)` (None: as
+    stored). Raises when it cannot."""
     pixels = _turbo_decode(data, size) if data.startswith(_JPEG_START) else None
     if pixels is None:
-        image = _pillow_decode(path, data, size)
+        image = _pillow_decode(name, data, size)
         pixels = np.asarray(_to_rgb(image))
     if size is not None and pixels.shape[1::-1] != size:
         pixels = np.asarray(Image.fromarray(pixels).resize(size, resample))

@@ -34,7 +34,7 @@ from vggcourse.errors import InputFileNotFoundError, UserInputError
 from vggcourse.preprocessing import imagenet_class_names
 
 __all__ = ["VGG16_BLOCKS", "ModelCore", "VggSequential", "VggModel", "build_vgg16", "build_resnet50", "CourseModel",
-           "Vgg16", "Vgg16BN", "Resnet50"]
+           "Vgg16", "Vgg16BN", "Resnet50", "load_course_model"]
 
 
 def _course_h5(filepath):
@@ -388,3 +388,18 @@ class Resnet50(CourseModel):
     @staticmethod
     def _build_plain(size, include_top, classes):
         return build_resnet50(size, include_top, classes)
+
+
+def load_course_model(path):
+    """The course's model saved at `path`, whichever it is: a `Vgg16` (`Vgg16BN`), else a
+    `Resnet50`; `Vgg16.load`'s error naming the file when neither loads it.
+
+        vgg = load_course_model("runs/ft/best.keras")   # what `vggcourse serve` / `export` load
+    """
+    try:
+        return Vgg16.load(path)
+    except UserInputError as vgg_error:
+        try:
+            return Resnet50.load(path)
+        except UserInputError:
+            raise vgg_error from None
