@@ -137,6 +137,27 @@ def test_bad_input_is_a_4xx_and_the_server_keeps_serving(client, jpeg, case):
     assert _post_file(client, jpeg.read_bytes()).status_code == 200
 
 
+def _resident_bytes():
+    """This process's resident memory now (Linux's /proc/self/statm)."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads Linux's /proc/self/statm")
+def test_memory_returns_to_where_it_was_after_bad_input(client, jpeg):
+    cases = _bad_requests(jpeg)
+    for send, _, _ in cases.values():  # once first: imports, caches and buffers that stay
+        send(client)
+    _post_file(client, jpeg.read_bytes())
+    before = _resident_bytes()
+    for _ in range(5):
+        for send, _, _ in cases.values():
+            send(client)
+    assert _post_file(client, jpeg.read_bytes()).status_code == 200
+    grown = _resident_bytes() - before
+    assert grown < 30 * 2 ** 20, f"resident memory grew by {grown / 2 ** 20:.0f} MB over {5 * len(cases)} bad requests"
+
+
 def test_more_pixels_than_pillows_limit_is_refused(client, jpeg, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 60_000)  # the sample images have about 97,000
     answer = _post_file(client, jpeg.read_bytes())
