@@ -25,6 +25,8 @@ import numbers
 import numpy as np
 from scipy import ndimage
 
+from vggcourse.image_utils import stretched
+
 __all__ = [
     "FILL_MODES",
     "affine_matrix",
@@ -285,8 +287,7 @@ def apply_brightness_shift(x, brightness, scale=True):
     x_min, x_max = np.min(x), np.max(x)
     outside = bool(x_min < 0 or x_max > 255)
     if outside or scale:
-        x = x - x_min
-        x = x / np.max(x) * 255 if np.max(x) > 0 else x
+        x = stretched(x)
     pixels = np.clip(x, 0, 255).astype(np.uint8)
     out = np.clip(np.trunc(np.float32(brightness) * pixels.astype(np.float32)), 0, 255).astype(np.float32)
     if not scale and outside:

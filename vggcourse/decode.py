@@ -213,8 +213,8 @@ def readable(path):
             return width > 0 and height > 0
         except ValueError:
             pass
-    try:
-        with Image.open(path) as image:
+    try:  # the bytes already read when they are the whole file: no second read
+        with Image.open(BytesIO(head) if len(head) < _HEADER_BYTES else path) as image:
             return image.width > 0 and image.height > 0
     except Exception:  # PIL raises several types for data that is not an image
         return False

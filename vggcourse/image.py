@@ -45,9 +45,9 @@ from vggcourse.image_utils import (array_to_img, check_data_format, img_to_array
 
 __all__ = ["ArrayIterator", "DataFrameIterator", "DirectoryIterator", "ImageDataGenerator", "Iterator",
            "NumpyArrayIterator", "apply_affine_transform", "apply_brightness_shift", "apply_channel_shift",
-           "array_to_img", "find_problems", "find_unreadable_images", "flip_axis", "img_to_array", "list_pictures",
-           "load_image", "load_img", "random_brightness", "random_channel_shift", "random_rotation", "random_shear",
-           "random_shift", "random_zoom", "save_img", "subset_slice", "transform_matrix_offset_center",
+           "array_to_img", "find_problems", "find_unreadable_images", "flip_axis", "image_files", "img_to_array",
+           "list_pictures", "load_image", "load_img", "random_brightness", "random_channel_shift", "random_rotation",
+           "random_shear", "random_shift", "random_zoom", "save_img", "subset_slice", "transform_matrix_offset_center",
            "unlabelled_image_files", "validate_filename"]
 
 CLASS_MODES = ("categorical", "binary", "sparse", "input", None)
@@ -247,6 +247,15 @@ def _choose_classes(directory, classes, class_mode):
         raise UserInputError(f"`classes` names folders that are not in {directory}: {missing}. "
                              f"Folders found: {found}. {_layout_hint(directory)}")
     return list(classes)
+
+
+def image_files(directory, recursive=True):
+    """Sorted paths (relative to `directory`) of the image files in it, and in its sub-folders
+    when `recursive`; hidden files and folders left out, files not decoded.
+
+        image_files("data/redux/train", recursive=False)   # ['cat.0.jpg', 'cat.1.jpg', ...]
+    """
+    return _image_files(_check_directory(directory), "", recursive)
 
 
 def unlabelled_image_files(directory):
@@ -563,7 +572,7 @@ class ImageDataGenerator:
 
     # ---------------------------------------------------------------- one image, channels-last inside
 
-    def _last(self, x, batch=False):
+    def _last(self, x):
         """`x` (one image, or a batch) channels-last."""
         x = np.asarray(x)
         return np.moveaxis(x, -3, -1) if self.data_format == "channels_first" else x
@@ -572,13 +581,17 @@ class ImageDataGenerator:
         """A channels-last image or batch in this generator's data format."""
         return np.moveaxis(x, -1, -3) if self.data_format == "channels_first" else x
 
-    def _random_last(self, x, rng):
-        """One random augmentation of a channels-last image, drawn from `rng`."""
-        params = augment.draw_parameters(
-            x.shape, rng, self.rotation_range, self.width_shift_range, self.height_shift_range, self.shear_range,
+    def _draw(self, shape, rng):
+        """Keras 2's transform parameters for a channels-last image of `shape`, drawn from `rng`."""
+        return augment.draw_parameters(
+            shape, rng, self.rotation_range, self.width_shift_range, self.height_shift_range, self.shear_range,
             self.zoom_range, self.channel_shift_range, self.horizontal_flip, self.vertical_flip,
             self.brightness_range)
-        return augment.apply_parameters(x, params, 0, 1, 2, self.fill_mode, self.cval, self.interpolation_order)
+
+    def _random_last(self, x, rng):
+        """One random augmentation of a channels-last image, drawn from `rng`."""
+        return augment.apply_parameters(x, self._draw(x.shape, rng), 0, 1, 2, self.fill_mode, self.cval,
+                                        self.interpolation_order)
 
     def _process(self, x, rng):
         """Augment (when on) and standardize one channels-last float image: what the batches hold."""
@@ -640,10 +653,7 @@ class ImageDataGenerator:
         shape = tuple(img_shape)
         if self.data_format == "channels_first" and len(shape) == 3:
             shape = shape[1:] + shape[:1]
-        return augment.draw_parameters(
-            shape, _random_source(seed), self.rotation_range, self.width_shift_range, self.height_shift_range,
-            self.shear_range, self.zoom_range, self.channel_shift_range, self.horizontal_flip, self.vertical_flip,
-            self.brightness_range)
+        return self._draw(shape, _random_source(seed))
 
     def apply_transform(self, x, transform_parameters):
         """One image `x` transformed by `transform_parameters` (`get_random_transform`'s keys;
@@ -1026,25 +1036,29 @@ _FAILED_LOCK = threading.Lock()
 CHANNELS = {"rgb": 3, "grayscale": 1, "rgba": 4}
 
 
-class _SavesBatches:
-    """Keras 2's `save_to_dir`: every image of every batch also written there, as the batch
+class _BatchOutput:
+    """How an iterator's batches of images come out: in `dtype` and `data_format` (the generator's
+    unless given), and with Keras 2's `save_to_dir` each image also written there as the batch
     holds it (`array_to_img(..., scale=True)`), named `{prefix}_{index}_{random}.{format}`."""
 
-    def _set_saving(self, save_to_dir, save_prefix, save_format):
+    def _set_output(self, image_data_generator, data_format, dtype, save_to_dir, save_prefix, save_format):
         if save_to_dir is not None and not os.path.isdir(save_to_dir):
             raise InputFileNotFoundError(f"save_to_dir={save_to_dir!r} is not a folder: make it first, or leave "
                                          "save_to_dir out.")
+        self.data_format = check_data_format(data_format or image_data_generator.data_format)
+        self.dtype = np.dtype(dtype or image_data_generator.dtype).name
         self.save_to_dir, self.save_prefix, self.save_format = save_to_dir, save_prefix, save_format
 
-    def _save(self, images, samples):
-        if not self.save_to_dir:
-            return
-        for image, sample in zip(images, samples):
-            name = f"{self.save_prefix}_{sample}_{np.random.randint(10 ** 7)}.{self.save_format}"
-            save_img(os.path.join(self.save_to_dir, name), image, data_format="channels_last", scale=True)
+    def _finished(self, images, samples):
+        """A channels-last batch of the files or rows `samples`, saved when asked, in `data_format`."""
+        if self.save_to_dir:
+            for image, sample in zip(images, samples):
+                name = f"{self.save_prefix}_{sample}_{np.random.randint(10 ** 7)}.{self.save_format}"
+                save_img(os.path.join(self.save_to_dir, name), image, data_format="channels_last", scale=True)
+        return np.moveaxis(images, -1, 1) if self.data_format == "channels_first" else images
 
 
-class DirectoryIterator(_SavesBatches, Iterator):
+class DirectoryIterator(_BatchOutput, Iterator):
     """Batches from a class-per-folder directory (Keras 2's), as a `keras.utils.PyDataset`.
 
     `it[i]` is `(x, y)` (or `x` when `class_mode=None`); `next(it)` never ends and reshuffles each
@@ -1068,7 +1082,7 @@ class DirectoryIterator(_SavesBatches, Iterator):
         _check_keywords(type(self).__name__, pydataset_kwargs)  # before the folder is scanned
         self.directory = _check_directory(directory)
         image_data_generator = image_data_generator or ImageDataGenerator()
-        self._set_saving(save_to_dir, save_prefix, save_format)
+        self._set_output(image_data_generator, data_format, dtype, save_to_dir, save_prefix, save_format)
         split = image_data_generator.validation_split
         subset_slice(0, split, subset)  # the argument checked before the folder is scanned
         scan = _scan or _scan_directory(self.directory, classes, class_mode, lambda n: subset_slice(n, split, subset),
@@ -1078,8 +1092,6 @@ class DirectoryIterator(_SavesBatches, Iterator):
         self.image_data_generator, self.subset = image_data_generator, subset
         self.class_mode, self.interpolation, self.color_mode = class_mode, interpolation, color_mode
         self.keep_aspect_ratio, self.follow_links = bool(keep_aspect_ratio), bool(follow_links)
-        self.data_format = check_data_format(data_format or image_data_generator.data_format)
-        self.dtype = np.dtype(dtype or image_data_generator.dtype).name
         channels = CHANNELS[color_mode]
         self.image_shape = ((*self.target_size, channels) if self.data_format == "channels_last"
                             else (channels, *self.target_size))
@@ -1202,9 +1214,7 @@ class DirectoryIterator(_SavesBatches, Iterator):
                              "is nothing to train on. `vggcourse verify` lists unreadable images.")
 
     def _with_labels(self, images, samples):
-        self._save(images, samples)
-        if self.data_format == "channels_first":
-            images = np.moveaxis(images, -1, 1)
+        images = self._finished(images, samples)
         if self.class_mode == "input":
             return images, images.copy()
         labels = self.labels(samples)
@@ -1301,8 +1311,7 @@ class DataFrameIterator(DirectoryIterator):
             self._raw = self._raw[:, 0] if len(y_cols) == 1 else self._raw
         elif class_mode == "multi_output":
             self._raw = [np.array(dataframe[column].iloc[kept].tolist()) for column in y_cols]
-        self.weights = self.sample_weight = (dataframe[weight_col].iloc[kept].to_numpy(np.float32)
-                                             if weight_col is not None else None)
+        self.sample_weight = dataframe[weight_col].iloc[kept].to_numpy(np.float32) if weight_col is not None else None
         if labels is None:
             classes_of = np.zeros(len(kept), np.int32)
         else:
@@ -1377,16 +1386,16 @@ class DataFrameIterator(DirectoryIterator):
 
     def _with_labels(self, images, samples):
         out = super()._with_labels(images, samples)
-        if self.weights is None or self.class_mode is None:
+        if self.sample_weight is None or self.class_mode is None:
             return out
-        return (*out, self.weights[samples])
+        return (*out, self.sample_weight[samples])
 
 
 class _AlreadyFailed(Exception):
     """A file recorded in `failed` earlier: left out without trying again."""
 
 
-class NumpyArrayIterator(_SavesBatches, Iterator):
+class NumpyArrayIterator(_BatchOutput, Iterator):
     """Batches from in-memory images `x` `(n, h, w, c)` (Keras 2's): `it[i]` is `(x, y)`,
     `(x, y, sample_weight)` with `sample_weight`, or `x` alone when `y` is None. `x` may be a
     pair `(images, extra)` (`extra` an array or a list of arrays, one row per image): the batch's
@@ -1401,8 +1410,7 @@ class NumpyArrayIterator(_SavesBatches, Iterator):
                  seed=None, data_format=None, save_to_dir=None, save_prefix="", save_format="png", subset=None,
                  ignore_class_split=False, dtype=None, **pydataset_kwargs):
         image_data_generator = image_data_generator or ImageDataGenerator()
-        self.data_format = check_data_format(data_format or image_data_generator.data_format)
-        self.dtype = np.dtype(dtype or image_data_generator.dtype).name
+        self._set_output(image_data_generator, data_format, dtype, save_to_dir, save_prefix, save_format)
         extra = []
         if isinstance(x, (tuple, list)):
             if len(x) != 2:
@@ -1433,8 +1441,8 @@ class NumpyArrayIterator(_SavesBatches, Iterator):
         total = len(x)
         part = subset_slice(total, image_data_generator.validation_split, subset)
         if subset is not None and y is not None and not ignore_class_split:
-            k = int(image_data_generator.validation_split * total)
-            if not np.array_equal(np.unique(y[:k]), np.unique(y[k:])):
+            held, kept = (subset_slice(total, image_data_generator.validation_split, name) for name in SUBSETS[::-1])
+            if not np.array_equal(np.unique(y[held]), np.unique(y[kept])):
                 raise UserInputError("Training and validation subsets have different number of classes after the "
                                      "split (the first int(validation_split * n) rows validate). If the arrays "
                                      "are sorted by label, shuffle them first; or pass ignore_class_split=True.")
@@ -1445,7 +1453,6 @@ class NumpyArrayIterator(_SavesBatches, Iterator):
             raise UserInputError(f"subset={subset!r} of {total} images is empty: raise validation_split "
                                  f"({image_data_generator.validation_split}).")
         super().__init__(len(x), batch_size, shuffle, seed, **pydataset_kwargs)
-        self._set_saving(save_to_dir, save_prefix, save_format)
         self.x = x.astype(self.dtype, copy=False)
         self._x_last = np.moveaxis(self.x, 1, -1) if self.data_format == "channels_first" else self.x
         self.x_misc, self.y, self.sample_weight, self.subset = extra, y, sample_weight, subset
@@ -1453,7 +1460,7 @@ class NumpyArrayIterator(_SavesBatches, Iterator):
 
     def _start_batch(self, epoch, index):
         samples = self._index_array(epoch, index)
-        images = self._x_last[samples].astype(self.dtype)
+        images = self._x_last[samples]  # a copy in self.dtype: integer indexing always copies
         gen, jobs = self.image_data_generator, []
         if gen.augments or gen.standardizes:
             jobs = [_pool().submit(self._process_into, images, part, epoch)
@@ -1465,9 +1472,7 @@ class NumpyArrayIterator(_SavesBatches, Iterator):
             images[slot] = self.image_data_generator._process(images[slot], self._augment_rng(epoch, sample))
 
     def _assemble(self, images, samples):
-        self._save(images, samples)
-        if self.data_format == "channels_first":
-            images = np.moveaxis(images, -1, 1)
+        images = self._finished(images, samples)
         x = [images, *(array[samples] for array in self.x_misc)] if self.x_misc else images
         if self.y is None:
             return x

@@ -19,7 +19,7 @@ from vggcourse.decode import INTERPOLATIONS
 from vggcourse.errors import UserInputError, UserTypeError
 
 __all__ = ["COLOR_MODES", "DATA_FORMATS", "array_to_img", "check_data_format", "img_to_array", "list_pictures",
-           "load_img", "save_img", "validate_filename"]
+           "load_img", "save_img", "stretched", "validate_filename"]
 
 COLOR_MODES = {"grayscale": "L", "rgb": "RGB", "rgba": "RGBA"}
 DATA_FORMATS = (None, "channels_last", "channels_first")
@@ -99,14 +99,23 @@ def array_to_img(x, data_format=None, scale=True, dtype="float32"):
     if x.shape[-1] not in (1, 3, 4):
         raise UserInputError(f"`x` must have 1, 3 or 4 channels. Received: shape {x.shape}")
     if scale:
-        x = x.astype(np.float64) - np.min(x)
-        x = x / np.max(x) * 255 if np.max(x) > 0 else x  # in this order, the largest value is exactly 255
+        x = stretched(x)
     if x.shape[-1] == 1 and np.max(x) > 255:
         return Image.fromarray(x[..., 0].astype(np.int32), "I")
     pixels = np.clip(x, 0, 255).astype(np.uint8)
     if x.shape[-1] == 1:
         return Image.fromarray(pixels[..., 0], "L")
     return Image.fromarray(pixels, "RGB" if x.shape[-1] == 3 else "RGBA")
+
+
+def stretched(x):
+    """`x` as float64 moved and scaled to 0-255: its smallest value to 0, its largest to exactly 255
+    (Keras' `array_to_img(scale=True)`); a constant array becomes all 0.
+
+        stretched(np.array([[-1.0, 1.0]]))   # [[0., 255.]]
+    """
+    x = np.asarray(x, dtype=np.float64) - np.min(x)
+    return x / np.max(x) * 255 if np.max(x) > 0 else x  # in this order, the largest value is exactly 255
 
 
 def save_img(path, x, data_format=None, file_format=None, scale=True, **kwargs):

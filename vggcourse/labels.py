@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vggcourse import checks, decode, image
+from vggcourse import checks, image
 from vggcourse.errors import InputFileNotFoundError, UserInputError, UserTypeError
 
 __all__ = ["from_name_re", "from_name_func", "from_csv", "split_valid", "X_COL", "Y_COL"]
@@ -44,11 +44,7 @@ def _images(folder, recursive):
     folder = Path(folder)
     if not folder.is_dir():
         raise InputFileNotFoundError(f"{folder} is not a folder of images. Pass the folder that holds them.")
-    if recursive:
-        names = image.unlabelled_image_files(folder)
-    else:
-        names = sorted(p.name for p in folder.iterdir()
-                       if p.is_file() and not p.name.startswith(".") and decode.is_image_name(p.name))
+    names = image.unlabelled_image_files(folder) if recursive else image.image_files(folder, recursive=False)
     if not names:
         raise UserInputError(f"No images found in {folder}.")
     return names

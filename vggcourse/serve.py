@@ -248,9 +248,8 @@ def _error(status, message):
     return JSONResponse({"error": message}, status_code=status)
 
 
-def _routes(vgg, path, batcher, max_bytes, limits):
-    """The three routes' handlers over the loaded model `vgg`."""
-    size = tuple(int(n) for n in vgg.model.input_shape[1:3])
+def _routes(vgg, size, path, batcher, max_bytes, limits):
+    """The three routes' handlers over the loaded model `vgg`, whose input is `size` = (h, w)."""
     classes = [str(name) for name in vgg.classes]
     health = {"model": type(vgg).__name__, "file": Path(path).name, "classes": classes, "input_size": list(size),
               **limits}
@@ -321,8 +320,8 @@ def app(model_path, max_batch=DEFAULT_MAX_BATCH, max_bytes=DEFAULT_MAX_BYTES, ma
     api = Starlette(lifespan=lifespan, exception_handlers={HTTPException: not_routed, Exception: failed})
     batcher = _Batcher(lambda x: np.asarray(vgg.model.predict_on_batch(x)), limits["max_batch"],
                        limits["max_wait_ms"] / 1000, api.state)
-    api.router.routes.extend(_routes(vgg, model_path, batcher, limits["max_bytes"], limits))
-    api.state.vgg = vgg
+    api.router.routes.extend(_routes(vgg, size, model_path, batcher, limits["max_bytes"], limits))
+    api.state.vgg, api.state.input_size = vgg, size
     return api
 
 
@@ -356,7 +355,7 @@ def run(model_path, host="127.0.0.1", port=8000, max_batch=DEFAULT_MAX_BATCH, ma
     where = ("only from this machine" if _is_local(host) else
              f"on {host}: the model is reachable from other machines on the network")
     print(f"vggcourse serve: {type(vgg).__name__} from {model_path} ({len(vgg.classes)} classes, "
-          f"{'x'.join(map(str, vgg.model.input_shape[1:3]))} input) at http://{shown}:{port}/ ({where}); "
+          f"{'x'.join(map(str, api.state.input_size))} input) at http://{shown}:{port}/ ({where}); "
           f"Ctrl-C stops", flush=True)
     # log_config=None: uvicorn leaves the process's logging as it is; its warnings and errors still
     # reach stderr through Python's last-resort handler.
