@@ -44,9 +44,14 @@ What the run changes, and why (printed in the report too):
   Keras cache, where lesson 6's 100,000 characters are not), lesson 6's 100,000.
 - Cells that need the internet or another dataset are listed in EXCEPTED and left out of the
   percentages (they still run).
+- `port` itself fixes the course's bugs where a cell uses a name the notebook never defines and
+  the intended one is plain (`vggcourse.course_fixes`: imagenet_batchnorm's `samp_path`, `val`,
+  `conv_feat`; statefarm's `test_batches`, `val_preds`), each with a comment in the cell, as a
+  learner's `vggcourse port` does: those cells and the ones after them count as run.
 - Cells that fail in the original notebook too, run top to bottom on any machine (a name the
   notebook never defines, a file it never saves, state from cells run out of order on the
-  author's machine), and the cells that depend on them, are listed in COURSE_BUGS with the reason.
+  author's machine), and that `port` does not fix, and the cells that depend on them, are listed
+  in COURSE_BUGS with the reason.
   They count in "code cells OK" as the issue counts; the last column leaves them out: the share of
   the cells that the original notebook itself can run.
 """
@@ -101,15 +106,6 @@ COURSE_BUGS = {
     ("lesson7", 154): "makes the submission from cell 150's `conv_model` output, which is VGG's conv "
                       "features (cell 26's `conv_model`), not class probabilities",
     ("lesson7", 155): "uses `submission` of cell 154",
-    ("statefarm", 26): f"`test_batches` {_NEVER}",
-    ("statefarm", 27): "saves `conv_test_feat` of cell 26 (and, after it, `conv_feat`)",
-    ("statefarm", 28): "loads conv_feat.dat, which cell 27 did not reach",
-    ("statefarm", 62): f"`val_preds` {_NEVER}",
-    ("statefarm", 63): "loads conv_test_feat.dat, which cell 27 could not save",
-    ("statefarm", 64): "uses `conv_test_feat` of cell 63",
-    ("statefarm", 65): "uses `preds` of cell 64",
-    ("statefarm", 68): "uses `subm` of cell 65",
-    ("statefarm", 69): "uses `submission` of cell 68",
     ("statefarm", 72): "copies `bn_model`'s weights (cell 45's 256-wide layers) into `get_bn_layers` "
                        "(cell 30's, 128-wide): the author's `bn_model` was then cell 32's",
     ("statefarm", 77): "pairs `comb` (cell 75: train + valid images) with `comb_pseudo` (cell 53: six "
@@ -119,10 +115,6 @@ COURSE_BUGS = {
     ("statefarm", 98): "uses `models` of cell 97",
     ("statefarm", 99): f"`avg_val_preds` {_NEVER}",
     ("statefarm", 100): f"`avg_val_preds` {_NEVER}",
-    ("imagenet_batchnorm", 12): f"`samp_path` {_NEVER} (`sample_path` is)",
-    ("imagenet_batchnorm", 13): "loads results/trn.dat, which cell 12 could not save",
-    ("imagenet_batchnorm", 30): f"`val` {_NEVER} (`samp_val` is)",
-    ("imagenet_batchnorm", 31): f"`conv_feat` {_NEVER} (`samp_conv_feat` is)",
     ("lesson6", 68): "`np.concatenate(xs, axis=1)` of cell 45's 1-d `xs` (shape (75110,) in the notebook's own "
                      "output): NumPy raises, and the NumPy of 2016, which joined 1-d arrays along axis 0, "
                      "made 601,000 samples for 75,110 labels (the author's `xs` were columns)",

@@ -309,3 +309,92 @@ def test_not_a_notebook_is_named(tmp_path):
     src = _notebook(tmp_path, ["x = 1"])
     with pytest.raises(ValueError, match="`out` must differ"):
         port_notebook(src, src)
+
+
+# the course's own bugs: names a notebook uses but never defines (vggcourse.course_fixes)
+IMAGENET_CELLS = [
+    "from utils import *",
+    "sample_path = {root!r} + '/'\nsamp_trn = np.arange(3.)\nsamp_val = np.arange(2.)",
+    "save_array(samp_path+'trn.dat', samp_trn)\nsave_array(samp_path+'val.dat', samp_val)",
+    "samp_trn = load_array(sample_path+'trn.dat')\nprint samp_trn.sum()",
+]
+
+
+def _code_cells(path):
+    return [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+
+
+def test_course_bug_is_fixed_with_a_comment_and_the_cell_runs(tmp_path):
+    src = _notebook(tmp_path, [c.format(root=str(tmp_path)) for c in IMAGENET_CELLS])
+    result = port_notebook(src)
+    fixed = [c for c in result.changes if "course bug fixed" in c]
+    assert len(fixed) == 1 and fixed[0].startswith("cell 3: course bug fixed: `samp_path` is never defined")
+    cells = _code_cells(result.path)
+    assert cells[2].splitlines() == [
+        "# [vggcourse port] course bug fixed: " + fixed[0].split("course bug fixed: ")[1],
+        "save_array(sample_path+'trn.dat', samp_trn)", "save_array(sample_path+'val.dat', samp_val)"]
+    out = io.StringIO()
+    namespace = {}
+    with contextlib.redirect_stdout(out):
+        for cell in cells:
+            exec(compile(cell, "<cell>", "exec"), namespace)
+    assert out.getvalue() == "3.0\n"
+
+
+@pytest.mark.parametrize("cells, expected", [
+    (["sample_path = samp_trn = samp_val = None", "model.evaluate(val, val_labels)"],
+     None),  # samp_val_labels, which the fix needs, is not defined either: left alone
+    (["samp_val = samp_val_labels = None", "# compare\nmodel.evaluate(val, val_labels)"],
+     "# compare\nmodel.evaluate(samp_val, samp_val_labels)"),
+    (["samp_conv_feat = samp_trn_labels = None", "dense_model.evaluate(conv_feat, trn_labels)"],
+     "dense_model.evaluate(samp_conv_feat, samp_trn_labels)"),
+    (["path, batch_size = 'data/', 4",
+      "if True:\n    conv_test_feat = conv_model.predict_generator(test_batches, test_batches.nb_sample)"],
+     "if True:\n    test_batches = get_batches(path+'test', batch_size=batch_size, shuffle=False, class_mode=None)\n"
+     "    conv_test_feat = conv_model.predict_generator(test_batches, test_batches.nb_sample)"),
+    (["bn_model = conv_val_feat = batch_size = None",
+      "keras.metrics.categorical_crossentropy(val_labels, do_clip(val_preds, 0.93)).eval()"],
+     "val_preds = bn_model.predict(conv_val_feat, batch_size=batch_size*2)\n"
+     "K.eval(keras.metrics.categorical_crossentropy(val_labels, do_clip(val_preds, 0.93)))"),
+])
+def test_each_course_fix_applies_only_where_its_names_are(tmp_path, cells, expected):
+    result = port_notebook(_notebook(tmp_path, cells))
+    last = _code_cells(result.path)[-1]
+    code = "\n".join(line for line in last.splitlines() if "[vggcourse port] course bug fixed" not in line)
+    if expected is None:
+        assert "[vggcourse port]" not in last and not any("course bug" in c for c in result.changes)
+    else:
+        assert code == expected and f"cell {len(cells)}: course bug fixed: " in "\n".join(result.changes)
+    ast.parse(last)
+
+
+@pytest.mark.parametrize("mended", [
+    "samp_path = sample_path",                       # an assignment
+    "for samp_path in ['a/']: pass",                 # a loop variable
+    "def samp_path(): pass",                         # a definition
+    "from somewhere import samp_path",               # an import
+    "print 'samp_path' if x else 'b' +",              # a cell that does not parse: every word in it counts
+])
+def test_a_notebook_that_defines_the_name_is_left_alone(tmp_path, mended):
+    src = _notebook(tmp_path, ["sample_path = 'a/'", mended, "save_array(samp_path+'trn.dat', x)"])
+    result = port_notebook(src)
+    assert _code_cells(result.path)[-1] == "save_array(samp_path+'trn.dat', x)"
+    assert not any("course bug" in c for c in result.changes)
+
+
+def test_course_bugs_can_be_kept(tmp_path, capsys):
+    src = _notebook(tmp_path, ["sample_path = 'a/'", "save_array(samp_path+'trn.dat', x)"])
+    assert port_notebook(src, fix_course_bugs=False).changes == []
+    assert main(["port", str(src), "--force", "--keep-course-bugs"]) == 0
+    assert "course bug" not in capsys.readouterr().out
+    assert _code_cells(tmp_path / "course_ported.ipynb")[-1] == "save_array(samp_path+'trn.dat', x)"
+    assert main(["port", str(src), "--force"]) == 0
+    assert "cell 2: course bug fixed: `samp_path` is never defined" in capsys.readouterr().out
+
+
+def test_no_fixed_name_comes_from_the_course_namespace():
+    # a star import of vggcourse.utils is invisible to defined_names: none of its names may be fixed
+    import vggcourse.utils
+    from vggcourse.course_fixes import COURSE_FIXES
+
+    assert not {fix.missing for fix in COURSE_FIXES} & set(dir(vggcourse.utils))

@@ -213,7 +213,8 @@ def cmd_verify(args):
 def cmd_port(args):
     from vggcourse.port import port_notebook
 
-    result = port_notebook(args.notebook, out=args.out, force=args.force)
+    result = port_notebook(args.notebook, out=args.out, force=args.force,
+                           fix_course_bugs=not args.keep_course_bugs)
     for change in result.changes:
         print(change)
     for line in result.not_converted:
@@ -370,6 +371,9 @@ def build_parser():
     p.add_argument("notebook", help="the course's .ipynb file")
     p.add_argument("-o", "--out", help="the .ipynb to write (default: NOTEBOOK_ported.ipynb beside it)")
     p.add_argument("--force", action="store_true", help="overwrite the output if it exists")
+    p.add_argument("--keep-course-bugs", action="store_true",
+                   help="leave the course's own bugs as they are (by default, names a notebook uses but never "
+                        "defines are fixed, each with a comment)")
     p.set_defaults(func=cmd_port)
     return parser
 

@@ -28,6 +28,10 @@ fork of lib2to3), so comments, strings and one-line suites stay as they were:
 - what NumPy 2 and Python 3 refuse: `np.stack(<generator>)` (and vstack, hstack, concatenate, ...)
   -> `np.stack([...])`; `sys.setdefaultencoding(...)` dropped (Python 3's strings are Unicode).
 
+The course's own bugs that stop a top-to-bottom run, names a notebook uses but never defines
+(`vggcourse.course_fixes`: imagenet_batchnorm's `samp_path`, statefarm's `test_batches`, ...), are
+fixed with a comment that says why, unless `fix_course_bugs=False` (`--keep-course-bugs`).
+
 IPython lines (`%matplotlib inline`, `!ls`, `x?`) are kept as they are. A cell that does not parse
 as Python 2 (a syntax error, tabs mixed with spaces), or whose result would not parse as Python 3,
 is left unchanged and listed by cell and line in `not_converted`, with what 2to3 could not convert;
@@ -50,6 +54,7 @@ from fissix.pgen2.parse import ParseError
 from fissix.pgen2.tokenize import TokenError
 from fissix import refactor as fissix_refactor
 
+from vggcourse.course_fixes import defined_names, fix_cell
 from vggcourse.errors import InputFileNotFoundError, UserInputError, is_user_error
 
 __all__ = ["PortResult", "port_notebook", "port_source"]
@@ -516,12 +521,15 @@ def _write(nb, out):
                              "give -o/out in a folder you can write to") from err
 
 
-def port_notebook(src, out=None, *, force=False):
+def port_notebook(src, out=None, *, force=False, fix_course_bugs=True):
     """Port the course notebook `src` and write it to `out` (default: `<name>_ported.ipynb` beside it).
 
     Returns a `PortResult` whose `changes` lists each change as "cell N: description" (N counts
     code cells from 1), once per kind of change in a cell, and whose `not_converted` lists what
     was left as it was ("cell N, line L: why"). An existing `out` is refused unless `force=True`.
+    With `fix_course_bugs` (the default), the course's known bugs that stop a top-to-bottom run
+    (`vggcourse.course_fixes`: names the notebook uses but never defines) are fixed, each with a
+    comment in the cell and a change "cell N: course bug fixed: why".
     """
     nb = _read(src)
     if "cells" not in nb or not isinstance(nb.cells, list):
@@ -530,12 +538,19 @@ def port_notebook(src, out=None, *, force=False):
     code = [cell for cell in nb.cells if cell.get("cell_type") == "code"]
     print_function = any(_PRINT_FUNCTION.search(cell.get("source", "")) for cell in code)
     result = PortResult(out, cells=len(code))
+    changes = []
     for index, cell in enumerate(code, 1):
-        cell.source, changes, problems = _port_cell(cell.get("source", ""), print_function)
+        cell.source, changed, problems = _port_cell(cell.get("source", ""), print_function)
         cell.setdefault("metadata", {})
         cell.outputs, cell.execution_count = [], None
-        result.changes += [f"cell {index}: {what}" for what in changes]
+        changes.append(changed)
         result.not_converted += [f"cell {index}, line {line}: {why}" for line, why in problems]
+    if fix_course_bugs:
+        defined = defined_names(_mask_magics(cell.source)[0] for cell in code)
+        for cell, changed in zip(code, changes):
+            cell.source, whys = fix_cell(cell.source, defined, mark=f"# {MARK}")
+            changed += [f"course bug fixed: {why}" for why in whys]
+    result.changes = [f"cell {index}: {what}" for index, changed in enumerate(changes, 1) for what in changed]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     _write(nb, out)
