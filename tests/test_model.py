@@ -145,6 +145,18 @@ def test_ft_num_must_be_a_whole_number_of_classes(num):
     assert vgg.model.output_shape == (None, 1000)  # refused before anything changed
 
 
+def test_ft_names_the_new_classes_and_saves_loadably(tmp_path):
+    """After `ft(n)` ImageNet's 1000 names no longer fit: the classes are '0'..'n-1', and the
+    file `save` writes loads back (it was refused: 1000 names for 3 outputs)."""
+    vgg = Vgg16(weights=None, size=SIZE)
+    vgg.ft(3)
+    assert vgg.classes == ["0", "1", "2"] and vgg.model.class_names is None
+    x = np.random.default_rng(0).uniform(0, 255, (2, *SIZE, 3)).astype("float32")
+    assert set(vgg.predict(x)[2]) <= {"0", "1", "2"}  # not ImageNet's 'tench', 'goldfish', ...
+    loaded = Vgg16.load(vgg.save(tmp_path / "three.keras", include_optimizer=False))
+    assert loaded.classes == ["0", "1", "2"] and loaded.model.output_shape == (None, 3)
+
+
 # -- the model core: compile, weight files, the registered classes ---------------------------------
 
 

@@ -139,7 +139,13 @@ class CourseModel:
     # -- fine-tuning -----------------------------------------------------------------------------
 
     def ft(self, num):
-        """Replace the last layer by an untrained `num`-way softmax, freeze every other layer, compile."""
+        """Replace the last layer by an untrained `num`-way softmax, freeze every other layer, compile.
+
+        `classes` becomes '0' .. str(num - 1) (ImageNet's names no longer fit), and the model is tied
+        to no class folder names; `finetune(batches)` names them after the class folders instead.
+
+            vgg.ft(3); vgg.classes   # ['0', '1', '2']
+        """
         if not self.include_top:
             raise UserInputError("ft() replaces the 1000-way softmax; build the model with include_top=True.")
         num = checks.whole_number("num", num, least=1, what="of classes, at least 1", caller="ft")
@@ -149,6 +155,8 @@ class CourseModel:
             layer.trainable = False
         with devices.model_scope():
             model.add(layers.Dense(num, activation="softmax", name="predictions", dtype="float32"))
+        self.classes = [str(i) for i in range(num)]
+        self.model.class_names = None  # trained on no named classes yet: any batches' names may train it
         self.compile()
 
     def finetune(self, batches):
