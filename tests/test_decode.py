@@ -111,6 +111,15 @@ def test_truncated_jpeg_decodes_as_far_as_it_goes_with_a_warning(photo, tmp_path
     assert np.abs(pixels[-4:].astype(np.float32) - 128).mean() < 10
 
 
+def test_strict_refuses_a_truncated_jpeg_and_still_decodes_a_whole_one(photo, tmp_path):
+    data = encoded(photo.resize((240, 192)), quality=95)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # strict: no warning, an error
+        with pytest.raises(OSError, match=r"^<image bytes> is truncated$"):
+            decode_image(data[: len(data) // 2], (48, 60), strict=True)
+        np.testing.assert_array_equal(decode_image(data, (48, 60), strict=True), decode_image(data, (48, 60)))
+
+
 def test_garbage_and_missing_files_raise(tmp_path):
     (tmp_path / "page.jpg").write_text("<html></html>")
     (tmp_path / "header.jpg").write_bytes(b"\xff\xd8\xff\xe0garbage")

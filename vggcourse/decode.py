@@ -77,28 +77,29 @@ def check_interpolation(interpolation):
     return checks.one_of("interpolation", interpolation, sorted(INTERPOLATIONS))
 
 
-def decode_image(path, target_size=None, interpolation="nearest"):
+def decode_image(path, target_size=None, interpolation="nearest", *, strict=False):
     """The image file at `path` (or the file's bytes) as uint8 RGB `(h, w, 3)`, resized to
-    `target_size=(h, w)` if given.
+    `target_size=(h, w)` if given. A truncated JPEG is decoded as far as it goes, with a warning;
+    `strict=True` raises `OSError` ('... is truncated') for it instead, as Pillow does for others.
 
         pixels = decode_image("cat.1.jpg", target_size=(224, 224), interpolation="bilinear")
-        pixels = decode_image(request_body, target_size=(224, 224))   # bytes: an uploaded file
+        pixels = decode_image(request_body, target_size=(224, 224), strict=True)   # an uploaded file
     """
     resample = INTERPOLATIONS[check_interpolation(interpolation)]
     size = None if target_size is None else checks.size_pair("target_size", target_size)[::-1]
     if isinstance(path, (bytes, bytearray, memoryview)):
-        return _decode_rgb(bytes(path), "<image bytes>", size, resample)
+        return _decode_rgb(bytes(path), "<image bytes>", size, resample, strict)
     path = os.fspath(path)
     with open(path, "rb") as stream:
-        return _decode_rgb(stream.read(), path, size, resample)
+        return _decode_rgb(stream.read(), path, size, resample, strict)
 
 
-def _decode_rgb(data, name, size, resample):
+def _decode_rgb(data, name, size, resample, strict=False):
     """uint8 RGB array of the file's bytes `data` (`name` for messages) at `size=(w, h)` (None: as
     stored). Raises when it cannot."""
     pixels = _turbo_decode(data, size) if data.startswith(_JPEG_START) else None
     if pixels is None:
-        image = _pillow_decode(name, data, size)
+        image = _pillow_decode(name, data, size, strict)
         pixels = np.asarray(_to_rgb(image))
     if size is not None and pixels.shape[1::-1] != size:
         pixels = np.asarray(Image.fromarray(pixels).resize(size, resample))
@@ -133,13 +134,16 @@ def _dct_scale(stored, size):
     return next((scale for scale in (8, 4, 2) if fits >= scale), 1)
 
 
-def _pillow_decode(path, data, size):
-    """Pillow image of the file's bytes (JPEG draft when 2x larger); truncated JPEGs finished."""
+def _pillow_decode(path, data, size, strict=False):
+    """Pillow image of the file's bytes (JPEG draft when 2x larger); truncated JPEGs finished
+    unless `strict`."""
     try:
         return _pillow_load(Image.open(BytesIO(data)), size)
     except OSError as error:
         if "truncated" not in str(error) or not data.startswith(_JPEG_START):
             raise
+        if strict:
+            raise OSError(f"{path} is truncated") from error
     # What PIL does under LOAD_TRUNCATED_IMAGES, for this file only: end the JPEG stream early.
     image = _pillow_load(Image.open(BytesIO(data + b"\xff\xd9")), size)
     warnings.warn(f"{path} is truncated; decoded as far as it goes (the rest is grey).",

@@ -79,7 +79,7 @@ def _image_array(data, size):
     batches decode files; a `_Refused` saying what is wrong with a bad file."""
     from PIL import Image, UnidentifiedImageError
 
-    from vggcourse.decode import decode_image, decode_problem
+    from vggcourse.decode import decode_image
 
     limit = Image.MAX_IMAGE_PIXELS
     try:
@@ -96,12 +96,14 @@ def _image_array(data, size):
     if limit and width * height > limit:
         raise _Refused(413, f"the image is {width}x{height}, over {limit:,} pixels (Pillow's MAX_IMAGE_PIXELS); "
                             f"send a smaller image")
-    problem = decode_problem(io.BytesIO(data))
-    if problem:
-        raise _Refused(400, f"the image is {problem}; send the complete image file")
     try:
-        return decode_image(data, size, "nearest").astype(np.float32)
-    except (OSError, ValueError, SyntaxError, EOFError) as error:
+        return decode_image(data, size, "nearest", strict=True).astype(np.float32)
+    except OSError as error:
+        if "truncated" in str(error):
+            raise _Refused(400, "the image is truncated; send the complete image file") from error
+        raise _Refused(400, f"the image could not be decoded ({type(error).__name__}: {error}); send a "
+                            f"JPEG, PNG or another image file") from error
+    except (ValueError, SyntaxError, EOFError) as error:
         raise _Refused(400, f"the image could not be decoded ({type(error).__name__}: {error}); send a "
                             f"JPEG, PNG or another image file") from error
 
