@@ -45,7 +45,8 @@ def start_server(model, max_batch, max_wait_ms):
         port = s.getsockname()[1]
     process = subprocess.Popen([sys.executable, "-m", "vggcourse", "serve", str(model), "--port", str(port),
                                 "--max-batch", str(max_batch), "--max-wait-ms", str(max_wait_ms)],
-                               cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)))
+                               cwd=REPO, env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                                   filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))))
     url = f"http://127.0.0.1:{port}"
     for _ in range(1200):
         if process.poll() is not None:

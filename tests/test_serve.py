@@ -246,3 +246,34 @@ def test_the_real_server_answers_in_flight_requests_on_sigterm(model_file, jpeg)
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+@pytest.mark.parametrize("max_batch, backend, sizes", [
+    (12, "jax", (1, 2, 4, 8, 12)), (16, "jax", (1, 2, 4, 8, 16)), (1, "jax", (1,)),
+    (8, "tensorflow", None), (8, "torch", None)])
+def test_jax_batches_are_padded_to_a_few_compiled_sizes(max_batch, backend, sizes):
+    assert serve._batch_sizes(max_batch, backend) == sizes
+
+
+def test_a_padded_batch_answers_each_request_with_its_own_image():
+    import asyncio
+    from types import SimpleNamespace
+
+    shapes = []
+
+    def predict(x):  # one "probability" per image: its mean pixel
+        shapes.append(x.shape[0])
+        return x.reshape(len(x), -1).mean(axis=1, keepdims=True)
+
+    async def scenario():
+        batcher = serve._Batcher(predict, 4, 0.05, SimpleNamespace(), sizes=(1, 2, 4))
+        await batcher.start(np.zeros((2, 2, 3), np.float32))
+        warm = list(shapes)
+        answers = await asyncio.gather(*(batcher.submit(np.full((2, 2, 3), v, np.float32)) for v in (3., 5., 7.)))
+        await batcher.stop()
+        return warm, answers, batcher.state
+
+    warm, answers, state = asyncio.run(scenario())
+    assert warm == [1, 2, 4]  # each size compiled before the first request
+    assert shapes[3:] == [4] and [float(a[0]) for a in answers] == [3., 5., 7.]  # 3 images padded to 4
+    assert state.forward_passes == 1 and state.images_predicted == 3

@@ -20,7 +20,8 @@ Routes:
 The model is loaded once (`model.load_course_model`: a Vgg16, Vgg16BN or Resnet50). Images are
 decoded in a thread pool by the batches' own decoder (`decode.decode_image` on the bytes, resized to
 the model's input size with 'nearest'), so a file gets what `vgg.test` gives it; images that arrive together share one forward pass (`_Batcher`: up to `max_batch`
-images, waiting at most `max_wait_ms` for more), run in one thread off the event loop.
+images, waiting at most `max_wait_ms` for more), run in one thread off the event loop; on JAX each
+batch is padded to a power of two (or `max_batch`), every such size compiled at start-up.
 `api.state.forward_passes` and `api.state.images_predicted` count them.
 """
 import asyncio
@@ -117,8 +118,9 @@ class _Batcher:
         probabilities = await batcher.submit(x)      # x: one image, (h, w, 3)
     """
 
-    def __init__(self, predict, max_batch, max_wait, state):
+    def __init__(self, predict, max_batch, max_wait, state, sizes=None):
         self.predict, self.max_batch, self.max_wait, self.state = predict, max_batch, max_wait, state
+        self.sizes = sizes  # None: any batch size; else each batch is padded to the first that holds it
         self.state.forward_passes = self.state.images_predicted = 0
         self._pending = collections.deque()  # (image, future)
         self._arrived = None
@@ -126,10 +128,13 @@ class _Batcher:
         self._executor = None
 
     async def start(self, example):
-        """Start the thread and the batching task; one forward pass of `example` warms the model up."""
+        """Start the thread and the batching task; a forward pass of `example` at each of `sizes`
+        (or alone) warms the model up: no request waits for a compilation."""
         self._arrived = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vggcourse-serve-model")
-        await asyncio.get_running_loop().run_in_executor(self._executor, self.predict, example[None])
+        for size in self.sizes or (1,):
+            await asyncio.get_running_loop().run_in_executor(
+                self._executor, self.predict, np.repeat(example[None], size, axis=0))
         self._task = asyncio.create_task(self._run(), name="vggcourse-serve-batcher")
 
     async def stop(self):
@@ -174,6 +179,9 @@ class _Batcher:
     async def _forward(self, loop, batch):
         try:
             x = np.stack([image for image, _ in batch])
+            size = next((n for n in self.sizes if n >= len(x)), len(x)) if self.sizes else len(x)
+            if size > len(x):  # padded with zero images, whose answers are dropped
+                x = np.concatenate([x, np.zeros((size - len(x), *x.shape[1:]), x.dtype)])
             probabilities = await loop.run_in_executor(self._executor, self.predict, x)
         except Exception as error:  # the model failed: every waiting request answers 500
             for _, future in batch:
@@ -286,6 +294,21 @@ def _checked_limits(max_batch, max_bytes, max_wait_ms, caller):
                 max_wait_ms=checks.non_negative_number("max_wait_ms", max_wait_ms, caller=caller))
 
 
+def _batch_sizes(max_batch, backend=None):
+    """The batch sizes a forward pass is padded to: on JAX, which compiles one program per input
+    shape, the powers of two below `max_batch` and `max_batch` itself (each compiled once, at
+    start-up); None (any size, unpadded) on TensorFlow, whose function generalises the batch
+    dimension, and PyTorch, which compiles nothing.
+
+        _batch_sizes(12, "jax")   # (1, 2, 4, 8, 12)
+    """
+    import keras
+
+    if (backend or keras.backend.backend()) != "jax":
+        return None
+    return tuple(1 << k for k in range(max_batch.bit_length()) if 1 << k < max_batch) + (max_batch,)
+
+
 def app(model_path, max_batch=DEFAULT_MAX_BATCH, max_bytes=DEFAULT_MAX_BYTES, max_wait_ms=DEFAULT_MAX_WAIT_MS):
     """A Starlette ASGI app serving the model saved at `model_path` (a `.keras` file `vgg.save` or
     `vggcourse finetune` wrote): the page `/`, `POST /predict` and `GET /health` (see the module's docstring).
@@ -321,7 +344,7 @@ def app(model_path, max_batch=DEFAULT_MAX_BATCH, max_bytes=DEFAULT_MAX_BYTES, ma
 
     api = Starlette(lifespan=lifespan, exception_handlers={HTTPException: not_routed, Exception: failed})
     batcher = _Batcher(lambda x: np.asarray(vgg.model.predict_on_batch(x)), limits["max_batch"],
-                       limits["max_wait_ms"] / 1000, api.state)
+                       limits["max_wait_ms"] / 1000, api.state, sizes=_batch_sizes(limits["max_batch"]))
     api.router.routes.extend(_routes(vgg, size, model_path, batcher, limits["max_bytes"], limits))
     api.state.vgg, api.state.input_size = vgg, size
     return api
