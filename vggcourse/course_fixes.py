@@ -109,8 +109,8 @@ def _applies(fix, line, defined):
 
 def fix_cell(source, defined, mark):
     """(`source` with every fix of `COURSE_FIXES` that applies to one of its lines, the first line
-    a fix changes after a comment `<mark> course bug fixed: <why>`; the list of whys). `defined`: `defined_names` of the
-    whole notebook."""
+    a fix changes after a comment `<mark> course bug fixed: <why>`; the list of whys).
+    `defined`: `defined_names` of the whole notebook."""
     lines, whys = [], []
     for line in source.split("\n"):
         fix = next((f for f in COURSE_FIXES if _applies(f, line, defined)), None)

@@ -99,12 +99,9 @@ def _image_array(data, size):
                             f"send a smaller image")
     try:
         return decode_image(data, size, "nearest", strict=True).astype(np.float32)
-    except OSError as error:
-        if "truncated" in str(error):
+    except (OSError, ValueError, SyntaxError, EOFError) as error:
+        if isinstance(error, OSError) and "truncated" in str(error):
             raise _Refused(400, "the image is truncated; send the complete image file") from error
-        raise _Refused(400, f"the image could not be decoded ({type(error).__name__}: {error}); send a "
-                            f"JPEG, PNG or another image file") from error
-    except (ValueError, SyntaxError, EOFError) as error:
         raise _Refused(400, f"the image could not be decoded ({type(error).__name__}: {error}); send a "
                             f"JPEG, PNG or another image file") from error
 
