@@ -105,12 +105,12 @@ def test_class_modes(dogscats):
 def test_labels_are_what_the_batches_yield_as_y_in_file_order(dogscats, class_mode):
     it = batches(dogscats / "valid", class_mode=class_mode, shuffle=False, batch_size=30)
     if class_mode in (None, "input"):
-        assert it.labels() is None
+        assert it.targets() is None
         return
     y = np.concatenate([it[i][1] for i in range(len(it))])
-    assert it.labels().dtype == y.dtype and len(y) == len(it.filenames)
-    np.testing.assert_array_equal(it.labels(), y)
-    np.testing.assert_array_equal(it.labels([3, 0]), y[[3, 0]])
+    assert it.targets().dtype == y.dtype and len(y) == len(it.filenames)
+    np.testing.assert_array_equal(it.targets(), y)
+    np.testing.assert_array_equal(it.targets([3, 0]), y[[3, 0]])
 
 
 def test_explicit_classes_set_the_label_order(dogscats):

@@ -235,6 +235,22 @@ def test_dataframe_multi_output_and_weights_with_input_mode(folder):
         gen.flow_from_dataframe(df, folder, weight_col="filename", class_mode="input")
 
 
+def test_labels_is_keras2s_attribute_of_every_file(folder):
+    """Keras 2's `it.labels`: class indices in file order (`classes`), a table's raw values."""
+    gen = ImageDataGenerator()
+    it = gen.flow_from_directory(folder, target_size=(6, 5), shuffle=False)
+    assert isinstance(it.labels, np.ndarray) and np.array_equal(it.labels, it.classes)
+    assert np.array_equal(it.labels, [it.class_indices[name.split("/")[0]] for name in it.filenames])
+    df = pd.DataFrame({"filename": ["a/0.png", "a/1.png", "b/0.png"], "size": [1.5, 2.5, 3.5],
+                       "kind": ["x", "y", "x"], "w": [4, 5, 6]})
+    raw = gen.flow_from_dataframe(df, folder, y_col="size", class_mode="raw", target_size=(6, 5), shuffle=False)
+    assert np.array_equal(raw.labels, [1.5, 2.5, 3.5])
+    multi = gen.flow_from_dataframe(df, folder, y_col=["size", "w"], class_mode="multi_output", target_size=(6, 5))
+    assert [list(column) for column in multi.labels] == [[1.5, 2.5, 3.5], [4, 5, 6]]
+    named = gen.flow_from_dataframe(df, folder, y_col="kind", target_size=(6, 5), shuffle=False)
+    assert list(named.labels) == [0, 1, 0] and named.targets().tolist() == [[1, 0], [0, 1], [1, 0]]
+
+
 def test_a_keras2_iterator_subclass_batches_by_its_own_hook():
     class Squares(image.Iterator):
         def __init__(self):

@@ -105,7 +105,7 @@ def plan(model, x, purpose, cache=True, validation_data=None, keywords=()):
         return NoCache("not compiled")
     if not _from_folder(x) or set(keywords) & {"y", "batch_size"}:
         return NoCache("not folder batches")  # arrays, generators: nothing to key a cache on
-    if trains and x.labels() is None:
+    if trains and x.targets() is None:
         return NoCache("unlabelled")
     if purpose == "predict" and x.shuffle:
         return NoCache("shuffled")  # predictions would not be in the order of the batches
@@ -123,7 +123,7 @@ def plan(model, x, purpose, cache=True, validation_data=None, keywords=()):
                      f"epoch runs the frozen layers again (a full forward pass over every image); "
                      f"pass cache=False to run that way without this line"))
     if validation_data is not None and (not _from_folder(validation_data)
-                                        or validation_data.labels() is None):
+                                        or validation_data.targets() is None):
         return NoCache("validation_data", _fit_line(
             purpose, "vggcourse: validation_data is not labelled folder batches, so every epoch runs "
                      "the whole model, frozen layers included (cache=False: the same, without this line)"))
@@ -318,12 +318,12 @@ def fit(model, x, validation_data=None, epochs=1, cache=True, **fit_kwargs):
     fit_kwargs = dict(fit_kwargs)
     verbose = _console_verbose(fit_kwargs.pop("verbose", "auto"))
     digest = feature_store.layers_digest(body.layers)  # once: VGG16's frozen weights take ~0.5 s
-    train = _FeatureBatches(*_usable(_features(body, x, cache, verbose, digest), x.labels()),
+    train = _FeatureBatches(*_usable(_features(body, x, cache, verbose, digest), x.targets()),
                             x.batch_size, x.shuffle, getattr(x, "seed", None), fit_kwargs.get("initial_epoch", 0))
     validation = None
     if validation_data is not None:
         validation = _FeatureBatches(
-            *_usable(_features(body, validation_data, cache, verbose, digest), validation_data.labels()),
+            *_usable(_features(body, validation_data, cache, verbose, digest), validation_data.targets()),
             validation_data.batch_size)
     compile_like(head, model)
     build_compiled_metrics(model, train.y)
@@ -370,7 +370,7 @@ def evaluate(model, x, cache=True, **evaluate_kwargs):
         return None
     evaluate_kwargs = dict(evaluate_kwargs)
     verbose = _console_verbose(evaluate_kwargs.pop("verbose", "auto"))
-    data = _FeatureBatches(*_usable(_features(how.body, x, cache, verbose), x.labels()), x.batch_size)
+    data = _FeatureBatches(*_usable(_features(how.body, x, cache, verbose), x.targets()), x.batch_size)
     compile_like(how.head, model)
     callbacks = evaluate_kwargs.pop("callbacks", None)
     if callbacks:

@@ -1217,14 +1217,21 @@ class DirectoryIterator(_BatchOutput, Iterator):
         images = self._finished(images, samples)
         if self.class_mode == "input":
             return images, images.copy()
-        labels = self.labels(samples)
+        labels = self.targets(samples)
         return images if labels is None else (images, labels)
 
-    def labels(self, samples=None):
+    @property
+    def labels(self):
+        """Keras 2's `labels`: the class index of every file, in `filenames` order (`classes`); for
+        a table's class_mode 'raw' or 'multi_output', its values. `targets()` gives what the batches
+        yield as y."""
+        return self.classes
+
+    def targets(self, samples=None):
         """What the batches yield as y for the files at `samples` (all, in `filenames` order, by
         default); None for `class_mode` None or 'input'.
 
-            y = batches.labels()   # one-hot rows for class_mode='categorical'
+            y = batches.targets()   # one-hot rows for class_mode='categorical'
         """
         if self.class_mode in (None, "input"):
             return None
@@ -1367,9 +1374,17 @@ class DataFrameIterator(DirectoryIterator):
                 labels[row] = index[value] if isinstance(value, str) else [index[name] for name in names]
         return [row for row in rows if row in labels], class_names, labels
 
-    def labels(self, samples=None):
+    @property
+    def labels(self):
+        """Keras 2's `labels`: the table's values for class_mode 'raw' (a list of columns for
+        'multi_output'), else the class index (or indices) of every file (`classes`)."""
+        if self.class_mode in ("raw", "multi_output"):
+            return self._raw
+        return self.classes
+
+    def targets(self, samples=None):
         """What the batches yield as y for the files at `samples` (all by default): as
-        `DirectoryIterator.labels`, multi-hot rows for several classes a file, the table's values
+        `DirectoryIterator.targets`, multi-hot rows for several classes a file, the table's values
         for class_mode 'raw'."""
         picked = slice(None) if samples is None else samples
         if self.class_mode == "raw":
@@ -1382,7 +1397,7 @@ class DataFrameIterator(DirectoryIterator):
             for i, row in enumerate(rows):
                 hot[i, self.classes[row]] = 1.0
             return hot
-        return super().labels(samples)
+        return super().targets(samples)
 
     def _with_labels(self, images, samples):
         out = super()._with_labels(images, samples)
