@@ -251,6 +251,22 @@ def test_labels_is_keras2s_attribute_of_every_file(folder):
     assert list(named.labels) == [0, 1, 0] and named.targets().tolist() == [[1, 0], [0, 1], [1, 0]]
 
 
+def test_keras2_iterator_attributes(folder):
+    gen = ImageDataGenerator(validation_split=0.5)
+    training = gen.flow_from_directory(folder, target_size=(6, 5), subset="training")
+    validation = gen.flow_from_directory(folder, target_size=(6, 5), subset="validation")
+    assert training.split == (0.5, 1) and validation.split == (0, 0.5)
+    assert gen.flow_from_directory(folder, target_size=(6, 5)).split is None
+    assert training.sample_weight is None and training.allowed_class_modes == {
+        "categorical", "binary", "sparse", "input", None}
+    df = pd.DataFrame({"filename": ["a/0.png", "a/1.png", "b/0.png", "b/1.png"], "class": ["a", "a", "b", "b"],
+                       "w": [1.0, 2.0, 3.0, 4.0]})
+    table = gen.flow_from_dataframe(df, folder, weight_col="w", target_size=(6, 5), subset="validation",
+                                    shuffle=False)
+    assert table.split == (0, 0.5) and table.sample_weight.tolist() == [1.0, 2.0]
+    assert {"raw", "multi_output"} < table.allowed_class_modes
+
+
 def test_a_keras2_iterator_subclass_batches_by_its_own_hook():
     class Squares(image.Iterator):
         def __init__(self):

@@ -1070,6 +1070,9 @@ class DirectoryIterator(_BatchOutput, Iterator):
         it.filenames[:2], it.class_indices  # ['cats/cat.1001.jpg', ...], {'cats': 0, 'dogs': 1}
     """
 
+    allowed_class_modes = frozenset(CLASS_MODES)  # Keras 2's class attributes
+    sample_weight = None  # files in folders carry no weights (a table's may: DataFrameIterator)
+
     def __init__(self, directory, image_data_generator=None, target_size=(256, 256), color_mode="rgb",
                  classes=None, class_mode="categorical", batch_size=32, shuffle=True, seed=None, data_format=None,
                  save_to_dir=None, save_prefix="", save_format="png", follow_links=False, subset=None,
@@ -1221,6 +1224,15 @@ class DirectoryIterator(_BatchOutput, Iterator):
         return images if labels is None else (images, labels)
 
     @property
+    def split(self):
+        """Keras 2's `split`: the fractions (start, end) of each class folder (or of the table's
+        rows) that `subset` takes, as `subset_slice` cuts them; None without a subset."""
+        if self.subset is None:
+            return None
+        fraction = self.image_data_generator.validation_split
+        return (0, fraction) if self.subset == "validation" else (fraction, 1)
+
+    @property
     def labels(self):
         """Keras 2's `labels`: the class index of every file, in `filenames` order (`classes`); for
         a table's class_mode 'raw' or 'multi_output', its values. `targets()` gives what the batches
@@ -1274,6 +1286,8 @@ class DataFrameIterator(DirectoryIterator):
         it = DataFrameIterator(df, "data/redux/train", target_size=(224, 224))
         it.filenames[:2], it.class_indices   # ['cat.0.jpg', 'cat.1.jpg'], {'cat': 0, 'dog': 1}
     """
+
+    allowed_class_modes = frozenset(DATAFRAME_CLASS_MODES)
 
     def __init__(self, dataframe, directory=None, image_data_generator=None, x_col="filename", y_col="class",
                  weight_col=None, target_size=(256, 256), color_mode="rgb", classes=None, class_mode="categorical",
