@@ -257,6 +257,8 @@ def test_keras2_iterator_attributes(folder):
     validation = gen.flow_from_directory(folder, target_size=(6, 5), subset="validation")
     assert training.split == (0.5, 1) and validation.split == (0, 0.5)
     assert gen.flow_from_directory(folder, target_size=(6, 5)).split is None
+    assert ImageDataGenerator(zoom_range=0.25).zoom_range == [0.75, 1.25]  # Keras 2 keeps [low, high]
+    assert ImageDataGenerator(zoom_range=(0.5, 0.9)).zoom_range == [0.5, 0.9]
     assert training.sample_weight is None and training.allowed_class_modes == {
         "categorical", "binary", "sparse", "input", None}
     df = pd.DataFrame({"filename": ["a/0.png", "a/1.png", "b/0.png", "b/1.png"], "class": ["a", "a", "b", "b"],

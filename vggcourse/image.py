@@ -473,7 +473,8 @@ class ImageDataGenerator:
         self.validation_split = checks.fraction("validation_split", validation_split)
         self.data_format = _generator_data_format(data_format, dim_ordering)
         self.rotation_range, self.shear_range = rotation_range, shear_range
-        self.zoom_range, self.channel_shift_range = zoom_range, channel_shift_range
+        self.zoom_range = list(augment.zoom_bounds(zoom_range))  # Keras 2's [low, high]
+        self.channel_shift_range = channel_shift_range
         self.horizontal_flip, self.vertical_flip = bool(horizontal_flip), bool(vertical_flip)
         self.rescale, self.fill_mode, self.cval = rescale, fill_mode, float(cval)
         self.preprocessing_function, self.interpolation_order = preprocessing_function, interpolation_order
