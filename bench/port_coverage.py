@@ -28,7 +28,7 @@ What the run changes, and why (printed in the report too):
   2,300 training names (the sample's images repeated under Kaggle names: the notebook moves 2,000
   of them to valid/) and the sample's test images.
 - The run's size also replaces the course's written-out `input_shape=(3,224,224)` (State Farm's
-  models); lesson 7's 360x640 (`get_data` and `Vgg16BN((360, 640))`) becomes 128x256, the smallest
+  and lesson 1's models) and `target_size=(224,224)` (lesson 1's own get_batches); lesson 7's 360x640 (`get_data` and `Vgg16BN((360, 640))`) becomes 128x256, the smallest
   size its large-image models can pool.
 - Every fit trains one epoch at most: the course's fits run up to 18 epochs (mnist trains six
   models for 35), hours on this CPU at any size, and only whether a cell runs is measured.
@@ -277,12 +277,15 @@ def run_notebook(path, workdir, timeout=600, budget=None, prelude=PRELUDE):
 
 
 def shrink_shapes(source):
-    """`source` with the course's written-out 224x224 input shapes (`input_shape=(3,224,224)`, State
-    Farm's models) set to the run's SIZE, as the prelude does for the defaults; other code unchanged.
+    """`source` with the course's written-out 224x224 shapes set to the run's SIZE, as the prelude
+    does for the defaults: input shapes (`input_shape=(3,224,224)`, State Farm's and lesson 1's
+    models) and image sizes (`target_size=(224,224)`, lesson 1's own get_batches, which feeds that
+    model); other code unchanged.
 
         shrink_shapes("Dense(10, input_shape=(3,224,224))")   # -> "...input_shape=(3,32,32))"
     """
-    return re.sub(r"\(\s*3\s*,\s*224\s*,\s*224\s*\)", f"(3,{SIZE[0]},{SIZE[1]})", source)
+    source = re.sub(r"\(\s*3\s*,\s*224\s*,\s*224\s*\)", f"(3,{SIZE[0]},{SIZE[1]})", source)
+    return re.sub(r"target_size\s*=\s*\(\s*224\s*,\s*224\s*\)", f"target_size=({SIZE[0]},{SIZE[1]})", source)
 
 
 def _error(cell):
