@@ -269,6 +269,19 @@ def test_keras2_iterator_attributes(folder):
     assert {"raw", "multi_output"} < table.allowed_class_modes
 
 
+def test_a_new_scan_says_what_it_found_as_keras_does(folder, capsys):
+    gen = ImageDataGenerator()
+    it = gen.flow_from_directory(folder, target_size=(6, 5))
+    assert capsys.readouterr().out == "Found 8 images belonging to 2 classes.\n"
+    it.for_inference()  # the same scan: nothing new to say
+    assert capsys.readouterr().out == ""
+    df = pd.DataFrame({"filename": ["a/0.png", "b/0.png", "b/1.png"], "class": ["a", "b", "b"], "v": [1, 2, 3]})
+    gen.flow_from_dataframe(df, folder, target_size=(6, 5))
+    gen.flow_from_dataframe(df, folder, y_col="v", class_mode="raw", target_size=(6, 5), validate_filenames=False)
+    assert capsys.readouterr().out.splitlines() == ["Found 3 validated image filenames belonging to 2 classes.",
+                                                    "Found 3 non-validated image filenames."]
+
+
 def test_a_keras2_iterator_subclass_batches_by_its_own_hook():
     class Squares(image.Iterator):
         def __init__(self):

@@ -105,6 +105,7 @@ def test_tensorboard_sees_the_whole_model(small, tmp_path):
 
 def test_fit_keywords_are_honoured_or_named(small, computed, capsys):
     vgg, batches, val_batches = _finetuned(small, dropout=0.0)
+    assert "Found 12 images belonging to 2 classes." in capsys.readouterr().out  # the batches, as Keras says
     history = vgg.fit(batches, val_batches, nb_epoch=2, verbose=0, class_weight={0: 1.0, 1: 3.0},
                       steps_per_epoch=1, validation_freq=2)
     assert computed == [12, 6] and capsys.readouterr().out == ""  # verbose=0: silent

@@ -1104,6 +1104,8 @@ class DirectoryIterator(_BatchOutput, Iterator):
         self.classes, self.class_names = scan.classes, list(scan.class_names)
         self.class_indices = {name: i for i, name in enumerate(self.class_names)}
         self.num_classes = self.nb_class = len(self.class_names)
+        if _scan is None:  # a new scan, as Keras 1 and 2 say (not the copies for_inference makes)
+            print(f"Found {self.samples} images belonging to {self.num_classes} classes.")
 
     @property
     def failed(self):
@@ -1349,6 +1351,9 @@ class DataFrameIterator(DirectoryIterator):
                          **pydataset_kwargs)
         self.class_mode, self.subset, self.x_col, self.y_col, self.weight_col = class_mode, subset, x_col, y_col, weight_col
         self.dataframe = dataframe
+        classes = f" belonging to {self.num_classes} classes" if class_mode in ("categorical", "binary", "sparse") else ""
+        checked = "validated" if validate_filenames else "non-validated"
+        print(f"Found {self.samples} {checked} image filenames{classes}.")  # as Keras 2 says
 
     @staticmethod
     def _valid_rows(names, directory, x_col, validate):
