@@ -210,6 +210,16 @@ def test_save_load_round_trip(tuned, tmp_path, images):
         Vgg16.load(path)
 
 
+def test_load_course_model_reads_a_resnet50_file_once(tuned, tmp_path, monkeypatch):
+    """Vgg16.load refuses another class's file from its saved settings, before reading the weights."""
+    from vggcourse.model import load_course_model
+
+    path = tuned[0].save(tmp_path / "resnet.keras")
+    calls, load_model = [], keras.saving.load_model
+    monkeypatch.setattr(keras.saving, "load_model", lambda *a, **k: calls.append(a) or load_model(*a, **k))
+    assert type(load_course_model(path)) is Resnet50 and len(calls) == 1
+
+
 def test_save_weights_load_weights_round_trip(tuned, tmp_path):
     resnet = tuned[0]
     path = resnet.save_weights(tmp_path / "ft1.h5")

@@ -328,15 +328,27 @@ class CourseModel:
         if not zipfile.is_zipfile(path):
             raise UserInputError(f"{path} is not a .keras model file (not a zip archive: truncated, damaged "
                                  f"or another kind of file); save the model again with {name}.save")
+        damaged = (zipfile.BadZipFile, json.JSONDecodeError, OSError, EOFError, KeyError)
+
+        def damaged_file(error):
+            return UserInputError(f"{path} is a damaged .keras file ({type(error).__name__}: {error}); "
+                                  f"save the model again with {name}.save")
+
         try:
             with zipfile.ZipFile(path) as archive:
                 meta = json.loads(archive.read(_META_NAME)) if _META_NAME in archive.namelist() else {}
+        except damaged as error:
+            raise damaged_file(error) from error
+        kind = cls._loaded_class(meta)  # before the weights are read: another class's file is refused at once
+        if meta.get("model", kind.__name__) != kind.__name__:
+            raise UserInputError(f"{path} holds a {meta['model']}, which {name}.load does not read; load it "
+                                 f"with {meta['model']}.load. Received: {name}.load({str(path)!r})")
+        try:
             with warnings.catch_warnings():  # a file saved without its optimizer state is complete
                 warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
                 model = keras.saving.load_model(path, safe_mode=True)
-        except (zipfile.BadZipFile, json.JSONDecodeError, OSError, EOFError, KeyError) as error:
-            raise UserInputError(f"{path} is a damaged .keras file ({type(error).__name__}: {error}); "
-                                 f"save the model again with {name}.save") from error
+        except damaged as error:
+            raise damaged_file(error) from error
         include_top = meta.get("include_top", True)
         if not isinstance(model, keras.Sequential):
             model, include_top = _from_keras_applications(path, model, cls)
@@ -353,10 +365,6 @@ class CourseModel:
         if getattr(last, "activation", None) is not keras.activations.softmax:
             raise UserInputError(f"{path}: the model's last layer ({getattr(last, 'name', None)}) does not "
                                  f"output probabilities (no softmax), so it is not a classifier {name} can use")
-        kind = cls._loaded_class(meta)
-        if meta.get("model", kind.__name__) != kind.__name__:
-            raise UserInputError(f"{path} holds a {meta['model']}, which {name}.load does not read; load it "
-                                 f"with {meta['model']}.load. Received: {name}.load({str(path)!r})")
         obj = cls.__new__(kind)
         obj.model = model
         obj.size = tuple(model.input_shape[1:3])
