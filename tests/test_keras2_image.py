@@ -259,6 +259,10 @@ def test_keras2_iterator_attributes(folder):
     assert gen.flow_from_directory(folder, target_size=(6, 5)).split is None
     assert ImageDataGenerator(zoom_range=0.25).zoom_range == [0.75, 1.25]  # Keras 2 keeps [low, high]
     assert ImageDataGenerator(zoom_range=(0.5, 0.9)).zoom_range == [0.5, 0.9]
+    from vggcourse.tta import default_generator  # the generators made by changing one keep that form
+
+    assert ImageDataGenerator(zoom_range=0.25).without_augmentation().zoom_range == [1.0, 1.0]
+    assert default_generator().zoom_range == ImageDataGenerator(zoom_range=0.1).zoom_range == [0.9, 1.1]
     assert training.sample_weight is None and training.allowed_class_modes == {
         "categorical", "binary", "sparse", "input", None}
     df = pd.DataFrame({"filename": ["a/0.png", "a/1.png", "b/0.png", "b/1.png"], "class": ["a", "a", "b", "b"],

@@ -21,5 +21,6 @@ def default_generator(like=None):
     from vggcourse.image import ImageDataGenerator
 
     gen = ImageDataGenerator() if like is None else like.without_augmentation()
-    gen.horizontal_flip, gen.width_shift_range, gen.height_shift_range, gen.zoom_range = True, 0.1, 0.1, 0.1
+    gen.horizontal_flip, gen.width_shift_range, gen.height_shift_range = True, 0.1, 0.1
+    gen.zoom_range = [0.9, 1.1]  # zoom_range=0.1, kept as the constructor keeps it
     return gen
