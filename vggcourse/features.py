@@ -147,7 +147,7 @@ def _unkeyable(batches):
 
 
 def _from_folder(batches):
-    return all(hasattr(batches, name) for name in ("filepaths", "for_inference", "labels", "shuffle"))
+    return all(hasattr(batches, name) for name in ("filepaths", "for_inference", "targets", "shuffle"))
 
 
 def training_head(model):
