@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import write_odd_images
 from PIL import Image
 
 from vggcourse import decode
@@ -155,6 +156,26 @@ def test_interpolation_is_pillows_filter_after_the_same_reduction(dogscats, inte
         image.draft("RGB", (40, 40))
         expected = image.convert("RGB").resize((40, 40), decode.INTERPOLATIONS[interpolation])
     assert np.array_equal(pixels, np.asarray(expected))
+
+
+@pytest.mark.parametrize("interpolation", sorted(decode.INTERPOLATIONS))
+def test_resized_jpegs_are_libjpeg_turbos_rgb_resized_by_pillow(tmp_path, interpolation):
+    """libjpeg-turbo writes RGBX for Pillow to resize in place: exactly the pixels of its RGB
+    output resized by Pillow, for colour, progressive, grayscale and DCT-reduced files, and at the
+    stored size (no resize)."""
+    paths = write_odd_images(tmp_path)
+    for name in ("baseline.jpg", "progressive.jpg", "grayscale.jpg", "large.jpg"):
+        data = paths[name].read_bytes()
+        height, width, _, _ = simplejpeg.decode_jpeg_header(data)
+        for size in ((40, 56), (224, 224), (height, width)):
+            scale = decode._dct_scale((width, height), size[::-1])
+            rgb = simplejpeg.decode_jpeg(data, "RGB", min_width=-(-width // scale),
+                                         min_height=-(-height // scale), min_factor=scale)
+            expected = np.asarray(Image.fromarray(rgb).resize(size[::-1], decode.INTERPOLATIONS[interpolation]))
+            pixels = decode_image(paths[name], size, interpolation)
+            assert pixels.shape == (*size, 3) and pixels.dtype == np.uint8
+            assert np.array_equal(pixels, expected), (name, size)
+            assert np.array_equal(decode_image(data, size, interpolation), pixels)  # bytes as a path
 
 
 def test_interpolation_is_checked(dogscats):

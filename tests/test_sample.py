@@ -76,8 +76,8 @@ def test_odd_files_take_the_decoders_the_real_files_take(tmp_path, monkeypatch, 
     decoded_by = []
     turbo, pillow = decode._turbo_decode, decode._pillow_decode
 
-    def spy_turbo(data, size):
-        pixels = turbo(data, size)
+    def spy_turbo(data, size, colorspace):
+        pixels = turbo(data, size, colorspace)
         decoded_by.append(None if pixels is None else f"simplejpeg/{pixels.shape[1]}")
         return pixels
 

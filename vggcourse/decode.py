@@ -97,28 +97,36 @@ def decode_image(path, target_size=None, interpolation="nearest", *, strict=Fals
 def _decode_rgb(data, name, size, resample, strict=False):
     """uint8 RGB array of the file's bytes `data` (`name` for messages) at `size=(w, h)` (None: as
     stored). Raises when it cannot."""
-    pixels = _turbo_decode(data, size) if data.startswith(_JPEG_START) else None
+    jpeg = data.startswith(_JPEG_START)
+    if size is None:
+        pixels = _turbo_decode(data, None, "RGB") if jpeg else None
+        return pixels if pixels is not None else np.asarray(_to_rgb(_pillow_decode(name, data, None, strict)))
+    # Pillow holds 4 bytes a pixel: libjpeg-turbo writes RGBX so that Pillow resizes its output where it
+    # lies (RGB would be copied into Pillow's layout first); the RGB bytes are packed once, at the end.
+    pixels = _turbo_decode(data, size, "RGBX") if jpeg else None
     if pixels is None:
-        image = _pillow_decode(name, data, size, strict)
-        pixels = np.asarray(_to_rgb(image))
-    if size is not None and pixels.shape[1::-1] != size:
-        pixels = np.asarray(Image.fromarray(pixels).resize(size, resample))
-    return pixels
+        image = _to_rgb(_pillow_decode(name, data, size, strict))
+    else:
+        image = Image.frombuffer("RGBX", pixels.shape[1::-1], pixels, "raw", "RGBX", 0, 1)
+    if image.size != size:
+        image = image.resize(size, resample)
+    return np.frombuffer(image.tobytes("raw", "RGB"), np.uint8).reshape(size[1], size[0], 3)
 
 
-def _turbo_decode(data, size):
-    """RGB array from libjpeg-turbo, reduced in the DCT domain when 2x larger; None: use Pillow."""
+def _turbo_decode(data, size, colorspace):
+    """`colorspace` ('RGB' or 'RGBX') array from libjpeg-turbo, reduced in the DCT domain when 2x
+    larger than `size`; None: use Pillow."""
     if simplejpeg is None:
         return None
     try:
-        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
-        if colorspace not in ("YCbCr", "Gray"):
+        height, width, jpeg_colorspace, _ = simplejpeg.decode_jpeg_header(data)
+        if jpeg_colorspace not in ("YCbCr", "Gray"):
             return None  # CMYK / YCCK: Pillow knows Adobe's inverted CMYK
         scale = _dct_scale((width, height), size)
         if scale > 1:  # exactly 1/scale: the factor Pillow's draft would use
-            return simplejpeg.decode_jpeg(data, "RGB", min_width=-(-width // scale),
+            return simplejpeg.decode_jpeg(data, colorspace, min_width=-(-width // scale),
                                           min_height=-(-height // scale), min_factor=scale)
-        return simplejpeg.decode_jpeg(data, "RGB")
+        return simplejpeg.decode_jpeg(data, colorspace)
     except ValueError:  # any warning or error from libjpeg-turbo: Pillow decides what to do
         return None
 
