@@ -12,9 +12,9 @@ as `keras.utils.image_dataset_from_directory(...).prefetch(AUTOTUNE)`. By defaul
 own library's default filter (vggcourse: 'nearest', as Keras' ImageDataGenerator and the course
 did; tf.data: 'bilinear' without antialiasing); `--interpolation` gives both the same one. Each
 is warmed up with one epoch first, then timed over `--repeats` epochs, alternating between the
-two so that load from other processes hits both alike. Prints the best and median images/s of
-each, their ratio, and the process CPU time per image (steadier than wall time on a shared
-machine).
+two (and which of them goes first) so that load from other processes hits both alike. Prints
+the best and median images/s of each, their ratio, and the process CPU time per image (steadier
+than wall time on a shared machine).
 
 `--first-epoch` times what `predict`, `test` and the feature cache pay: each repeat makes a fresh
 pipeline (listing the folder, and vggcourse's check that each file is an image) and reads one
@@ -99,14 +99,14 @@ def first_epochs(args, sides):
     times = {name: [] for name in sides}
     for name, (make, epoch) in sides.items():  # warm-up: imports, page cache, tracing
         epoch(make(args.directory, args.size, args.batch_size, args.interpolation))
-    for _ in range(args.repeats):
-        for name, (make, epoch) in sides.items():
+    for repeat in range(args.repeats):  # A B, B A, A B, ...: neither side always runs first
+        for name, (make, epoch) in list(sides.items())[::-1 if repeat % 2 else 1]:
             start = time.perf_counter()
             epoch(make(args.directory, args.size, args.batch_size, args.interpolation))
             times[name].append(time.perf_counter() - start)
     names = list(sides)
     print(f"first epochs of a fresh pipeline over {args.directory} at {args.size}x{args.size}, batch "
-          f"{args.batch_size}, {os.cpu_count()} CPUs, {args.repeats} each, alternating")
+          f"{args.batch_size}, {os.cpu_count()} CPUs, {args.repeats} each, alternating (which side goes first too)")
     for name in names:
         print(f"{name:>20}: median {statistics.median(times[name]):.3f} s, best {min(times[name]):.3f} s, "
               f"all {', '.join(f'{t:.3f}' for t in times[name])}")
@@ -140,9 +140,9 @@ def main(argv=None):
     ours, theirs = build(args.directory, args.size, args.batch_size, args.interpolation)
     timed(vggcourse_epoch, ours), timed(tf_epoch, theirs)  # warm-up: caches, threads, tracing
     rates, cpus = {"vggcourse": [], "tf.data": []}, {"vggcourse": [], "tf.data": []}
-    for _ in range(args.repeats):
-        for name, epoch, source in (("vggcourse", vggcourse_epoch, ours),
-                                    ("tf.data", tf_epoch, theirs)):
+    sides = (("vggcourse", vggcourse_epoch, ours), ("tf.data", tf_epoch, theirs))
+    for repeat in range(args.repeats):  # A B, B A, ...: neither side always runs first
+        for name, epoch, source in sides[::-1 if repeat % 2 else 1]:
             count, rate, cpu = timed(epoch, source)
             assert count == ours.samples, (name, count, ours.samples)
             rates[name].append(rate)
