@@ -567,7 +567,7 @@ class ImageDataGenerator:
         plain = copy.copy(self)
         plain.rotation_range = plain.width_shift_range = plain.height_shift_range = 0.0
         plain.shear_range = plain.channel_shift_range = 0.0
-        plain.zoom_range = [1.0, 1.0]  # as the constructor keeps it: Keras 2's [low, high]
+        plain.zoom_range = list(augment.zoom_bounds(0.0))  # as the constructor keeps it: [1.0, 1.0]
         plain.horizontal_flip = plain.vertical_flip = False
         plain.brightness_range = None
         return plain

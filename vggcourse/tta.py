@@ -18,9 +18,10 @@ def default_generator(like=None):
 
         gen = default_generator(like=batches.image_data_generator)
     """
+    from vggcourse.augment import zoom_bounds
     from vggcourse.image import ImageDataGenerator
 
     gen = ImageDataGenerator() if like is None else like.without_augmentation()
     gen.horizontal_flip, gen.width_shift_range, gen.height_shift_range = True, 0.1, 0.1
-    gen.zoom_range = [0.9, 1.1]  # zoom_range=0.1, kept as the constructor keeps it
+    gen.zoom_range = list(zoom_bounds(0.1))  # as the constructor keeps zoom_range=0.1: [0.9, 1.1]
     return gen
