@@ -97,13 +97,12 @@ def decode_image(path, target_size=None, interpolation="nearest", *, strict=Fals
 def _decode_rgb(data, name, size, resample, strict=False):
     """uint8 RGB array of the file's bytes `data` (`name` for messages) at `size=(w, h)` (None: as
     stored). Raises when it cannot."""
-    jpeg = data.startswith(_JPEG_START)
+    # Pillow holds 4 bytes a pixel: to be resized, libjpeg-turbo's output is RGBX, which Pillow resizes
+    # where it lies (RGB would be copied into Pillow's layout first); the RGB bytes are packed once, at the end.
+    colorspace = "RGB" if size is None else "RGBX"
+    pixels = _turbo_decode(data, size, colorspace) if data.startswith(_JPEG_START) else None
     if size is None:
-        pixels = _turbo_decode(data, None, "RGB") if jpeg else None
         return pixels if pixels is not None else np.asarray(_to_rgb(_pillow_decode(name, data, None, strict)))
-    # Pillow holds 4 bytes a pixel: libjpeg-turbo writes RGBX so that Pillow resizes its output where it
-    # lies (RGB would be copied into Pillow's layout first); the RGB bytes are packed once, at the end.
-    pixels = _turbo_decode(data, size, "RGBX") if jpeg else None
     if pixels is None:
         image = _to_rgb(_pillow_decode(name, data, size, strict))
     else:
