@@ -28,8 +28,9 @@ What the run changes, and why (printed in the report too):
   2,300 training names (the sample's images repeated under Kaggle names: the notebook moves 2,000
   of them to valid/) and the sample's test images.
 - The run's size also replaces the course's written-out `input_shape=(3,224,224)` (State Farm's
-  and lesson 1's models) and `target_size=(224,224)` (lesson 1's own get_batches); lesson 7's 360x640 (`get_data` and `Vgg16BN((360, 640))`) becomes 128x256, the smallest
-  size its large-image models can pool.
+  and lesson 1's models) and `target_size=(224,224)` (lesson 1's own get_batches); lesson 7's
+  360x640 (`get_data` and `Vgg16BN((360, 640))`) becomes 128x256, the smallest size its
+  large-image models can pool.
 - Every fit trains one epoch at most: the course's fits run up to 18 epochs (mnist trains six
   models for 35), hours on this CPU at any size, and only whether a cell runs is measured.
 - MNIST is `vggcourse.sample.mnist_standin()` (`mnist.load_data` returns it, in the prelude), also
